@@ -1,0 +1,34 @@
+namespace Dcos.L4lb
+
+/// The config the delegate plugin receives.
+module Delegate =
+    /// The delegate object with the parent's name and cniVersion (so the delegate speaks
+    /// the version the runtime asked for and keeps its state under the parent's network
+    /// name), the parent's args and runtimeConfig when it has them, and for CHECK and DEL
+    /// the parent's prevResult. Nothing else is touched. Upstream wrote "args": null when
+    /// the parent had no args; we never write a null.
+    let config (command: Command) (conf: NetConf) : Json =
+        let set key value json =
+            match value with
+            | Some v -> Json.withField key v json
+            | None -> json
+
+        let prevResult =
+            match command with
+            | Check
+            | Del -> conf.PrevResult
+            | Add
+            | Version -> None
+
+        conf.Delegate
+        |> Json.withField "name" (Json.String conf.Name)
+        |> Json.withField "cniVersion" (Json.String conf.CniVersion)
+        |> set "args" conf.Args
+        |> set "runtimeConfig" conf.RuntimeConfig
+        |> set "prevResult" prevResult
+
+    /// The delegate's plugin type, a plain file name (checked when the config was read).
+    let pluginType (conf: NetConf) =
+        match Json.tryField "type" conf.Delegate with
+        | Some(Json.String t) -> t
+        | _ -> invalidOp "a validated NetConf always has a delegate type"

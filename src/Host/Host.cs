@@ -1,0 +1,44 @@
+// The imperative shell: reads the CNI invocation (environment, stdin), hands it to the
+// core, and carries out the reply. It decides nothing.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using Dcos.L4lb;
+
+namespace Dcos.L4lb.Host;
+
+public static class Program
+{
+    public static int Main()
+    {
+        var env = ReadEnvironment();
+        byte[] input = Plugin.wantsInput(env) ? ReadBounded(Console.OpenStandardInput(), Plugin.maxInputBytes) : [];
+        Reply reply = input.Length > Plugin.maxInputBytes ? Plugin.inputTooLarge(env) : Plugin.respond(env, input);
+
+        if (reply.Stderr.Length > 0)
+            Console.Error.Write(reply.Stderr);
+        using (var stdout = Console.OpenStandardOutput())
+            stdout.Write(reply.Stdout);
+        return reply.ExitCode;
+    }
+
+    static Dictionary<string, string> ReadEnvironment()
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+            env[(string)entry.Key] = entry.Value as string ?? "";
+        return env;
+    }
+
+    // Reads at most limit + 1 bytes, so the core can tell "too large" without the host
+    // buffering an unbounded stream.
+    static byte[] ReadBounded(Stream stream, int limit)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while (buffer.Length <= limit && (read = stream.Read(chunk, 0, chunk.Length)) > 0)
+            buffer.Write(chunk, 0, (int)Math.Min(read, limit + 1 - buffer.Length));
+        return buffer.ToArray();
+    }
+}
