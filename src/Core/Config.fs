@@ -159,10 +159,16 @@ module internal SpartanParse =
             | errors -> Error errors
         | Some other -> Field.wrongType path "an array of IPv4 addresses" other
 
+    type private Addressing =
+        { Subnet: Ipv4Prefix
+          RangeStart: Ipv4
+          RangeEnd: Ipv4
+          Services: Ipv4 list }
+
     /// How the range, subnet and services fit together: the range inside the subnet,
     /// clear of its network and broadcast addresses, and no service address in it (the
     /// IPAM plugin would hand that address to a container).
-    let private consistent (net: SpartanNetwork) : CniError list =
+    let private consistent (net: Addressing) : CniError list =
         let p = "$.spartan.ipam"
         let inRange ip = ip >= net.RangeStart && ip <= net.RangeEnd
 
@@ -207,43 +213,51 @@ module internal SpartanParse =
             | Ok o -> f o
             | Error _ -> Error [] // reported once, by ipam itself
 
-        let parsed =
+        // The addressing is checked as a whole even when a name elsewhere is wrong.
+        let addressing =
             validate {
-                let! iface =
-                    Field.string "$.spartan.interface" "interface" obj (Some d.Interface)
-                    |> Field.check Runtime.isValidIfName "$.spartan.interface" (fun name ->
-                        $"\"{name}\" is not a valid interface name; expected 1 to 15 bytes without '/', ':' or white space")
-                and! networkName =
-                    Field.string "$.spartan.network" "network" obj (Some d.Network)
-                    |> Field.check Names.isValidNetworkName "$.spartan.network" (fun name ->
-                        $"\"{name}\" is not a valid network name; {Names.networkNameExpected}")
-                and! _ = ipam
-                and! ipamType =
-                    ipamField (fun o ->
-                        Field.string "$.spartan.ipam.type" "type" o (Some d.IpamType)
-                        |> Field.check Names.isPlainFileName "$.spartan.ipam.type" (fun name ->
-                            $"\"{name}\" is not valid; {Names.plainFileNameExpected}"))
-                and! subnet = ipamField (fun o -> subnet "$.spartan.ipam.subnet" o d.Subnet)
+                let! subnet = ipamField (fun o -> subnet "$.spartan.ipam.subnet" o d.Subnet)
                 and! rangeStart = ipamField (fun o -> optionalAddress "$.spartan.ipam.rangeStart" "rangeStart" o d.RangeStart)
                 and! rangeEnd = ipamField (fun o -> optionalAddress "$.spartan.ipam.rangeEnd" "rangeEnd" o d.RangeEnd)
                 and! services = services "$.spartan.services" obj d.Services
 
                 return
-                    { Interface = iface
-                      Network = networkName
-                      IpamType = ipamType
-                      Subnet = subnet
+                    { Subnet = subnet
                       RangeStart = rangeStart
                       RangeEnd = rangeEnd
                       Services = services }
             }
+            |> Result.bind (fun a ->
+                match consistent a with
+                | [] -> Ok a
+                | errors -> Error errors)
 
-        match parsed with
-        | Ok net ->
-            match consistent net with
-            | [] -> Ok net
-            | errors -> Error errors
-        | Error errors -> Error errors
+        validate {
+            let! iface =
+                Field.string "$.spartan.interface" "interface" obj (Some d.Interface)
+                |> Field.check Runtime.isValidIfName "$.spartan.interface" (fun name ->
+                    $"\"{name}\" is not a valid interface name; expected 1 to 15 bytes without '/', ':' or white space")
+            and! networkName =
+                Field.string "$.spartan.network" "network" obj (Some d.Network)
+                |> Field.check Names.isValidNetworkName "$.spartan.network" (fun name ->
+                    $"\"{name}\" is not a valid network name; {Names.networkNameExpected}")
+            and! _ = ipam
+            and! ipamType =
+                ipamField (fun o ->
+                    Field.string "$.spartan.ipam.type" "type" o (Some d.IpamType)
+                    |> Field.check Names.isPlainFileName "$.spartan.ipam.type" (fun name ->
+                        $"\"{name}\" is not valid; {Names.plainFileNameExpected}"))
+            and! a = addressing
+
+            return
+                { Interface = iface
+                  Network = networkName
+                  IpamType = ipamType
+                  Subnet = a.Subnet
+                  RangeStart = a.RangeStart
+                  RangeEnd = a.RangeEnd
+                  Services = a.Services }
+        }
 
     /// `spartan`: absent (enabled, defaults), a boolean (upstream's README), or an object
     /// (upstream's code read {"enable": bool}); an object without "enable" is enabled.
@@ -331,19 +345,29 @@ module NetConf =
             | _ -> Field.error "$.mtu" $"{text} is not a valid MTU; expected a whole number from 68 (IPv4's minimum) to 65535"
         | Some other -> Field.wrongType "$.mtu" "a whole number" other
 
-    let private features (spartan: SpartanConfig) (minuteman: MinutemanConfig) =
-        if spartan.Enabled || minuteman.Enabled then
-            Ok()
-        else
+    /// Whether a feature's value says "enabled", read on its own so that "both disabled"
+    /// is reported even when another part of that feature's object is wrong.
+    let private enabledIn (value: Json option) =
+        match value with
+        | Some(Json.Bool b) -> Some b
+        | Some(Json.Object _ as o) ->
+            match Field.tryGet "enable" o with
+            | None -> Some true
+            | Some(Json.Bool b) -> Some b
+            | Some _ -> None
+        | None -> Some true
+        | Some _ -> None
+
+    let private features (spartan: Json option) (minuteman: Json option) =
+        match enabledIn spartan, enabledIn minuteman with
+        | Some false, Some false ->
             Field.error
                 "$.spartan.enable"
                 "and $.minuteman.enable are both false; expected at least one enabled (with neither, use the delegate plugin directly)"
+        | _ -> Ok()
 
     let private ofJson (root: Json) : Result<NetConf, CniError list> =
-        let features =
-            match SpartanParse.parse (Field.tryGet "spartan" root), MinutemanParse.parse (Field.tryGet "minuteman" root) with
-            | Ok s, Ok m -> features s m |> Result.map (fun () -> s, m)
-            | s, m -> Error(Validation.errors s @ Validation.errors m)
+        let spartanJson, minutemanJson = Field.tryGet "spartan" root, Field.tryGet "minuteman" root
 
         validate {
             let! version = cniVersion root
@@ -352,7 +376,9 @@ module NetConf =
                 |> Field.check Names.isValidNetworkName "$.name" (fun n -> $"\"{n}\" is not a valid network name; {Names.networkNameExpected}")
             and! pluginType = Field.string "$.type" "type" root None |> Field.check (fun t -> t.Length > 0) "$.type" (fun _ -> "is empty")
             and! delegateConfig = delegateConfig root
-            and! spartan, minuteman = features
+            and! () = features spartanJson minutemanJson
+            and! spartan = SpartanParse.parse spartanJson
+            and! minuteman = MinutemanParse.parse minutemanJson
             and! args = Field.optionalObject "$.args" "args" root
             and! mtu = mtu root
             and! capabilities = Field.optionalObject "$.capabilities" "capabilities" root

@@ -87,4 +87,4 @@ module Plugin =
                     // request is refused rather than pretended to succeed.
                     errorReply
                         conf.CniVersion
-                        [ CniError.create PluginFailure "CNI_COMMAND" $"{command} is not implemented in this build yet" ]
+                        [ CniError.create PluginFailure "CNI_COMMAND" $"{command.Name} is not implemented in this build yet" ]

@@ -11,6 +11,17 @@ type Command =
     | Check
     | Version
 
+    /// The CNI_COMMAND spelling. Also ToString: the compiler's own ToString for a union
+    /// goes through FSharp.Core's reflection-based printf, which Native AOT cannot run.
+    member command.Name =
+        match command with
+        | Add -> "ADD"
+        | Del -> "DEL"
+        | Check -> "CHECK"
+        | Version -> "VERSION"
+
+    override command.ToString() = command.Name
+
 /// The runtime parameters of one invocation (the CNI_* environment), validated.
 type Runtime =
     { Command: Command

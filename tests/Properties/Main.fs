@@ -1,0 +1,16 @@
+module Dcos.L4lb.Tests.Main
+
+open Expecto
+
+[<EntryPoint>]
+let main argv =
+    testList
+        "core"
+        [ ConfigProperties.parsing
+          ConfigProperties.merge
+          ConfigProperties.names
+          Examples.configs
+          Examples.environment
+          Examples.protocol
+          Examples.addresses ]
+    |> Suite.run "properties" argv
