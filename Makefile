@@ -1,0 +1,51 @@
+# The README's commands. Every target restores the .NET tools and the Paket packages
+# first; NUGET_FEED (named in paket.dependencies and paket.lock) defaults to the first
+# enabled NuGet source of this machine's dotnet configuration.
+SHELL := /bin/bash
+NUGET_FEED ?= $(shell dotnet nuget list source --format short 2>/dev/null | awk '$$1 == "E" { print $$2; exit }')
+export NUGET_FEED
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
+
+# Debian packages the test suites use: ip netns for the scenes the tests build.
+TEST_PACKAGES := iproute2
+
+.PHONY: all build restore test demo aot-audit deps clean
+
+all: build
+
+restore:
+	@test -n "$(NUGET_FEED)" || { echo "NUGET_FEED is unset and dotnet has no enabled NuGet source" >&2; exit 1; }
+	dotnet tool restore
+	dotnet paket restore
+
+# The native plugin binary, published with Native AOT.
+build: restore
+	dotnet publish src/Host -c Release -o out/host
+	mkdir -p bin
+	cp out/host/dcos-l4lb bin/dcos-l4lb
+
+deps:
+	@missing=""; \
+	for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+test: deps build
+	bash tests/run-all.sh
+
+demo: build
+	bash tests/demo.sh
+
+# Republishes with FSharp.Core's trim/AOT warnings in detail and fails unless every one
+# of them lies in FSharp.Core code the plugin never calls (printf, %A formatting, reflection).
+aot-audit: restore
+	bash tests/aot-audit.sh
+
+clean:
+	rm -rf bin out src/*/bin src/*/obj tests/*/bin tests/*/obj

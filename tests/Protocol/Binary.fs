@@ -1,0 +1,69 @@
+/// Runs the real dcos-l4lb binary as a container runtime would: a clean environment
+/// holding only the CNI_* variables, the config on stdin.
+module Dcos.L4lb.Tests.Binary
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text
+
+let private repoRoot =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then failwith "cannot find the repository root (paket.dependencies)"
+        elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName
+        else up dir.Parent
+
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// bin/dcos-l4lb as `make` builds it, or DCOS_L4LB_BIN.
+let path =
+    match Environment.GetEnvironmentVariable "DCOS_L4LB_BIN" with
+    | null
+    | "" -> Path.Combine(repoRoot, "bin", "dcos-l4lb")
+    | p -> p
+
+type Outcome =
+    { ExitCode: int
+      Stdout: string
+      Stderr: string }
+
+let runBytes (env: (string * string) list) (stdin: byte[]) : Outcome =
+    let info = ProcessStartInfo(path, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true)
+    info.Environment.Clear()
+    info.Environment["PATH"] <- "/usr/sbin:/usr/bin:/sbin:/bin"
+
+    for key, value in env do
+        info.Environment[key] <- value
+
+    use p = Process.Start info
+    let stdout = p.StandardOutput.ReadToEndAsync()
+    let stderr = p.StandardError.ReadToEndAsync()
+
+    try
+        p.StandardInput.BaseStream.Write(stdin, 0, stdin.Length)
+        p.StandardInput.Close()
+    with :? IOException ->
+        () // the plugin may refuse a large input before reading all of it
+
+    if not (p.WaitForExit 20000) then
+        p.Kill true
+        failwith "dcos-l4lb did not finish within 20 s"
+
+    { ExitCode = p.ExitCode
+      Stdout = stdout.Result
+      Stderr = stderr.Result }
+
+let run env (stdin: string) = runBytes env (Encoding.UTF8.GetBytes stdin)
+
+/// Runs a command for the test's own setup and checks; fails the test on error.
+let sh (command: string) : string =
+    let info = ProcessStartInfo("/bin/sh", [| "-c"; command |], RedirectStandardOutput = true, RedirectStandardError = true)
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEnd()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+
+    if p.ExitCode <> 0 then
+        failwith $"`{command}` failed ({p.ExitCode}): {err}"
+
+    out

@@ -1,0 +1,36 @@
+/// The binary's protocol surface: VERSION, the about text, and a valid request.
+module Dcos.L4lb.Tests.Replies
+
+open System.Text.Json
+open Expecto
+
+let tests =
+    testList
+        "replies"
+        [ testCase "VERSION prints the seven supported versions and exits 0" <| fun () ->
+              let o = Binary.run [ "CNI_COMMAND", "VERSION" ] """{"cniVersion": "1.0.0"}"""
+              Expect.equal o.ExitCode 0 "exit"
+              use doc = JsonDocument.Parse o.Stdout
+
+              let versions =
+                  [ for v in doc.RootElement.GetProperty("supportedVersions").EnumerateArray() -> v.GetString() ]
+
+              Expect.equal versions [ "0.1.0"; "0.2.0"; "0.3.0"; "0.3.1"; "0.4.0"; "1.0.0"; "1.1.0" ] "versions"
+              Expect.equal o.Stderr "" "nothing on stderr"
+
+          testCase "VERSION with empty stdin still answers" <| fun () ->
+              let o = Binary.run [ "CNI_COMMAND", "VERSION" ] ""
+              Expect.equal o.ExitCode 0 "exit"
+              Expect.stringContains o.Stdout "supportedVersions" "reply"
+
+          testCase "run by hand: the about text on stderr, stdout empty, exit 0" <| fun () ->
+              let o = Binary.run [] ""
+              Expect.equal o.ExitCode 0 "exit"
+              Expect.equal o.Stdout "" "stdout"
+              Expect.stringStarts o.Stderr "CNI dcos-l4lb plugin v" "about"
+              Expect.stringContains o.Stderr "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" "versions"
+
+          testCase "the error's cniVersion is the config's" <| fun () ->
+              let o = Binary.run [ "CNI_COMMAND", "ADD" ] """{"cniVersion": "0.3.1", "name": "x"}"""
+              use doc = JsonDocument.Parse o.Stdout
+              Expect.equal (doc.RootElement.GetProperty("cniVersion").GetString()) "0.3.1" "version" ]

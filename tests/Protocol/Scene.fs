@@ -1,0 +1,42 @@
+/// A scene for one invocation: a network namespace and a checkpoint path that the test
+/// owns, and a record of everything the plugin could leave behind, taken before and
+/// after. Disposing it removes what the test made, whatever happened.
+module Dcos.L4lb.Tests.Scene
+
+open System
+open System.IO
+
+type Snapshot =
+    { HostLinks: string
+      NetnsLinks: string
+      CheckpointDirExists: bool
+      IpamState: string list }
+
+type Scene() =
+    let suffix = Guid.NewGuid().ToString("N").Substring(0, 6)
+    let id = $"l4lb-proto-{Environment.ProcessId}-{suffix}"
+    let scratch = Directory.CreateTempSubdirectory("l4lb-proto-")
+    do Binary.sh $"ip netns add {id}" |> ignore
+
+    member _.Netns = $"/run/netns/{id}"
+    /// Where a config's minuteman.path points: a directory that does not exist yet.
+    member _.CheckpointDir = Path.Combine(scratch.FullName, "l4lb")
+
+    member s.Snapshot() =
+        let ipamRoot = "/var/lib/cni/networks"
+
+        { HostLinks = Binary.sh "ip -o link show | sed -E 's/^[0-9]+: //; s/ state .*//' | sort"
+          NetnsLinks = Binary.sh $"ip -n {id} -o link show | sed -E 's/^[0-9]+: //' | sort"
+          CheckpointDirExists = Directory.Exists s.CheckpointDir
+          IpamState =
+            if Directory.Exists ipamRoot then
+                Directory.GetFiles(ipamRoot, "*", SearchOption.AllDirectories) |> Array.sort |> List.ofArray
+            else
+                [] }
+
+    interface IDisposable with
+        member _.Dispose() =
+            try
+                Binary.sh $"ip netns del {id}" |> ignore
+            finally
+                scratch.Delete true
