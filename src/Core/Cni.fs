@@ -14,6 +14,8 @@ type ErrorKind =
     | TryAgainLater
     /// Codes 100 and up belong to the plugin: a failure of this plugin's own work.
     | PluginFailure
+    /// A code another plugin (the delegate, the IPAM plugin) reported, passed on.
+    | ForeignCode of int
 
     member kind.Code =
         match kind with
@@ -26,13 +28,29 @@ type ErrorKind =
         | InvalidConfig -> 7
         | TryAgainLater -> 11
         | PluginFailure -> 100
+        | ForeignCode code -> code
+
+    static member OfCode(code: int) =
+        match code with
+        | 1 -> IncompatibleVersion
+        | 2 -> UnsupportedField
+        | 3 -> UnknownContainer
+        | 4 -> InvalidEnvironment
+        | 5 -> IoFailure
+        | 6 -> DecodeFailure
+        | 7 -> InvalidConfig
+        | 11 -> TryAgainLater
+        | 100 -> PluginFailure
+        | other -> ForeignCode other
 
 /// One thing wrong with an invocation. Field is where: a JSON path into the network
 /// configuration ("$.minuteman.path") or the name of a CNI_* variable.
 type CniError =
     { Kind: ErrorKind
       Field: string
-      Message: string }
+      Message: string
+      /// The underlying error, when Message summarises it.
+      Details: string option }
 
     member e.Code = e.Kind.Code
     /// The text a user sees: where, then what was wrong and what was expected.
@@ -42,20 +60,23 @@ module CniError =
     let create kind field message =
         { Kind = kind
           Field = field
-          Message = message }
+          Message = message
+          Details = None }
 
     let invalidConfig field message = create InvalidConfig field message
     let invalidEnvironment field message = create InvalidEnvironment field message
 
     /// The error object the CNI spec prints on stdout. With several errors, the first is
-    /// the headline (its code and msg) and all of them are listed in details.
+    /// the headline (its code and msg) and all of them are listed in details; a single
+    /// error's details are its own.
     let toJson (cniVersion: string) (errors: CniError list) : Json =
         match errors with
         | [] -> invalidArg (nameof errors) "an error reply needs at least one error"
         | first :: rest ->
             let details =
-                match rest with
-                | [] -> []
+                match rest, first.Details with
+                | [], None -> []
+                | [], Some details -> [ "details", Json.String details ]
                 | _ -> [ "details", Json.String(errors |> List.map _.Describe() |> String.concat "; ") ]
 
             Json.Object(
@@ -94,3 +115,10 @@ module CniVersion =
         match tryParse version, tryParse minimum with
         | Some v, Some m -> v >= m
         | _ -> false
+
+/// What the host does at the end of one invocation: bytes for stdout, text for stderr,
+/// an exit code.
+type Reply =
+    { Stdout: byte[]
+      Stderr: string
+      ExitCode: int }

@@ -60,6 +60,9 @@ module Defaults =
 
     let spartan: SpartanConfig = { Enabled = true; Network = spartanNetwork }
 
+    /// The dummy link Minuteman looks up in each container: dcos-net finds it by this name.
+    let minutemanLink = "minuteman"
+
     let minuteman: MinutemanConfig =
         { Enabled = true
           Path = "/var/run/dcos/cni/l4lb" }
@@ -237,6 +240,8 @@ module internal SpartanParse =
                 Field.string "$.spartan.interface" "interface" obj (Some d.Interface)
                 |> Field.check Runtime.isValidIfName "$.spartan.interface" (fun name ->
                     $"\"{name}\" is not a valid interface name; expected 1 to 15 bytes without '/', ':' or white space")
+                |> Field.check (fun name -> name <> "lo" && name <> Defaults.minutemanLink) "$.spartan.interface" (fun name ->
+                    $"\"{name}\" is taken in every container (\"lo\") or by Minuteman; expected another name")
             and! networkName =
                 Field.string "$.spartan.network" "network" obj (Some d.Network)
                 |> Field.check Names.isValidNetworkName "$.spartan.network" (fun name ->

@@ -3,12 +3,6 @@ namespace Dcos.L4lb
 open System
 open System.Collections.Generic
 
-/// What the host does with one invocation: bytes for stdout, text for stderr, an exit code.
-type Reply =
-    { Stdout: byte[]
-      Stderr: string
-      ExitCode: int }
-
 /// The public face of the core: the CNI protocol decisions, and configuration
 /// validation for other programs. Everything here is pure; the host does the I/O.
 module Plugin =
@@ -71,20 +65,39 @@ module Plugin =
         | Ok r, Ok c -> Ok(r, c)
         | _ -> Error(Validation.errors runtime @ Validation.errors conf)
 
-    /// Decides the reply to one invocation.
-    let respond (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Reply =
+    /// The plan a valid request runs; CHECK needs 0.4.0 or later, as in the reference plugins.
+    let plan (runtime: Runtime) (conf: NetConf) : Result<Plan, CniError> =
+        let taken =
+            [ if conf.Spartan.Enabled then conf.Spartan.Network.Interface
+              if conf.Minuteman.Enabled then Plans.minutemanLink ]
+
+        match runtime.Command with
+        | _ when List.contains runtime.IfName taken ->
+            Error(CniError.invalidEnvironment "CNI_IFNAME" $"\"{runtime.IfName}\" is the name of this plugin's own link in the container; use another interface name")
+        | Add -> Ok(Plans.add conf runtime)
+        | Del -> Ok(Plans.del conf runtime)
+        | Check when CniVersion.atLeast "0.4.0" conf.CniVersion -> Ok(Plans.check conf runtime)
+        | Check ->
+            Error(CniError.create IncompatibleVersion "$.cniVersion" $"CHECK needs cniVersion 0.4.0 or later; this config has {conf.CniVersion}")
+        | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION has no plan")
+
+    /// Starts one invocation: a reply at once (about text, VERSION, an invalid request),
+    /// or the first effect of the request's plan. The host performs effects and hands
+    /// each outcome to Machine.advance until it gets a reply.
+    let start (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Next =
         if not (wantsInput env) then
-            { Stdout = [||]; Stderr = about; ExitCode = 0 }
+            Finish { Stdout = [||]; Stderr = about; ExitCode = 0 }
         else
             match Runtime.parseCommand env["CNI_COMMAND"] with
-            | Ok Version -> versionReply
-            | Error e -> errorReply (replyVersion stdin) [ e ]
-            | Ok command ->
+            | Ok Version -> Finish versionReply
+            | Error e -> Finish(errorReply (replyVersion stdin) [ e ])
+            | Ok _ ->
                 match validate env stdin with
-                | Error errors -> errorReply (replyVersion stdin) errors
-                | Ok(_, conf) ->
-                    // Executing plans lands with the effect runner; until then a valid
-                    // request is refused rather than pretended to succeed.
-                    errorReply
-                        conf.CniVersion
-                        [ CniError.create PluginFailure "CNI_COMMAND" $"{command.Name} is not implemented in this build yet" ]
+                | Error errors -> Finish(errorReply (replyVersion stdin) errors)
+                | Ok(runtime, conf) ->
+                    match plan runtime conf with
+                    | Ok p -> Machine.start p
+                    | Error e -> Finish(errorReply conf.CniVersion [ e ])
+
+    /// Hands the outcome of the last effect back to the plan; says what to do next.
+    let advance (state: Machine) (outcome: Outcome) : Next = Machine.advance state outcome

@@ -53,6 +53,13 @@ module Ipv4 =
             | Some a, Some b, Some c, Some d -> Some(Ipv4((a <<< 24) ||| (b <<< 16) ||| (c <<< 8) ||| d))
             | _ -> None
 
+    /// "a.b.c.d/n" as plugins report addresses: host bits allowed.
+    let tryParseCidr (text: string) : (Ipv4 * int) option =
+        match text.Split '/' with
+        | [| address; length |] when length.Length > 0 && length.Length <= 2 && length |> Seq.forall Char.IsAsciiDigit && int length <= 32 ->
+            tryParse address |> Option.map (fun ip -> ip, int length)
+        | _ -> None
+
     let mask (length: int) =
         if length = 0 then 0u else UInt32.MaxValue <<< (32 - length)
 

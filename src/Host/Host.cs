@@ -1,5 +1,5 @@
 // The imperative shell: reads the CNI invocation (environment, stdin), hands it to the
-// core, and carries out the reply. It decides nothing.
+// core, performs the effects the core asks for, and writes the reply. It decides nothing.
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -13,8 +13,15 @@ public static class Program
     {
         var env = ReadEnvironment();
         byte[] input = Plugin.wantsInput(env) ? ReadBounded(Console.OpenStandardInput(), Plugin.maxInputBytes) : [];
-        Reply reply = input.Length > Plugin.maxInputBytes ? Plugin.inputTooLarge(env) : Plugin.respond(env, input);
+        Next next = input.Length > Plugin.maxInputBytes
+            ? Next.NewFinish(Plugin.inputTooLarge(env))
+            : Plugin.start(env, input);
 
+        var runner = new EffectRunner();
+        while (next is Next.Perform perform)
+            next = Plugin.advance(perform.state, runner.Perform(perform.effect));
+
+        var reply = ((Next.Finish)next).Item;
         if (reply.Stderr.Length > 0)
             Console.Error.Write(reply.Stderr);
         using (var stdout = Console.OpenStandardOutput())

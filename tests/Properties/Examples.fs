@@ -170,7 +170,10 @@ let environment =
           testCase "empty CNI_ARGS segments are skipped" <| fun () ->
               Expect.equal (Runtime.parseArgs ";a=1;;b=;") (Ok [ "a", "1"; "b", "" ]) "pairs" ]
 
-let private reply pairs (stdin: string) = Plugin.respond (env pairs) (Encoding.UTF8.GetBytes stdin)
+let private reply pairs (stdin: string) =
+    match Plugin.start (env pairs) (Encoding.UTF8.GetBytes stdin) with
+    | Finish r -> r
+    | Perform(effect, _) -> failtestf "expected a reply, got the effect %s" (effect.Describe())
 let private stdout (r: Reply) = Encoding.UTF8.GetString r.Stdout
 
 let protocol =

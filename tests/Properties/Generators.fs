@@ -80,18 +80,19 @@ let absolutePath: Gen<string> =
 /// A Spartan network whose range fits its subnet and whose services stay clear of it.
 let spartanNetwork: Gen<SpartanNetwork> =
     gen {
-        let! length = Gen.choose (8, 28)
+        let! length = Gen.choose (8, 26)
         let! seed = Gen.choose (0, Int32.MaxValue) |> Gen.map uint32
         let network = Ipv4(seed &&& Ipv4.mask length)
         let size = 1u <<< (32 - length)
         // room for the range in the lower half and services in the upper half
         let half = size / 2u
-        let! a = Gen.choose (1, int (min (half - 1u) 100000u)) |> Gen.map uint32
-        let! b = Gen.choose (1, int (min (half - 1u) 100000u)) |> Gen.map uint32
-        let start, finish = min a b, max a b
+        // at least eight addresses, so several containers fit
+        let! a = Gen.choose (1, int (min (half - 9u) 100000u)) |> Gen.map uint32
+        let! width = Gen.choose (7, int (min (half - 1u - a) 100000u)) |> Gen.map uint32
+        let start, finish = a, a + width
         let! serviceCount = Gen.choose (1, 4)
         let! offsets = Gen.listOfLength serviceCount (Gen.choose (int half, int (min (size - 2u) (half + 1000u)))) |> Gen.map List.distinct
-        let! iface = ifName
+        let! iface = ifName |> Gen.filter (fun n -> n <> "lo" && n <> Defaults.minutemanLink)
         let! netName = cniName
         let! ipamType = pluginType
 
@@ -220,6 +221,7 @@ let mistakes: Mistake list =
       mistake "runtimeConfig not an object" 7 "$.runtimeConfig" (at [ "runtimeConfig" ] (n "3"))
       mistake "prevResult not an object" 7 "$.prevResult" (at [ "prevResult" ] (s "{}"))
       mistake "interface too long" 7 "$.spartan.interface" (at [ "spartan"; "interface" ] (s "spartan-interface"))
+      mistake "interface lo" 7 "$.spartan.interface" (at [ "spartan"; "interface" ] (s "lo"))
       mistake "interface with a colon" 7 "$.spartan.interface" (at [ "spartan"; "interface" ] (s "sp:1"))
       mistake "network name invalid" 7 "$.spartan.network" (at [ "spartan"; "network" ] (s "-spartan"))
       mistake "ipam not an object" 7 "$.spartan.ipam" (at [ "spartan"; "ipam" ] (s "host-local"))
@@ -259,3 +261,9 @@ let nameCandidate: Gen<string> =
           8,
           Gen.listOf (Gen.frequency [ 8, Gen.elements (alnum @ chars "_.-"); 1, Gen.elements tricky ])
           |> Gen.map (fun cs -> String(Array.ofList cs)) ]
+
+/// A property's case count, times PROPERTY_SCALE when set (for long hunts).
+let scaled (cases: int) =
+    match Int32.TryParse(Environment.GetEnvironmentVariable "PROPERTY_SCALE") with
+    | true, factor when factor > 0 -> cases * factor
+    | _ -> cases

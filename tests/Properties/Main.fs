@@ -12,5 +12,11 @@ let main argv =
           Examples.configs
           Examples.environment
           Examples.protocol
-          Examples.addresses ]
+          Examples.addresses
+          PlanProperties.addDel
+          PlanProperties.rollback
+          PlanProperties.check
+          PlanProperties.concurrency
+          PlanProperties.negotiation
+          PlanProperties.examples ]
     |> Suite.run "properties" argv

@@ -1,0 +1,256 @@
+namespace Dcos.L4lb
+
+open System
+
+/// What the steps so far have learnt.
+type Facts =
+    { SpartanAddress: Ipv4 option
+      DelegateOutput: byte[] option
+      /// Versions agreed with plugins that refused ours, by plugin type.
+      Versions: Map<string, string> }
+
+/// Where a plugin step stands in version negotiation.
+type Negotiation =
+    | FirstTry
+    | AskingVersion of refusal: CniError
+    | Retried
+
+type Phase =
+    | NotStarted
+    /// Running the plan: this step, then the rest.
+    | Forward of current: Step * rest: Step list
+    /// ADD failed: undoing completed steps, newest first.
+    | RollingBack of cause: CniError * current: Step * rest: Step list
+
+/// What the host does next: carry out an effect and hand its outcome, with the state,
+/// to Machine.advance; or finish with a reply.
+type Next =
+    | Perform of effect: Effect * state: Machine
+    | Finish of Reply
+
+/// The state of one execution of a plan. The host never looks inside: it hands back the
+/// outcome of the effect it was asked to perform.
+and Machine =
+    { Plan: Plan
+      Phase: Phase
+      Negotiation: Negotiation
+      /// Completed ADD steps, newest first: what a rollback undoes.
+      Completed: Step list
+      /// The 1-based number of the current forward step.
+      Number: int
+      Facts: Facts
+      /// Errors that do not stop the plan: DEL and CHECK problems, failed compensations.
+      Problems: CniError list }
+
+module Machine =
+    let private replyOk (stdout: byte[]) = { Stdout = stdout; Stderr = ""; ExitCode = 0 }
+
+    let private replyError version (errors: CniError list) =
+        { Stdout = Json.render (CniError.toJson version errors)
+          Stderr = ""
+          ExitCode = 1 }
+
+    let private resolveAddress (facts: Facts) (address: Address) =
+        match address, facts.SpartanAddress with
+        | SpartanAddress, Some ip -> Fixed ip
+        | other, _ -> other
+
+    /// The effect as the runner must see it: placeholders filled in, and a negotiated
+    /// version applied to a plugin that asked for one.
+    let private resolve (facts: Facts) (step: Step) : Effect =
+        let address = resolveAddress facts
+
+        let route (r: Route) =
+            { r with
+                Destination = address r.Destination
+                Source = r.Source |> Option.map address }
+
+        match step.Effect with
+        | AddAddress(ns, link, a, length) -> AddAddress(ns, link, address a, length)
+        | AddRoute(ns, r) -> AddRoute(ns, route r)
+        | RunPlugin call when step.Negotiable ->
+            match facts.Versions.TryFind call.Type with
+            | Some v -> RunPlugin { call with Config = Json.withField "cniVersion" (Json.String v) call.Config }
+            | None -> step.Effect
+        | other -> other
+
+    let private versionQuery (call: PluginCall) =
+        RunPlugin
+            { call with
+                Command = "VERSION"
+                Environment = [ "CNI_COMMAND", "VERSION" ]
+                Config =
+                    Json.Object
+                        [ "cniVersion",
+                          Json.tryField "cniVersion" call.Config |> Option.defaultValue (Json.String CniVersion.newest) ] }
+
+    let private failure (step: Step) (f: Failure) =
+        let kind =
+            match f.Kind with
+            | Io -> IoFailure
+            | _ -> PluginFailure
+
+        CniError.create kind step.Name f.Message
+
+    let private hasRoute (facts: Facts) (found: RouteEntry list) (r: Route) =
+        match resolveAddress facts r.Destination, r.Source |> Option.map (resolveAddress facts) with
+        | Fixed destination, source ->
+            found
+            |> List.exists (fun e ->
+                e.Destination = destination
+                && e.PrefixLength = r.PrefixLength
+                && e.Scope = r.Scope
+                && (match source with
+                    | Some(Fixed s) -> e.Source = Some s
+                    | Some SpartanAddress -> false
+                    | None -> true))
+        | SpartanAddress, _ -> false
+
+    /// Reads a step's outcome: the facts it adds, or what went wrong.
+    let private read (step: Step) (facts: Facts) (outcome: Outcome) : Result<Facts, CniError> =
+        let problem message = Error(CniError.create PluginFailure step.Name message)
+        let named (result: Result<Facts, CniError>) = result |> Result.mapError (fun e -> { e with Field = step.Name })
+
+        named <|
+        match step.Reading, step.Effect, outcome with
+        | _, RunPlugin call, PluginExited(code, stdout) when code <> 0 -> Error(PluginOutput.error call code stdout)
+        | DelegateResult, RunPlugin call, PluginExited(_, stdout) ->
+            PluginOutput.result call stdout |> Result.map (fun _ -> { facts with DelegateOutput = Some stdout })
+        | SpartanLease, RunPlugin call, PluginExited(_, stdout) ->
+            PluginOutput.result call stdout
+            |> Result.bind (PluginOutput.singleIpv4 call)
+            |> Result.map (fun (ip, _) -> { facts with SpartanAddress = Some ip })
+        | PluginSucceeds, RunPlugin _, PluginExited _ -> Ok facts
+        | MustComplete, _, Completed -> Ok facts
+        | Removal, _, Completed -> Ok facts
+        | Removal, _, Failed { Kind = NotFound } -> Ok facts
+        | SpartanLink(first, last), _, LinkFound link ->
+            match link.Up, link.Addresses |> List.filter (fun (ip, length) -> length = 32 && ip >= first && ip <= last) with
+            | false, _ -> problem "is down"
+            | true, [ (ip, _) ] -> Ok { facts with SpartanAddress = Some ip }
+            | true, [] -> problem $"holds no /32 address from the Spartan range {first}-{last}"
+            | true, many -> problem $"holds {many.Length} addresses from the Spartan range; expected one"
+        | LinkUp kind, _, LinkFound link ->
+            if link.Kind <> kind then problem $"is a {link.Kind} link; expected {kind}"
+            elif not link.Up then problem "is down"
+            else Ok facts
+        | RoutesPresent routes, _, RoutesFound found ->
+            match facts.SpartanAddress, routes |> List.filter (hasRoute facts found >> not) with
+            | None, _ -> Ok facts // the Spartan link's own check already failed and said why
+            | Some _, [] -> Ok facts
+            | Some _, missing ->
+                let shown = missing |> List.map (fun r -> ({ r with Destination = resolveAddress facts r.Destination; Source = r.Source |> Option.map (resolveAddress facts) }).Describe())
+                problem ("missing route " + String.Join(", ", shown))
+        | CheckpointHolds expected, _, CheckpointFound content ->
+            if content = expected then Ok facts else problem $"holds \"{content}\"; expected \"{expected}\""
+        | (SpartanLink _ | LinkUp _ | RoutesPresent _ | CheckpointHolds _), _, Failed { Kind = NotFound; Message = m } -> problem $"is missing ({m})"
+        | _, _, Failed f -> Error(failure step f)
+        | _, effect, other -> problem $"unexpected outcome {other.GetType().Name} for \"{effect.Describe()}\""
+
+    let private stepNamed (m: Machine) (error: CniError) =
+        { error with
+            Field = $"{m.Plan.Command.Name} step {m.Number} ({error.Field})" }
+
+    let rec private finish (m: Machine) : Next =
+        let version = m.Plan.CniVersion
+
+        match m.Plan.Command, m.Problems with
+        | Add, [] -> Finish(replyOk (m.Facts.DelegateOutput |> Option.defaultValue [||]))
+        | _, [] -> Finish(replyOk [||])
+        | _, problems -> Finish(replyError version (List.rev problems))
+
+    /// Moves to the next forward step, or finishes.
+    and private forward (m: Machine) (rest: Step list) =
+        match rest with
+        | next :: later ->
+            let m =
+                { m with
+                    Phase = Forward(next, later)
+                    Negotiation = FirstTry
+                    Number = m.Number + 1 }
+
+            Perform(resolve m.Facts next, m)
+        | [] -> finish m
+
+    /// Moves to the next compensation that has an effect, or ends the rollback.
+    and private undoNext (m: Machine) (cause: CniError) (steps: Step list) =
+        match steps |> List.skipWhile (fun s -> match s.Compensation with Undo _ -> false | _ -> true) with
+        | { Compensation = Undo undo } :: rest ->
+            let m = { m with Phase = RollingBack(cause, undo, rest); Negotiation = FirstTry }
+            Perform(resolve m.Facts undo, m)
+        | _ ->
+            let version = m.Plan.CniVersion
+            Finish(replyError version (cause :: List.rev m.Problems))
+
+    let private fail (m: Machine) (step: Step) (error: CniError) =
+        match m.Plan.Command, m.Phase with
+        | Add, Forward _ ->
+            let underlying = error.Describe()
+
+            let cause =
+                { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; everything done before it was undone" with
+                    Details = Some underlying }
+
+            undoNext m cause m.Completed
+        | _, Forward(_, rest) -> forward { m with Problems = stepNamed m error :: m.Problems } rest
+        | _, NotStarted -> invalidOp "the machine has not started"
+        | _, RollingBack(cause, _, rest) ->
+            let problem = { error with Field = $"undo ({error.Field})" }
+            let cause = { cause with Details = cause.Details |> Option.map (fun d -> $"{d}; {problem.Describe()}") }
+            undoNext { m with Problems = problem :: m.Problems } cause rest
+
+    let private succeed (m: Machine) (step: Step) (facts: Facts) =
+        let m = { m with Facts = facts }
+
+        match m.Phase with
+        | Forward(_, rest) -> forward { m with Completed = step :: m.Completed } rest
+        | RollingBack(cause, _, rest) -> undoNext m cause rest
+        | NotStarted -> invalidOp "the machine has not started"
+
+    let private current (m: Machine) =
+        match m.Phase with
+        | Forward(step, _) -> step
+        | RollingBack(_, step, _) -> step
+        | NotStarted -> invalidOp "the machine has not started"
+
+    /// Starts executing a plan.
+    let start (plan: Plan) : Next =
+        let m =
+            { Plan = plan
+              Phase = NotStarted
+              Negotiation = FirstTry
+              Completed = []
+              Number = 0
+              Facts =
+                { SpartanAddress = None
+                  DelegateOutput = None
+                  Versions = Map.empty }
+              Problems = [] }
+
+        forward m plan.Steps
+
+    /// Takes the outcome of the effect last asked for; says what to do next.
+    let advance (m: Machine) (outcome: Outcome) : Next =
+        let step = current m
+
+        match m.Negotiation, step.Effect, outcome with
+        | AskingVersion refusal, RunPlugin call, PluginExited(0, stdout) ->
+            let wanted = Json.tryField "cniVersion" call.Config |> Option.bind (function Json.String v -> Some v | _ -> None)
+
+            match wanted |> Option.bind (fun w -> PluginOutput.negotiate w (PluginOutput.supportedVersions stdout)) with
+            | Some version ->
+                let facts = { m.Facts with Versions = m.Facts.Versions.Add(call.Type, version) }
+                let m = { m with Facts = facts; Negotiation = Retried }
+                Perform(resolve facts step, m)
+            | None -> fail m step refusal
+        | AskingVersion refusal, _, _ -> fail m step refusal
+        | _ ->
+            match read step m.Facts outcome with
+            | Ok facts -> succeed m step facts
+            | Error error when error.Code = 1 && step.Negotiable && m.Negotiation = FirstTry ->
+                match step.Effect with
+                | RunPlugin call ->
+                    let asked = match resolve m.Facts step with RunPlugin c -> c | _ -> call
+                    Perform(versionQuery asked, { m with Negotiation = AskingVersion error })
+                | _ -> fail m step error
+            | Error error -> fail m step error

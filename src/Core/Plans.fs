@@ -1,0 +1,233 @@
+namespace Dcos.L4lb
+
+open System
+open System.Text
+
+/// How the machine reads the outcome of a step.
+type Reading =
+    /// A change that must happen: Completed, or the step fails.
+    | MustComplete
+    /// A removal: Completed, or NotFound (already gone), are both success.
+    | Removal
+    /// A plugin run that must exit 0.
+    | PluginSucceeds
+    /// The delegate's ADD: its result is ADD's output.
+    | DelegateResult
+    /// The Spartan IPAM ADD: exactly one IPv4 address, which becomes the Spartan address.
+    | SpartanLease
+    /// CHECK: the Spartan link exists, is up, and holds one /32 from the Spartan range,
+    /// which becomes the Spartan address the later checks expect.
+    | SpartanLink of range: Ipv4 * Ipv4
+    /// CHECK: the link exists, has this kind and is up.
+    | LinkUp of kind: string
+    /// CHECK: each of these routes is present.
+    | RoutesPresent of Route list
+    /// CHECK: the checkpoint file holds exactly this.
+    | CheckpointHolds of string
+
+/// One step of a plan: an effect, how to read its outcome, and what undoes it.
+type Step =
+    { Name: string
+      Effect: Effect
+      Reading: Reading
+      /// A plugin that may answer "incompatible version" (code 1): ask its VERSION and
+      /// retry once with the newest version both sides speak.
+      Negotiable: bool
+      Compensation: Compensation }
+
+and Compensation =
+    | Undo of Step
+    /// Nothing to do: the artefact goes away with the named earlier step's.
+    | RemovedWith of string
+    /// Deliberately left: the reason.
+    | NotUndone of string
+    /// Queries and removals change nothing that needs undoing.
+    | NothingToUndo
+
+type Plan =
+    { Command: Command
+      CniVersion: string
+      Steps: Step list }
+
+module Plans =
+    /// A plugin gets this long before it is killed: a delegate that hangs must not hang
+    /// the runtime's container start.
+    let pluginTimeoutMs = 60_000
+
+    let minutemanLink = Defaults.minutemanLink
+
+    /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
+    /// CHECK and DEL find it without state. "spt" + 12 hex digits of a 64-bit FNV-1a hash
+    /// is 15 bytes, the kernel's limit.
+    let hostVethName (containerId: string) (ifName: string) =
+        let mutable hash = 0xcbf29ce484222325UL
+
+        for b in Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
+            hash <- (hash ^^^ uint64 b) * 0x100000001b3UL
+
+        "spt" + (hash &&& 0xFFFFFFFFFFFFUL).ToString("x12")
+
+    let private step name effect reading compensation =
+        { Name = name
+          Effect = effect
+          Reading = reading
+          Negotiable = false
+          Compensation = compensation }
+
+    /// The CNI_* variables another plugin is run with: ours, with its command.
+    let private environment (rt: Runtime) (command: string) =
+        [ "CNI_COMMAND", command
+          "CNI_CONTAINERID", rt.ContainerId
+          "CNI_IFNAME", rt.IfName
+          "CNI_PATH", String.Join(":", rt.Path) ]
+        @ (rt.Netns |> Option.map (fun n -> "CNI_NETNS", n) |> Option.toList)
+        @ (if rt.Args.IsEmpty then
+               []
+           else
+               [ "CNI_ARGS", rt.Args |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";" ])
+
+    let private call (rt: Runtime) (pluginType: string) (command: Command) (config: Json) =
+        { Type = pluginType
+          Command = command.Name
+          Environment = environment rt command.Name
+          Config = config
+          Path = rt.Path
+          TimeoutMs = pluginTimeoutMs }
+
+    let private delegateStep (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
+        let c = call rt (Delegate.pluginType conf) command (Delegate.config command conf)
+        step $"delegate {c.Describe()}" (RunPlugin c) reading compensation
+
+    /// The network config the Spartan IPAM plugin receives.
+    let ipamConfig (conf: NetConf) =
+        let n = conf.Spartan.Network
+
+        Json.Object
+            [ "cniVersion", Json.String conf.CniVersion
+              "name", Json.String n.Network
+              "ipam",
+              Json.Object
+                  [ "type", Json.String n.IpamType
+                    "subnet", Json.String(n.Subnet.ToString())
+                    "rangeStart", Json.String(n.RangeStart.ToString())
+                    "rangeEnd", Json.String(n.RangeEnd.ToString()) ] ]
+
+    let private ipamStep (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
+        let c = call rt conf.Spartan.Network.IpamType command (ipamConfig conf)
+
+        { step $"Spartan IPAM {c.Describe()}" (RunPlugin c) reading compensation with
+            Negotiable = true }
+
+    let private removal name effect = step name effect Removal NothingToUndo
+
+    let private serviceRoute (net: SpartanNetwork) (service: Ipv4) =
+        { Destination = Fixed service
+          PrefixLength = 32
+          Device = net.Interface
+          Scope = LinkScope
+          Source = Some SpartanAddress }
+
+    let private hostRoute (hostVeth: string) =
+        { Destination = SpartanAddress
+          PrefixLength = 32
+          Device = hostVeth
+          Scope = LinkScope
+          Source = None }
+
+    let private spartanAdd (conf: NetConf) (rt: Runtime) (netns: string) =
+        let net = conf.Spartan.Network
+        let ns = ContainerNs netns
+        let hostVeth = hostVethName rt.ContainerId rt.IfName
+        let vethStep = "Spartan veth"
+        let withVeth = RemovedWith vethStep
+
+        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del PluginSucceeds NothingToUndo))
+          step vethStep (CreateVeth(netns, net.Interface, hostVeth, conf.Mtu)) MustComplete (Undo(removal "delete Spartan veth" (DeleteLink(ns, net.Interface))))
+          step "Spartan address" (AddAddress(ns, net.Interface, SpartanAddress, 32)) MustComplete withVeth
+          step "Spartan link up" (SetLinkUp(ns, net.Interface)) MustComplete withVeth
+          step "host veth up" (SetLinkUp(HostNs, hostVeth)) MustComplete withVeth ]
+        @ [ for service in net.Services ->
+                step $"route to Spartan {service}" (AddRoute(ns, serviceRoute net service)) MustComplete withVeth ]
+        @ [ step "host route to the Spartan address" (AddRoute(HostNs, hostRoute hostVeth)) MustComplete withVeth ]
+
+    // The link comes before the checkpoint: Minuteman reacts to the file by looking the
+    // link up, so the file must not appear before the link exists (upstream had this
+    // the other way round).
+    let private minutemanAdd (conf: NetConf) (rt: Runtime) (netns: string) =
+        let ns = ContainerNs netns
+        let linkStep = "Minuteman link"
+
+        [ step linkStep (CreateDummy(ns, minutemanLink)) MustComplete (Undo(removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))))
+          step "Minuteman link up" (SetLinkUp(ns, minutemanLink)) MustComplete (RemovedWith linkStep)
+          step
+              "Minuteman checkpoint"
+              (WriteCheckpoint(conf.Minuteman.Path, rt.ContainerId, netns))
+              MustComplete
+              (Undo(removal "remove Minuteman checkpoint" (RemoveCheckpoint(conf.Minuteman.Path, rt.ContainerId)))) ]
+
+    let private netnsOf (rt: Runtime) =
+        match rt.Netns with
+        | Some netns -> netns
+        | None -> invalidArg (nameof rt) "ADD and CHECK are validated to have a netns"
+
+    /// ADD in upstream order: forwarding, delegate, Spartan, Minuteman.
+    let add (conf: NetConf) (rt: Runtime) : Plan =
+        let netns = netnsOf rt
+
+        let steps =
+            [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
+              delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo)) ]
+            @ (if conf.Spartan.Enabled then spartanAdd conf rt netns else [])
+            @ (if conf.Minuteman.Enabled then minutemanAdd conf rt netns else [])
+
+        { Command = Add
+          CniVersion = conf.CniVersion
+          Steps = steps }
+
+    /// DEL in upstream order: Spartan, Minuteman, delegate. Every step runs whatever the
+    /// others found; without a netns only the in-netns steps are left out.
+    let del (conf: NetConf) (rt: Runtime) : Plan =
+        let net = conf.Spartan.Network
+        let inNetns f = rt.Netns |> Option.map (fun n -> f (ContainerNs n)) |> Option.toList
+
+        let spartan =
+            [ ipamStep conf rt Del PluginSucceeds NothingToUndo ]
+            @ inNetns (fun ns -> removal "delete Spartan veth" (DeleteLink(ns, net.Interface)))
+            // the host end too, for when the container end is out of reach
+            @ [ removal "delete host veth" (DeleteLink(HostNs, hostVethName rt.ContainerId rt.IfName)) ]
+
+        let minuteman =
+            [ removal "remove Minuteman checkpoint" (RemoveCheckpoint(conf.Minuteman.Path, rt.ContainerId)) ]
+            @ inNetns (fun ns -> removal "delete Minuteman link" (DeleteLink(ns, minutemanLink)))
+
+        { Command = Del
+          CniVersion = conf.CniVersion
+          Steps =
+            (if conf.Spartan.Enabled then spartan else [])
+            @ (if conf.Minuteman.Enabled then minuteman else [])
+            @ [ delegateStep conf rt Del PluginSucceeds NothingToUndo ] }
+
+    /// CHECK: every artefact of this plugin, then the delegate's own CHECK.
+    let check (conf: NetConf) (rt: Runtime) : Plan =
+        let netns = netnsOf rt
+        let ns = ContainerNs netns
+        let net = conf.Spartan.Network
+        let hostVeth = hostVethName rt.ContainerId rt.IfName
+        let query name effect reading = step name effect reading NothingToUndo
+
+        let spartan =
+            [ query "Spartan link" (InspectLink(ns, net.Interface)) (SpartanLink(net.RangeStart, net.RangeEnd))
+              query "Spartan routes" (InspectRoutes(ns, net.Interface)) (RoutesPresent [ for s in net.Services -> serviceRoute net s ])
+              query "host veth" (InspectLink(HostNs, hostVeth)) (LinkUp "veth")
+              query "host route" (InspectRoutes(HostNs, hostVeth)) (RoutesPresent [ hostRoute hostVeth ]) ]
+
+        let minuteman =
+            [ query "Minuteman link" (InspectLink(ns, minutemanLink)) (LinkUp "dummy")
+              query "Minuteman checkpoint" (ReadCheckpoint(conf.Minuteman.Path, rt.ContainerId)) (CheckpointHolds netns) ]
+
+        { Command = Check
+          CniVersion = conf.CniVersion
+          Steps =
+            (if conf.Spartan.Enabled then spartan else [])
+            @ (if conf.Minuteman.Enabled then minuteman else [])
+            @ [ delegateStep conf rt Check PluginSucceeds NothingToUndo ] }

@@ -1,0 +1,78 @@
+namespace Dcos.L4lb
+
+open System
+
+/// Reading what another CNI plugin printed.
+module PluginOutput =
+    let private text (json: Json option) =
+        match json with
+        | Some(Json.String s) -> Some s
+        | _ -> None
+
+    /// The error a plugin reported (exit code non-zero), as a CniError naming the plugin.
+    /// A plugin that printed no error object still gets a clear error.
+    let error (call: PluginCall) (exitCode: int) (stdout: byte[]) : CniError =
+        let where = call.Describe()
+
+        match Json.parse (ReadOnlyMemory stdout) with
+        | Ok(Json.Object _ as j) ->
+            let code =
+                match Json.tryField "code" j with
+                | Some(Json.Number n) ->
+                    match Int32.TryParse n with
+                    | true, c -> c
+                    | _ -> 100
+                | _ -> 100
+
+            let message = text (Json.tryField "msg" j) |> Option.defaultValue "failed without a message"
+
+            { CniError.create (ErrorKind.OfCode code) where message with
+                Details = text (Json.tryField "details" j) |> Option.filter (fun d -> d.Length > 0) }
+        | _ ->
+            let shown = if stdout.Length = 0 then "nothing" else $"{stdout.Length} bytes that are not a CNI error object"
+            CniError.create PluginFailure where $"exited with status {exitCode} and printed {shown} on stdout"
+
+    /// A successful plugin's result: a JSON object.
+    let result (call: PluginCall) (stdout: byte[]) : Result<Json, CniError> =
+        match Json.parse (ReadOnlyMemory stdout) with
+        | Ok(Json.Object _ as j) -> Ok j
+        | Ok other -> Error(CniError.create DecodeFailure (call.Describe()) $"printed {Json.kindName other} where a result object was expected")
+        | Error message -> Error(CniError.create DecodeFailure (call.Describe()) $"printed a result that is not JSON: {message}")
+
+    /// The IPv4 addresses of a result, in either form the spec has used: "ip4" (0.1.0,
+    /// 0.2.0) or "ips" (0.3.0 on).
+    let ipv4Addresses (result: Json) : (Ipv4 * int) list =
+        let parse (json: Json option) =
+            text json |> Option.bind Ipv4.tryParseCidr
+
+        let fromIps =
+            match Json.tryField "ips" result with
+            | Some(Json.Array items) -> items |> List.choose (fun item -> parse (Json.tryField "address" item))
+            | _ -> []
+
+        let fromIp4 =
+            Json.tryField "ip4" result |> Option.bind (fun ip4 -> parse (Json.tryField "ip" ip4)) |> Option.toList
+
+        fromIps @ fromIp4
+
+    /// The one IPv4 address the Spartan IPAM plugin must hand out.
+    let singleIpv4 (call: PluginCall) (result: Json) : Result<Ipv4 * int, CniError> =
+        match ipv4Addresses result with
+        | [ address ] -> Ok address
+        | [] -> Error(CniError.create PluginFailure (call.Describe()) "returned no IPv4 address; expected exactly one")
+        | many -> Error(CniError.create PluginFailure (call.Describe()) $"returned {many.Length} IPv4 addresses; expected exactly one")
+
+    /// The versions a plugin's VERSION reply lists.
+    let supportedVersions (stdout: byte[]) : string list =
+        match Json.parse (ReadOnlyMemory stdout) with
+        | Ok j ->
+            match Json.tryField "supportedVersions" j with
+            | Some(Json.Array items) -> items |> List.choose (fun v -> text (Some v))
+            | _ -> []
+        | Error _ -> []
+
+    /// The newest version both sides speak, no newer than the one we asked for.
+    let negotiate (wanted: string) (theirs: string list) : string option =
+        CniVersion.supported
+        |> List.filter (fun v -> List.contains v theirs && CniVersion.atLeast v wanted)
+        |> List.tryLast

@@ -1,0 +1,293 @@
+/// A pure model of a host: namespaces with links, addresses and routes; checkpoint
+/// files; IPAM allocations; delegate attachments. `perform` interprets one effect the way
+/// the kernel and the reference plugins do, so plans can be run and judged without a
+/// machine.
+module Dcos.L4lb.Tests.HostModel
+
+open System
+open Dcos.L4lb
+
+type LinkM =
+    { Kind: string
+      Up: bool
+      Addresses: Set<Ipv4 * int>
+      /// The other end of a veth pair.
+      Peer: (Namespace * string) option }
+
+type RouteM =
+    { Destination: Ipv4
+      PrefixLength: int
+      Device: string
+      Scope: RouteScope
+      Source: Ipv4 option }
+
+type NsM =
+    { Links: Map<string, LinkM>
+      Routes: Set<RouteM> }
+
+type World =
+    { Namespaces: Map<Namespace, NsM>
+      /// (directory, file name) -> content
+      Files: Map<string * string, string>
+      /// IPAM network name -> (container ID, ifname) -> address
+      Ipam: Map<string, Map<string * string, Ipv4>>
+      /// (network name, container ID, ifname) of each delegate attachment
+      Attachments: Set<string * string * string>
+      Forwarding: bool
+      DummySupported: bool
+      /// The versions a plugin type speaks, where not all of ours (the reference plugins
+      /// stop at 1.0.0).
+      PluginVersions: Map<string, string list> }
+
+let emptyNs =
+    { Links = Map [ "lo", { Kind = "loopback"; Up = true; Addresses = Set.empty; Peer = None } ]
+      Routes = Set.empty }
+
+let initial =
+    { Namespaces = Map [ HostNs, emptyNs ]
+      Files = Map.empty
+      Ipam = Map.empty
+      Attachments = Set.empty
+      Forwarding = false
+      DummySupported = true
+      PluginVersions = Map.empty }
+
+let addNetns (path: string) (w: World) =
+    { w with Namespaces = w.Namespaces.Add(ContainerNs path, emptyNs) }
+
+let private removeLinks (names: (Namespace * string) list) (w: World) =
+    names
+    |> List.fold
+        (fun (w: World) (ns, name) ->
+            match w.Namespaces.TryFind ns with
+            | Some n ->
+                let n =
+                    { Links = n.Links.Remove name
+                      Routes = n.Routes |> Set.filter (fun r -> r.Device <> name) }
+
+                { w with Namespaces = w.Namespaces.Add(ns, n) }
+            | None -> w)
+        w
+
+/// A link and, for a veth, its peer: deleting either end deletes both.
+let private withPeer ns name (link: LinkM) =
+    (ns, name) :: Option.toList link.Peer
+
+/// The kernel destroys a namespace's links with it, and so the peers of its veths.
+let deleteNetns (path: string) (w: World) =
+    let ns = ContainerNs path
+
+    match w.Namespaces.TryFind ns with
+    | None -> w
+    | Some n ->
+        let peers = n.Links |> Map.toList |> List.choose (fun (_, l) -> l.Peer)
+        removeLinks peers { w with Namespaces = w.Namespaces.Remove ns }
+
+let private fail kind message = Outcome.failed kind message
+
+let private pluginError code (message: string) =
+    PluginExited(1, Json.render (Json.Object [ "cniVersion", Json.String "1.0.0"; "code", Json.ofInt code; "msg", Json.String message ]))
+
+let private pluginOk (json: Json) = PluginExited(0, Json.render json)
+
+let private str key json =
+    match Json.tryField key json with
+    | Some(Json.String s) -> s
+    | _ -> ""
+
+let private env (call: PluginCall) key =
+    call.Environment |> List.tryFind (fst >> (=) key) |> Option.map snd |> Option.defaultValue ""
+
+let private resultJson (version: string) (address: Ipv4) (length: int) =
+    if CniVersion.atLeast "0.3.0" version then
+        Json.Object
+            [ "cniVersion", Json.String version
+              "ips", Json.Array [ Json.Object [ "address", Json.String $"{address}/{length}" ] ] ]
+    else
+        Json.Object [ "cniVersion", Json.String version; "ip4", Json.Object [ "ip", Json.String $"{address}/{length}" ] ]
+
+let private versionsOf (w: World) (call: PluginCall) =
+    w.PluginVersions.TryFind call.Type |> Option.defaultValue CniVersion.supported
+
+/// host-local, in the model: the lowest free address of the range, keyed by
+/// (container ID, ifname); DEL releases and is idempotent.
+let private ipam (w: World) (call: PluginCall) : World * Outcome =
+    let version = str "cniVersion" call.Config
+    let network = str "name" call.Config
+    let ipamConf = Json.tryField "ipam" call.Config |> Option.defaultValue (Json.Object [])
+    let key = env call "CNI_CONTAINERID", env call "CNI_IFNAME"
+    let leases = w.Ipam.TryFind network |> Option.defaultValue Map.empty
+
+    if not (List.contains version (versionsOf w call)) then
+        w, pluginError 1 $"incompatible CNI version {version}"
+    else
+        match call.Command with
+        | "ADD" ->
+            if leases.ContainsKey key then
+                w, pluginError 100 "duplicate allocation"
+            else
+                let first = (Ipv4.tryParse (str "rangeStart" ipamConf)).Value.Value
+                let last = (Ipv4.tryParse (str "rangeEnd" ipamConf)).Value.Value
+                let used = leases |> Map.values |> Seq.map _.Value |> Set.ofSeq
+                let subnet = Ipv4Prefix.tryParse (str "subnet" ipamConf)
+
+                match Seq.tryFind (fun a -> not (used.Contains a)) (seq { first..last }), subnet with
+                | Some free, Ok prefix ->
+                    let address = Ipv4 free
+                    { w with Ipam = w.Ipam.Add(network, leases.Add(key, address)) }, pluginOk (resultJson version address prefix.Length)
+                | None, _ -> w, pluginError 100 "no IP addresses available in range set"
+                | _, Error e -> w, pluginError 7 e
+        | "DEL" ->
+            let leases = leases.Remove key
+            let ipam = if leases.IsEmpty then w.Ipam.Remove network else w.Ipam.Add(network, leases)
+            { w with Ipam = ipam }, pluginOk (Json.Object [])
+        | other -> w, pluginError 4 $"unexpected command {other}"
+
+/// A bridge-like delegate, in the model: ADD puts `ifname` in the netns and records an
+/// attachment under the network name; DEL undoes both and is idempotent; CHECK looks.
+let private delegatePlugin (w: World) (call: PluginCall) : World * Outcome =
+    let network = str "name" call.Config
+    let id, ifName = env call "CNI_CONTAINERID", env call "CNI_IFNAME"
+    let netns = env call "CNI_NETNS"
+    let ns = ContainerNs netns
+    let key = network, id, ifName
+
+    match call.Command with
+    | "ADD" ->
+        match w.Namespaces.TryFind ns with
+        | None -> w, pluginError 100 $"failed to open netns {netns}"
+        | Some n when n.Links.ContainsKey ifName || w.Attachments.Contains key -> w, pluginError 100 $"{ifName} already exists"
+        | Some n ->
+            let address = Ipv4(0x0A000000u + uint32 (w.Attachments.Count + 2))
+            let link = { Kind = "veth"; Up = true; Addresses = set [ address, 24 ]; Peer = None }
+
+            { w with
+                Namespaces = w.Namespaces.Add(ns, { n with Links = n.Links.Add(ifName, link) })
+                Attachments = w.Attachments.Add key },
+            pluginOk (resultJson (str "cniVersion" call.Config) address 24)
+    | "DEL" ->
+        let w = removeLinks [ ns, ifName ] w
+        { w with Attachments = w.Attachments.Remove key }, pluginOk (Json.Object [])
+    | "CHECK" ->
+        if w.Attachments.Contains key then w, pluginOk (Json.Object [])
+        else w, pluginError 100 $"no attachment of {id}/{ifName} to {network}"
+    | other -> w, pluginError 4 $"unexpected command {other}"
+
+let private isIpam (call: PluginCall) =
+    match Json.tryField "ipam" call.Config with
+    | Some ipamConf -> str "type" ipamConf = call.Type && (Json.tryField "rangeStart" ipamConf).IsSome
+    | None -> false
+
+let private link (w: World) ns name =
+    w.Namespaces.TryFind ns |> Option.bind (fun n -> n.Links.TryFind name)
+
+let private setLink (w: World) ns name (l: LinkM) =
+    let n = w.Namespaces[ns]
+    { w with Namespaces = w.Namespaces.Add(ns, { n with Links = n.Links.Add(name, l) }) }
+
+let private fixedAddress (a: Address) =
+    match a with
+    | Fixed ip -> ip
+    | SpartanAddress -> failwith "the machine must resolve the Spartan address before the runner sees it"
+
+/// Carries out one effect on the model.
+let perform (w: World) (effect: Effect) : World * Outcome =
+    let noNetns ns = fail NotFound $"network namespace {ns} does not exist"
+
+    match effect with
+    | EnableIpv4Forwarding -> { w with Forwarding = true }, Completed
+    | RunPlugin call when call.Command = "VERSION" ->
+        w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
+    | RunPlugin call when isIpam call -> ipam w call
+    | RunPlugin call -> delegatePlugin w call
+    | CreateVeth(netns, container, host, _) ->
+        let ns = ContainerNs netns
+
+        match w.Namespaces.TryFind ns with
+        | None -> w, noNetns netns
+        | Some n when n.Links.ContainsKey container -> w, fail AlreadyExists $"{container} exists in {netns}"
+        | Some _ when (link w HostNs host).IsSome -> w, fail AlreadyExists $"{host} exists on the host"
+        | Some _ ->
+            let veth peer = { Kind = "veth"; Up = false; Addresses = Set.empty; Peer = Some peer }
+            let w = setLink w ns container (veth (HostNs, host))
+            setLink w HostNs host (veth (ns, container)), Completed
+    | CreateDummy(ns, name) ->
+        match w.Namespaces.TryFind ns with
+        | None -> w, noNetns (ns.Describe())
+        | Some _ when not w.DummySupported -> w, fail Unsupported "the kernel has no dummy link type"
+        | Some n when n.Links.ContainsKey name -> w, fail AlreadyExists $"{name} exists"
+        | Some _ -> setLink w ns name { Kind = "dummy"; Up = false; Addresses = Set.empty; Peer = None }, Completed
+    | SetLinkUp(ns, name) ->
+        match link w ns name with
+        | Some l -> setLink w ns name { l with Up = true }, Completed
+        | None -> w, fail NotFound $"no link {name}"
+    | AddAddress(ns, name, address, length) ->
+        match link w ns name with
+        | Some l when l.Addresses.Contains(fixedAddress address, length) -> w, fail AlreadyExists "address exists"
+        | Some l -> setLink w ns name { l with Addresses = l.Addresses.Add(fixedAddress address, length) }, Completed
+        | None -> w, fail NotFound $"no link {name}"
+    | AddRoute(ns, r) ->
+        let entry =
+            { Destination = fixedAddress r.Destination
+              PrefixLength = r.PrefixLength
+              Device = r.Device
+              Scope = r.Scope
+              Source = r.Source |> Option.map fixedAddress }
+
+        let local (ip: Ipv4) =
+            w.Namespaces[ns].Links |> Map.exists (fun _ l -> l.Addresses |> Set.exists (fst >> (=) ip))
+
+        match link w ns r.Device with
+        | None -> w, fail NotFound $"no link {r.Device}"
+        | Some l when not l.Up -> w, fail OtherFailure "Network is down"
+        | Some _ when entry.Source |> Option.exists (local >> not) -> w, fail OtherFailure "Invalid argument: source is not local"
+        | Some _ when w.Namespaces[ns].Routes.Contains entry -> w, fail AlreadyExists "route exists"
+        | Some _ ->
+            let n = w.Namespaces[ns]
+            { w with Namespaces = w.Namespaces.Add(ns, { n with Routes = n.Routes.Add entry }) }, Completed
+    | DeleteLink(ns, name) ->
+        match w.Namespaces.TryFind ns, link w ns name with
+        | None, _ -> w, noNetns (ns.Describe())
+        | _, None -> w, fail NotFound $"no link {name}"
+        | _, Some l -> removeLinks (withPeer ns name l) w, Completed
+    | WriteCheckpoint(dir, id, content) -> { w with Files = w.Files.Add((dir, id), content) }, Completed
+    | RemoveCheckpoint(dir, id) ->
+        if w.Files.ContainsKey(dir, id) then { w with Files = w.Files.Remove(dir, id) }, Completed
+        else w, fail NotFound "no such file"
+    | InspectLink(ns, name) ->
+        match link w ns name with
+        | Some l -> w, LinkFound { Kind = l.Kind; Up = l.Up; Addresses = Set.toList l.Addresses }
+        | None -> w, fail NotFound $"no link {name}"
+    | InspectRoutes(ns, name) ->
+        match w.Namespaces.TryFind ns with
+        | None -> w, noNetns (ns.Describe())
+        | Some n ->
+            let found =
+                n.Routes
+                |> Set.filter (fun r -> r.Device = name)
+                |> Set.toList
+                |> List.map (fun r -> { Destination = r.Destination; PrefixLength = r.PrefixLength; Scope = r.Scope; Source = r.Source })
+
+            w, RoutesFound found
+    | ReadCheckpoint(dir, id) ->
+        match w.Files.TryFind(dir, id) with
+        | Some content -> w, CheckpointFound content
+        | None -> w, fail NotFound "no such file"
+
+/// Runs an invocation to its reply. `inject` may replace the outcome of the n-th effect
+/// (1-based) with a failure, leaving the world untouched for that effect.
+let runWith (inject: int -> Effect -> Outcome option) (w: World) (next: Next) : World * Reply * Effect list =
+    let rec loop w next n trace =
+        match next with
+        | Finish reply -> w, reply, List.rev trace
+        | Perform(effect, state) ->
+            let w, outcome =
+                match inject n effect with
+                | Some injected -> w, injected
+                | None -> perform w effect
+
+            loop w (Plugin.advance state outcome) (n + 1) (effect :: trace)
+
+    loop w next 1 []
+
+let run w next = runWith (fun _ _ -> None) w next

@@ -1,0 +1,360 @@
+/// ADD, DEL and CHECK run as plans against the pure host model.
+module Dcos.L4lb.Tests.PlanProperties
+
+open System
+open System.Text
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open Dcos.L4lb
+open Dcos.L4lb.Tests.Generators
+open Dcos.L4lb.Tests.HostModel
+
+let private config = { FsCheckConfig.defaultConfig with maxTest = Generators.scaled 250 }
+let private property name body = testPropertyWithConfig config name body
+
+let private runtime command (id: string) (ifName: string) =
+    { Command = command
+      ContainerId = id
+      Netns = Some $"/run/netns/{id}"
+      IfName = ifName
+      Args = [ "IgnoreUnknown", "1" ]
+      Path = [ "/opt/cni/bin" ] }
+
+let private invocation (conf: NetConf) (rt: Runtime) : Next =
+    match Plugin.plan rt conf with
+    | Ok plan -> Machine.start plan
+    | Error e -> failwith (e.Describe())
+
+let private withCommand command (rt: Runtime) = { rt with Command = command }
+
+/// The world as DEL is expected to restore it. Forwarding is left on by design: other
+/// containers depend on it.
+let private settled (w: World) = { w with Forwarding = true }
+
+let private replyText (r: Reply) = Encoding.UTF8.GetString r.Stdout
+
+type Scenario =
+    { Conf: NetConf
+      Ours: Runtime
+      /// Another container on the same network, attached before ours.
+      Bystander: Runtime option }
+
+let private scenario: Gen<Scenario> =
+    gen {
+        let! conf = validConfig
+        let! id = cniName
+        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo")
+        let! other = Gen.optionOf cniName |> Gen.map (Option.filter ((<>) id))
+
+        return
+            { Conf = conf
+              Ours = runtime Add ("c" + id) ifName
+              Bystander = other |> Option.map (fun o -> runtime Add ("b" + o) ifName) }
+    }
+
+/// The world before our ADD: both netns exist and the bystander is attached.
+let private before (s: Scenario) =
+    let w = initial |> addNetns s.Ours.Netns.Value
+
+    match s.Bystander with
+    | None -> w
+    | Some b ->
+        let w, reply, _ = run (addNetns b.Netns.Value w) (invocation s.Conf b)
+        if reply.ExitCode <> 0 then failwith $"bystander ADD failed: {replyText reply}"
+        w
+
+let private add (s: Scenario) w = run w (invocation s.Conf s.Ours)
+let private del (s: Scenario) rt w = run w (invocation s.Conf (withCommand Del rt))
+
+let private ok (r: Reply) = r.ExitCode = 0
+
+let private spartanNetwork (s: Scenario) = s.Conf.Spartan.Network.Network
+
+/// Nothing of our container is left in IPAM or among the delegate's attachments.
+let private released (s: Scenario) (w: World) =
+    let key = s.Ours.ContainerId, s.Ours.IfName
+    let leases = w.Ipam.TryFind(spartanNetwork s) |> Option.defaultValue Map.empty
+    not (leases.ContainsKey key) && not (w.Attachments.Contains(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName))
+
+let addDel =
+    testList
+        "ADD and DEL on the model"
+        [ property "ADD then DEL restores the host exactly"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w0 = before s
+              let w1, added, _ = add s w0
+              let w2, deleted, _ = del s s.Ours w1
+              (ok added && ok deleted && settled w2 = settled w0) |> Prop.label (replyText added + replyText deleted))
+
+          property "ADD prints the delegate's result unchanged"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let _, added, trace = add s (before s)
+              let w = before s
+              // the delegate's own answer, from the same world
+              let delegateCall = trace |> List.pick (function RunPlugin c when c.Command = "ADD" && c.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" c.Config).IsNone -> Some c | _ -> None)
+              match perform w (RunPlugin delegateCall) with
+              | _, PluginExited(0, expected) -> added.Stdout = expected
+              | _ -> false)
+
+          property "DEL is idempotent"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w1, _, _ = add s (before s)
+              let w2, first, _ = del s s.Ours w1
+              let w3, second, _ = del s s.Ours w2
+              ok first && ok second && w3 = w2)
+
+          property "DEL without a netns succeeds and releases every allocation"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w1, _, _ = add s (before s)
+              let w2, deleted, _ = del s { s.Ours with Netns = None } w1
+              (ok deleted && released s w2) |> Prop.label (replyText deleted))
+
+          property "DEL after the netns is gone succeeds and leaves the host as before ADD"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w0 = before s
+              let w1, _, _ = add s w0
+              let gone = deleteNetns s.Ours.Netns.Value w1
+              let w2, deleted, _ = del s s.Ours gone
+              (ok deleted && released s w2 && settled w2 = settled (deleteNetns s.Ours.Netns.Value w0)) |> Prop.label (replyText deleted))
+
+          property "DEL of a container that was never added succeeds and changes nothing"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w0 = before s
+              let w1, deleted, _ = del s s.Ours w0
+              ok deleted && w1 = w0) ]
+
+let private injectedFailure (effect: Effect) =
+    match effect with
+    | RunPlugin _ -> PluginExited(1, Json.render (Json.Object [ "code", Json.ofInt 11; "msg", Json.String "injected plugin failure" ]))
+    | _ -> Outcome.failed OtherFailure "injected failure"
+
+/// A scenario, the number of effects of its clean ADD, and a step k in 1..n.
+let private faultScenario =
+    gen {
+        let! s = scenario
+        let _, reply, trace = add s (before s)
+        if reply.ExitCode <> 0 then failwith $"the clean ADD failed: {replyText reply}"
+        let! k = Gen.choose (1, trace.Length)
+        let! j = Gen.choose (1, 20)
+        return s, trace, k, j
+    }
+
+/// The compensations that must follow a failure at step k: the Undo of every earlier
+/// step that has one, newest first.
+let private expectedUndo (s: Scenario) (trace: Effect list) (k: int) =
+    let plan = Plans.add s.Conf s.Ours
+
+    List.zip (List.take (k - 1) plan.Steps) (List.take (k - 1) trace)
+    |> List.rev
+    |> List.choose (fun (step, _) ->
+        match step.Compensation with
+        | Undo undo -> Some undo.Effect
+        | _ -> None)
+
+let rollback =
+    testList
+        "rollback on the model"
+        [ property "a failure at any step k of ADD leaves the host as before, and the error names step k"
+          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, _) ->
+              let w0 = before s
+              let w1, reply, _ = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) w0 (invocation s.Conf s.Ours)
+              let text = replyText reply
+
+              (reply.ExitCode <> 0
+               && settled w1 = settled w0
+               && text.Contains $"ADD step {k} ("
+               && text.Contains "injected")
+              |> Prop.label text)
+
+          property "the compensations run newest first, every one, even when one of them fails"
+          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, trace, k, j) ->
+              let undo = expectedUndo s trace k
+              let failing = if undo.IsEmpty then 0 else k + 1 + (j % undo.Length)
+              let w0 = before s
+
+              let inject n e =
+                  if n = k || n = failing then Some(injectedFailure e) else None
+
+              let _, reply, ran = runWith inject w0 (invocation s.Conf s.Ours)
+              let text = replyText reply
+              let after = ran |> List.skip k
+
+              (reply.ExitCode <> 0
+               && after = undo
+               && (failing = 0 || text.Contains "undo ("))
+              |> Prop.label $"k={k} failing={failing}\nran {after |> List.map _.Describe()}\nexpected {undo |> List.map _.Describe()}\n{text}")
+
+          property "a DEL step that fails does not stop the others; DEL reports it"
+          <| Prop.forAll (Arb.fromGen (Gen.zip scenario (Gen.choose (1, 100)))) (fun (s, pick) ->
+              let w1, _, _ = add s (before s)
+              let plan = Plans.del s.Conf (withCommand Del s.Ours)
+              let k = 1 + pick % plan.Steps.Length
+              let _, clean, cleanTrace = del s s.Ours w1
+              let _, reply, trace = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) w1 (invocation s.Conf (withCommand Del s.Ours))
+              let text = replyText reply
+              (ok clean && reply.ExitCode <> 0 && trace = cleanTrace && text.Contains $"DEL step {k} (")
+              |> Prop.label $"k={k}: {text}")
+
+          property "when the Minuteman link cannot be made, nothing is left (delegate included)"
+          <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled))) (fun s ->
+              let w0 = { before s with DummySupported = false }
+              let w1, reply, _ = add s w0
+              let text = replyText reply
+              (reply.ExitCode <> 0 && settled w1 = settled w0 && text.Contains "dummy") |> Prop.label text) ]
+
+/// Ways to break one artefact of an attached container, each with the name CHECK must
+/// give in its error.
+let private breakages (s: Scenario) (w: World) : (string * World) list =
+    let ns = ContainerNs s.Ours.Netns.Value
+    let net = s.Conf.Spartan.Network
+    let hostVeth = Plans.hostVethName s.Ours.ContainerId s.Ours.IfName
+    let onNs target f (w: World) = { w with Namespaces = w.Namespaces.Add(target, f w.Namespaces[target]) }
+    let onLink target name f = onNs target (fun n -> { n with Links = n.Links.Add(name, f n.Links[name]) })
+
+    [ if s.Conf.Spartan.Enabled then
+          "Spartan link", fst (perform w (DeleteLink(ns, net.Interface)))
+          "Spartan link", onLink ns net.Interface (fun l -> { l with Up = false }) w
+          "Spartan link", onLink ns net.Interface (fun l -> { l with Addresses = Set.empty }) w
+          "host veth", onLink HostNs hostVeth (fun l -> { l with Up = false }) w
+
+          for service in net.Services do
+              "Spartan routes", onNs ns (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Destination <> service) }) w
+
+          "host route", onNs HostNs (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Device <> hostVeth) }) w
+      if s.Conf.Minuteman.Enabled then
+          "Minuteman link", fst (perform w (DeleteLink(ns, Plans.minutemanLink)))
+          "Minuteman link", onLink ns Plans.minutemanLink (fun l -> { l with Up = false }) w
+          "Minuteman checkpoint", fst (perform w (RemoveCheckpoint(s.Conf.Minuteman.Path, s.Ours.ContainerId)))
+          "Minuteman checkpoint", { w with Files = w.Files.Add((s.Conf.Minuteman.Path, s.Ours.ContainerId), "/proc/1/ns/net") }
+      "delegate", { w with Attachments = w.Attachments.Remove(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName) } ]
+
+let private checkable = scenario |> Gen.filter (fun s -> CniVersion.atLeast "0.4.0" s.Conf.CniVersion)
+
+let check =
+    testList
+        "CHECK on the model"
+        [ property "ADD then CHECK succeeds"
+          <| Prop.forAll (Arb.fromGen checkable) (fun s ->
+              let w1, _, _ = add s (before s)
+              let w2, verdict, _ = run w1 (invocation s.Conf (withCommand Check s.Ours))
+              (ok verdict && w2 = w1) |> Prop.label (replyText verdict))
+
+          property "breaking any one artefact makes CHECK fail, naming it"
+          <| Prop.forAll (Arb.fromGen (Gen.zip checkable (Gen.choose (0, 1000)))) (fun (s, pick) ->
+              let w1, _, _ = add s (before s)
+              let options = breakages s w1
+              let name, broken = options[pick % options.Length]
+              let _, verdict, _ = run broken (invocation s.Conf (withCommand Check s.Ours))
+              let text = replyText verdict
+              (verdict.ExitCode <> 0 && text.Contains name) |> Prop.label $"{name}: {text}")
+
+          testCase "CHECK below 0.4.0 is refused with code 1" <| fun () ->
+              let conf: NetConf = { (Gen.sample 1 validConfig)[0] with CniVersion = "0.3.1" }
+
+              match Plugin.plan (runtime Check "x" "eth0") conf with
+              | Error e -> Expect.equal e.Code 1 "code"
+              | Ok _ -> failtest "CHECK planned for 0.3.1" ]
+
+/// Steps two invocations in an order given by `choices`, on one world.
+let private interleave (w: World) (a: Next) (b: Next) (choices: bool list) =
+    let rec loop w a b choices =
+        match a, b, choices with
+        | Finish ra, Finish rb, _ -> w, ra, rb
+        | Perform(e, st), Finish _, _
+        | Perform(e, st), Perform _, true :: _ ->
+            let w, o = perform w e
+            loop w (Plugin.advance st o) b (List.tail (choices @ [ true ]))
+        | _, Perform(e, st), _ ->
+            let w, o = perform w e
+            loop w a (Plugin.advance st o) (List.tail (choices @ [ false ]))
+
+    loop w a b (if choices.IsEmpty then [ true ] else choices)
+
+let concurrency =
+    testList
+        "two containers"
+        [ property "ADD and DEL of two containers, interleaved in any order, never disturb each other"
+          <| Prop.forAll (Arb.fromGen (Gen.zip3 scenario (Gen.listOf (Gen.elements [ true; false ])) (Gen.listOf (Gen.elements [ true; false ])))) (fun (s, addOrder, delOrder) ->
+              let other = runtime Add (s.Ours.ContainerId + "-2") s.Ours.IfName
+              let w0 = initial |> addNetns s.Ours.Netns.Value |> addNetns other.Netns.Value
+              let w1, ra, rb = interleave w0 (invocation s.Conf s.Ours) (invocation s.Conf other) addOrder
+
+              let checksPass =
+                  not (CniVersion.atLeast "0.4.0" s.Conf.CniVersion)
+                  || ([ s.Ours; other ] |> List.forall (fun rt -> let _, r, _ = run w1 (invocation s.Conf (withCommand Check rt)) in ok r))
+
+              let w2, da, db = interleave w1 (invocation s.Conf (withCommand Del s.Ours)) (invocation s.Conf (withCommand Del other)) delOrder
+              (ok ra && ok rb && checksPass && ok da && ok db && settled w2 = settled w0) |> Prop.label (replyText ra + replyText rb)) ]
+
+/// Spartan on, with an IPAM plugin type of its own.
+let private ipamScenario =
+    scenario |> Gen.filter (fun s -> s.Conf.Spartan.Enabled && s.Conf.Spartan.Network.IpamType <> Delegate.pluginType s.Conf)
+
+let negotiation =
+    testList
+        "IPAM version negotiation"
+        [ property "an IPAM plugin that stops at 1.0.0 still serves a 1.1.0 config, for ADD and DEL"
+          <| Prop.forAll (Arb.fromGen (ipamScenario |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.1.0" } }))) (fun s ->
+              let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "0.1.0"; "0.2.0"; "0.3.0"; "0.3.1"; "0.4.0"; "1.0.0" ] ] }
+              let w1, added, trace = add s w0
+              let w2, deleted, _ = del s s.Ours w1
+              let asked = trace |> List.exists (function RunPlugin c -> c.Command = "VERSION" | _ -> false)
+              (ok added && ok deleted && asked && settled w2 = settled w0) |> Prop.label (replyText added + replyText deleted))
+
+          property "with no version in common, ADD fails with code 1 and leaves nothing"
+          <| Prop.forAll (Arb.fromGen ipamScenario) (fun s ->
+              let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "9.9.9" ] ] }
+              let w1, added, _ = add s w0
+              (added.ExitCode <> 0 && replyText(added).Contains "\"code\":1" && settled w1 = settled w0) |> Prop.label (replyText added)) ]
+
+let examples =
+    testList
+        "plan examples"
+        [ testCase "the README config's ADD, step by step, in upstream order" <| fun () ->
+              let conf =
+                  match NetConf.parse (ReadOnlyMemory(Encoding.UTF8.GetBytes Examples.seedExample)) with
+                  | Ok c -> c
+                  | Error e -> failtestf "%A" e
+
+              let names = (Plans.add conf (runtime Add "abc" "eth0")).Steps |> List.map _.Name
+
+              Expect.equal
+                  names
+                  [ "IPv4 forwarding"
+                    "delegate bridge ADD"
+                    "Spartan IPAM host-local ADD"
+                    "Spartan veth"
+                    "Spartan address"
+                    "Spartan link up"
+                    "host veth up"
+                    "route to Spartan 198.51.100.1"
+                    "route to Spartan 198.51.100.2"
+                    "route to Spartan 198.51.100.3"
+                    "route to Spartan 198.51.100.4"
+                    "host route to the Spartan address"
+                    "Minuteman link"
+                    "Minuteman link up"
+                    "Minuteman checkpoint" ]
+                  "steps"
+
+          testCase "a disabled feature contributes no step" <| fun () ->
+              let conf = { (Gen.sample 1 validConfig)[0] with Spartan = { Defaults.spartan with Enabled = false }; Minuteman = Defaults.minuteman }
+
+              for plan in [ Plans.add conf (runtime Add "a" "eth0"); Plans.del conf (runtime Del "a" "eth0"); Plans.check conf (runtime Check "a" "eth0") ] do
+                  Expect.isFalse (plan.Steps |> List.exists (fun s -> s.Name.Contains "Spartan" || s.Name.Contains "host")) "no Spartan step"
+
+          testCase "host veth names are 15 bytes, stable, and differ by container and ifname" <| fun () ->
+              let a = Plans.hostVethName "abc" "eth0"
+              Expect.equal a.Length 15 "length"
+              Expect.equal a (Plans.hostVethName "abc" "eth0") "stable"
+              Expect.notEqual a (Plans.hostVethName "abc" "eth1") "ifname"
+              Expect.notEqual a (Plans.hostVethName "abd" "eth0") "container"
+
+          testCase "CNI_IFNAME may not take the plugin's own link names" <| fun () ->
+              let conf = (Gen.sample 1 validConfig)[0]
+              let conf = { conf with Minuteman = Defaults.minuteman }
+
+              match Plugin.plan (runtime Add "a" "minuteman") conf with
+              | Error e -> Expect.equal (e.Code, e.Field) (4, "CNI_IFNAME") "code"
+              | Ok _ -> failtest "planned" ]
