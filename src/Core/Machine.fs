@@ -147,6 +147,8 @@ module Machine =
         | _, _, Failed f -> Error(failure step f)
         | _, effect, other -> problem $"unexpected outcome {other.GetType().Name} for \"{effect.Describe()}\""
 
+    let private undoneInFull = "the steps before it were undone"
+
     let private stepNamed (m: Machine) (error: CniError) =
         { error with
             Field = $"{m.Plan.Command.Name} step {m.Number} ({error.Field})" }
@@ -179,8 +181,13 @@ module Machine =
             let m = { m with Phase = RollingBack(cause, undo, rest); Negotiation = FirstTry }
             Perform(resolve m.Facts undo, m)
         | _ ->
-            let version = m.Plan.CniVersion
-            Finish(replyError version (cause :: List.rev m.Problems))
+            let cause =
+                if m.Problems.IsEmpty then
+                    cause
+                else
+                    { cause with Message = cause.Message.Replace(undoneInFull, "undoing the steps before it failed in part (see details)") }
+
+            Finish(replyError m.Plan.CniVersion (cause :: List.rev m.Problems))
 
     let private fail (m: Machine) (step: Step) (error: CniError) =
         match m.Plan.Command, m.Phase with
@@ -188,7 +195,7 @@ module Machine =
             let underlying = error.Describe()
 
             let cause =
-                { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; everything done before it was undone" with
+                { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}" with
                     Details = Some underlying }
 
             undoNext m cause m.Completed

@@ -1,11 +1,155 @@
 // Carries out one effect at a time against the real machine and reports the outcome.
+// Each effect does exactly what its description says; what a failure means is the
+// core's business.
+using System;
+using System.Collections.Generic;
+using System.IO;
 using Dcos.L4lb;
+using Dcos.L4lb.Host.Netlink;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
 
 namespace Dcos.L4lb.Host;
 
-public sealed class EffectRunner
+public sealed class EffectRunner : IDisposable
 {
-    public Outcome Perform(Effect effect) =>
-        Outcome.NewFailed(new Failure(FailureKind.OtherFailure,
-            $"this build cannot yet {effect.Describe()}: the effect runner is not implemented"));
+    const int ENOENT = 2, ESRCH = 3, EEXIST = 17, ENODEV = 19, EOPNOTSUPP = 95;
+    readonly Dictionary<string, NetlinkSocket> _sockets = new();
+
+    public Outcome Perform(Effect effect)
+    {
+        try
+        {
+            return effect switch
+            {
+                Effect.RunPlugin run => Plugins.Run(run.Item),
+                Effect.WriteCheckpoint w => Checkpoints.Write(w.directory, w.containerId, w.content),
+                Effect.RemoveCheckpoint r => Checkpoints.Remove(r.directory, r.containerId),
+                Effect.ReadCheckpoint r => Checkpoints.Read(r.directory, r.containerId),
+                _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
+                _ => PerformNetlink(effect),
+            };
+        }
+        catch (NetlinkException e)
+        {
+            return Failed(KindOf(e.Errno), $"{effect.Describe()}: {Explain(effect, e)}");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Failed(FailureKind.NotFound, $"{effect.Describe()}: {e.Message}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Failed(FailureKind.Io, $"{effect.Describe()}: {e.Message}");
+        }
+    }
+
+    Outcome PerformNetlink(Effect effect)
+    {
+        switch (effect)
+        {
+            case Effect.CreateVeth v:
+                using (var netns = File.OpenHandle(v.netns, FileMode.Open, FileAccess.Read))
+                    Rtnl.CreateVeth(Socket(Namespace.HostNs), v.host, v.container, netns, OptionModule.ToNullable(v.mtu));
+                return Outcome.Completed;
+            case Effect.CreateDummy d:
+                Rtnl.CreateLink(Socket(d.Item1), d.name, "dummy");
+                return Outcome.Completed;
+            case Effect.SetLinkUp u:
+                Rtnl.SetUp(Socket(u.Item1), u.name);
+                return Outcome.Completed;
+            case Effect.AddAddress a:
+            {
+                var s = Socket(a.Item1);
+                Rtnl.AddAddress(s, Rtnl.GetLink(s, a.link).Index, Fixed(a.Item3), a.prefixLength);
+                return Outcome.Completed;
+            }
+            case Effect.AddRoute r:
+            {
+                var s = Socket(r.Item1);
+                var route = r.Item2;
+                byte scope = route.Scope.IsLinkScope ? Rtnl.RT_SCOPE_LINK : Rtnl.RT_SCOPE_UNIVERSE;
+                uint? source = route.Source is null ? null : Fixed(route.Source.Value);
+                Rtnl.AddRoute(s, Fixed(route.Destination), route.PrefixLength, Rtnl.GetLink(s, route.Device).Index, scope, source);
+                return Outcome.Completed;
+            }
+            case Effect.DeleteLink d:
+                Rtnl.DeleteLink(Socket(d.Item1), d.name);
+                return Outcome.Completed;
+            case Effect.InspectLink i:
+            {
+                var s = Socket(i.Item1);
+                var link = Rtnl.GetLink(s, i.name);
+                var addresses = new List<Tuple<Ipv4, int>>();
+                foreach (var (address, length) in Rtnl.GetAddresses(s, link.Index))
+                    addresses.Add(Tuple.Create(Ipv4.NewIpv4(address), length));
+                return Outcome.NewLinkFound(new LinkState(link.Kind, link.Up, ListModule.OfSeq(addresses)));
+            }
+            case Effect.InspectRoutes i:
+            {
+                var s = Socket(i.Item1);
+                int index = Rtnl.GetLink(s, i.link).Index;
+                var entries = new List<RouteEntry>();
+                foreach (var route in Rtnl.GetRoutes(s))
+                {
+                    if (route.OutputIndex != index)
+                        continue;
+                    var scope = route.Scope == Rtnl.RT_SCOPE_LINK ? RouteScope.LinkScope : RouteScope.UniverseScope;
+                    var source = route.Source is uint src ? FSharpOption<Ipv4>.Some(Ipv4.NewIpv4(src)) : FSharpOption<Ipv4>.None;
+                    entries.Add(new RouteEntry(Ipv4.NewIpv4(route.Destination), route.PrefixLength, scope, source));
+                }
+                return Outcome.NewRoutesFound(ListModule.OfSeq(entries));
+            }
+            default:
+                throw new InvalidOperationException($"no runner for \"{effect.Describe()}\"");
+        }
+    }
+
+    static uint Fixed(Address address) => address is Address.Fixed f
+        ? f.Item.Value
+        : throw new InvalidOperationException("the core resolves every address before an effect reaches the runner");
+
+    NetlinkSocket Socket(Namespace ns)
+    {
+        var key = ns is Namespace.ContainerNs c ? c.path : "";
+        if (!_sockets.TryGetValue(key, out var socket))
+        {
+            socket = key.Length == 0 ? NetlinkSocket.OpenHere() : NetlinkSocket.OpenIn(key);
+            _sockets[key] = socket;
+        }
+        return socket;
+    }
+
+    static Outcome EnableForwarding()
+    {
+        using var file = new FileStream("/proc/sys/net/ipv4/ip_forward", FileMode.Open, FileAccess.Write);
+        file.Write("1"u8);
+        return Outcome.Completed;
+    }
+
+    static FailureKind KindOf(int errno) => errno switch
+    {
+        ENOENT or ENODEV or ESRCH => FailureKind.NotFound,
+        EEXIST => FailureKind.AlreadyExists,
+        EOPNOTSUPP => FailureKind.Unsupported,
+        _ => FailureKind.OtherFailure,
+    };
+
+    // The kernel's words for a missing link type ("Operation not supported") do not say
+    // what is missing; say it.
+    static string Explain(Effect effect, NetlinkException e) => effect switch
+    {
+        Effect.CreateDummy when e.Errno == EOPNOTSUPP =>
+            "the kernel has no \"dummy\" link type (Operation not supported): Minuteman needs the dummy module; disable Minuteman or load the module",
+        Effect.CreateVeth when e.Errno == EOPNOTSUPP => "the kernel has no \"veth\" link type (Operation not supported)",
+        _ => e.Message,
+    };
+
+    static Outcome Failed(FailureKind kind, string message) => Outcome.NewFailed(new Failure(kind, message));
+
+    public void Dispose()
+    {
+        foreach (var socket in _sockets.Values)
+            socket.Dispose();
+    }
 }

@@ -17,7 +17,7 @@ public static class Program
             ? Next.NewFinish(Plugin.inputTooLarge(env))
             : Plugin.start(env, input);
 
-        var runner = new EffectRunner();
+        using var runner = new EffectRunner();
         while (next is Next.Perform perform)
             next = Plugin.advance(perform.state, runner.Perform(perform.effect));
 

@@ -27,8 +27,16 @@ type Outcome =
       Stdout: string
       Stderr: string }
 
-let runBytes (env: (string * string) list) (stdin: byte[]) : Outcome =
-    let info = ProcessStartInfo(path, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true)
+/// Runs the binary inside the named netns (`ip netns exec`), or where the test runs.
+let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte[]) : Outcome =
+    let info =
+        match netns with
+        | Some name -> ProcessStartInfo("ip", [| "netns"; "exec"; name; path |])
+        | None -> ProcessStartInfo(path)
+
+    info.RedirectStandardInput <- true
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
     info.Environment.Clear()
     info.Environment["PATH"] <- "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -53,6 +61,7 @@ let runBytes (env: (string * string) list) (stdin: byte[]) : Outcome =
       Stdout = stdout.Result
       Stderr = stderr.Result }
 
+let runBytes env stdin = runBytesIn None env stdin
 let run env (stdin: string) = runBytes env (Encoding.UTF8.GetBytes stdin)
 
 /// Runs a command for the test's own setup and checks; fails the test on error.

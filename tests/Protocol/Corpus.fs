@@ -97,13 +97,26 @@ let private runCase (c: Case) =
 let tests =
     testList "bad input" [ for c in cases -> testCase c.Name (fun () -> runCase c) ] |> testSequenced
 
-/// Until the effect runner lands, a valid request is refused with the plugin's own code
-/// rather than pretended to succeed.
-let validRequest =
-    testCase "a valid ADD, CHECK or DEL is refused as not yet implemented, leaving nothing" <| fun () ->
-        for command in [ "ADD"; "CHECK"; "DEL" ] do
-            let c = case command [ "CNI_COMMAND", Some command ] good 100
-            runCase c
+/// A valid request whose delegate binary is missing, run inside the scene's netns (so the
+/// forwarding sysctl it sets is the scene's): the error names the plugin and the step,
+/// and nothing is left.
+let missingDelegate =
+    testCase "a valid ADD whose delegate is missing fails at that step, leaving nothing" <| fun () ->
+        use scene = new Scene()
+        let before = scene.Snapshot()
+        let emptyPath = IO.Directory.CreateTempSubdirectory("l4lb-proto-path-")
+
+        try
+            let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, emptyPath.FullName else k, v)
+            let stdin = Text.Encoding.UTF8.GetBytes(good.Replace("@PATH@", scene.CheckpointDir))
+            let outcome = Binary.runBytesIn (Some scene.NetnsName) env stdin
+            Expect.equal outcome.ExitCode 1 "exit 1"
+            Expect.equal (errorCode outcome.Stdout) 100 "code"
+            Expect.stringContains outcome.Stdout "ADD step 2 (delegate bridge ADD)" "names the step"
+            Expect.stringContains outcome.Stdout "plugin \\\"bridge\\\" not found in CNI_PATH" "names the plugin"
+            Expect.equal (scene.Snapshot()) before "nothing left behind"
+        finally
+            emptyPath.Delete true
 
 let garbage =
     testCase "random bytes on stdin always get a CNI error" <| fun () ->

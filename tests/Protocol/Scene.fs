@@ -19,6 +19,7 @@ type Scene() =
     do Binary.sh $"ip netns add {id}" |> ignore
 
     member _.Netns = $"/run/netns/{id}"
+    member _.NetnsName = id
     /// Where a config's minuteman.path points: a directory that does not exist yet.
     member _.CheckpointDir = Path.Combine(scratch.FullName, "l4lb")
 

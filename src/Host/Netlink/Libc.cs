@@ -1,0 +1,39 @@
+// The few libc calls the runner needs, source-generated (AOT-safe). The managed Socket
+// class cannot open AF_NETLINK, so netlink goes through these.
+using System.Runtime.InteropServices;
+
+namespace Dcos.L4lb.Host.Netlink;
+
+static partial class Libc
+{
+    public const int AF_NETLINK = 16;
+    public const int SOCK_RAW = 3;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int NETLINK_ROUTE = 0;
+    public const int CLONE_NEWNET = 0x40000000;
+    public const int SOL_SOCKET = 1;
+    public const int SO_RCVTIMEO = 20;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint send(int fd, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint recv(int fd, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int setsockopt(int fd, int level, int name, void* value, int length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setns(int fd, int nstype);
+
+    [LibraryImport("libc", EntryPoint = "strerror")]
+    private static partial nint strerror_raw(int errno);
+
+    public static string StrError(int errno) => Marshal.PtrToStringUTF8(strerror_raw(errno)) ?? $"errno {errno}";
+}

@@ -1,0 +1,157 @@
+// An rtnetlink socket, opened either in the host namespace or inside a container's. A
+// netlink socket stays bound to the namespace it was created in, so only its creation
+// needs to happen inside the container netns; every later request on it acts there.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Threading;
+using Microsoft.Win32.SafeHandles;
+
+namespace Dcos.L4lb.Host.Netlink;
+
+sealed class NetlinkException(int errno, string message) : Exception(message)
+{
+    public int Errno { get; } = errno;
+}
+
+sealed class NetlinkSocket : IDisposable
+{
+    const ushort NLMSG_ERROR = 2;
+    const ushort NLMSG_DONE = 3;
+    readonly int _fd;
+    uint _sequence;
+    readonly byte[] _receive = new byte[64 * 1024];
+
+    NetlinkSocket(int fd)
+    {
+        _fd = fd;
+        _sequence = (uint)Environment.TickCount;
+    }
+
+    public static NetlinkSocket OpenHere() => new(CreateSocket());
+
+    /// Opens a socket inside the netns at path. The switch happens on a dedicated thread
+    /// that returns to its own namespace before it ends, so no thread of this process is
+    /// ever left in the container's namespace. A missing netns is FileNotFoundException.
+    public static NetlinkSocket OpenIn(string netnsPath)
+    {
+        using var target = File.OpenHandle(netnsPath, FileMode.Open, FileAccess.Read);
+        int fd = -1;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var home = File.OpenHandle("/proc/thread-self/ns/net", FileMode.Open, FileAccess.Read);
+                Enter(target, netnsPath);
+                try
+                {
+                    fd = CreateSocket();
+                }
+                finally
+                {
+                    if (Libc.setns((int)home.DangerousGetHandle(), Libc.CLONE_NEWNET) != 0)
+                        Environment.FailFast("dcos-l4lb: could not return a thread to its own network namespace");
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            throw failure;
+        return new NetlinkSocket(fd);
+    }
+
+    static void Enter(SafeFileHandle ns, string path)
+    {
+        if (Libc.setns((int)ns.DangerousGetHandle(), Libc.CLONE_NEWNET) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new NetlinkException(errno, $"cannot enter network namespace {path}: {Libc.StrError(errno)}");
+        }
+    }
+
+    static unsafe int CreateSocket()
+    {
+        int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_ROUTE);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new NetlinkException(errno, $"cannot open a netlink socket: {Libc.StrError(errno)}");
+        }
+        // a kernel that never answers must not hang a container start
+        long* timeout = stackalloc long[2] { 10, 0 };
+        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, timeout, 16);
+        return fd;
+    }
+
+    public uint NextSequence() => ++_sequence;
+
+    unsafe void Send(Message message)
+    {
+        var bytes = message.Complete();
+        fixed (byte* p = bytes)
+        {
+            if (Libc.send(_fd, p, bytes.Length, 0) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new NetlinkException(errno, $"netlink send failed: {Libc.StrError(errno)}");
+            }
+        }
+    }
+
+    unsafe int Receive()
+    {
+        fixed (byte* p = _receive)
+        {
+            var n = Libc.recv(_fd, p, _receive.Length, 0);
+            if (n < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new NetlinkException(errno, $"netlink receive failed: {Libc.StrError(errno)}");
+            }
+            return (int)n;
+        }
+    }
+
+    static int ErrorOf(byte[] payload) =>
+        payload.Length >= 4 ? -System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(payload) : 0;
+
+    /// Sends a request and collects the replies to it: data messages until the ACK, the
+    /// end of a dump, or an error (thrown as NetlinkException with the kernel's errno).
+    public List<(ushort Type, byte[] Payload)> Exchange(Message message)
+    {
+        uint sequence = message.Sequence;
+        Send(message);
+        var replies = new List<(ushort, byte[])>();
+        while (true)
+        {
+            int count = Receive();
+            foreach (var (type, flags, seq, payload) in ReplyReader.Split(_receive, count))
+            {
+                if (seq != sequence)
+                    continue;
+                if (type == NLMSG_ERROR)
+                {
+                    int errno = ErrorOf(payload);
+                    if (errno != 0)
+                        throw new NetlinkException(errno, Libc.StrError(errno));
+                    return replies;
+                }
+                if (type == NLMSG_DONE)
+                    return replies;
+                replies.Add((type, payload));
+                // a single answer (not part of a dump) ends the exchange
+                if ((flags & 2 /* NLM_F_MULTI */) == 0)
+                    return replies;
+            }
+        }
+    }
+
+    public void Dispose() => Libc.close(_fd);
+}

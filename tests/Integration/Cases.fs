@@ -1,0 +1,324 @@
+/// The cases, over a table of CNI versions and the upstream test's configurations. Each
+/// test builds its own scene, runs the plugin, reads the kernel, and tears the scene down.
+module Dcos.L4lb.Tests.Integration.Cases
+
+open System
+open System.IO
+open System.Text.Json.Nodes
+open Expecto
+
+let versions = [ "0.2.0"; "0.3.1"; "0.4.0"; "1.0.0" ]
+
+/// CHECK exists, and DEL gets prevResult, from 0.4.0 on.
+let private hasCheck version = version = "0.4.0" || version = "1.0.0"
+
+type Variant =
+    { Name: string
+      Features: Scene -> (string * JsonNode) list }
+
+let private json (text: string) = JsonNode.Parse text
+
+/// {"enable": enable, "path": the scene's checkpoint dir}
+let private minutemanField (enable: bool) (scene: Scene) =
+    let field = JsonObject()
+    field["enable"] <- JsonValue.Create enable
+    field["path"] <- JsonValue.Create scene.CheckpointDir
+    field :> JsonNode
+
+/// This kernel has no dummy links, so the upstream cases run with Minuteman off; the
+/// third upstream case (Spartan off) needs Minuteman and is among the Minuteman cases.
+let variants =
+    [ { Name = "default values"
+        Features = fun _ -> [ "minuteman", json """{ "enable": false }""" ] }
+      { Name = "explicit spartan.enable, custom minuteman path"
+        Features =
+          fun scene ->
+              [ "spartan", json """{ "enable": true }"""
+                "minuteman", minutemanField false scene ] } ]
+
+let private minutemanOn = minutemanField true
+
+let minutemanVariants =
+    [ { Name = "Minuteman on"
+        Features = fun scene -> [ "minuteman", minutemanOn scene ] }
+      { Name = "Spartan off, Minuteman on"
+        Features = fun scene -> [ "spartan", json """{ "enable": false }"""; "minuteman", minutemanOn scene ] } ]
+
+// ---- helpers -------------------------------------------------------------------------
+
+let private scenario name (body: Scene -> unit) =
+    testCase name (fun () ->
+        use scene = new Scene()
+        body scene)
+
+let private expectOk what (o: Command.Outcome) =
+    if o.ExitCode <> 0 then
+        failtest $"{what} failed: {Plugin.describe o}"
+
+/// A successful ADD: the config it was given and its output.
+let private add (scene: Scene) version variant =
+    let conf = Plugin.config scene version (variant.Features scene)
+    let o = Plugin.run scene "ADD" conf
+    expectOk "ADD" o
+    conf, o.Stdout
+
+/// DEL's config: carrying the ADD result from 0.4.0 on, as a runtime sends it.
+let private delConfig version conf addOutput =
+    if hasCheck version then Plugin.withPrevResult conf addOutput else conf
+
+let private names (links: Kernel.Link list) = links |> List.map _.Name |> List.sort
+
+/// The Spartan address: the one /32 on the container's `spartan` link.
+let private spartanAddress (scene: Scene) =
+    match Kernel.addresses scene.Container "spartan" with
+    | [ address, 32 ] -> address
+    | other -> failtest $"the container's spartan link holds {other}; expected one /32"
+
+/// Every artefact of a Spartan attachment, as the kernel and the IPAM state show it.
+let private expectAttached (scene: Scene) =
+    let links = Kernel.links scene.Container
+    Expect.equal (names links) [ "eth0"; "lo"; "spartan" ] "container links"
+    let spartan = links |> List.find (fun l -> l.Name = "spartan")
+    Expect.isTrue spartan.Up "the container's spartan link is up"
+    Expect.equal spartan.Kind "veth" "the container's spartan link is a veth"
+
+    let address = spartanAddress scene
+    Expect.isTrue (Kernel.inSpartanRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
+
+    let routes = Kernel.routes scene.Container
+
+    for service in Spartan.serviceAddresses do
+        let expected: Kernel.Route =
+            { Destination = service
+              Device = "spartan"
+              Scope = "link"
+              Source = Some address }
+
+        Expect.contains routes expected $"container route to {service}"
+
+    let hostVeth =
+        match Kernel.links scene.Agent |> List.filter Kernel.isHostVeth with
+        | [ veth ] -> veth
+        | other -> failtest $"agent spt* links: {names other}; expected one"
+
+    Expect.isTrue hostVeth.Up "the host veth is up"
+    Expect.equal spartan.Peer (Some hostVeth.Index) "the host veth is the container spartan link's peer"
+
+    let hostRoute =
+        Kernel.routes scene.Agent |> List.filter (fun r -> r.Destination = address)
+
+    Expect.equal
+        (hostRoute |> List.map (fun r -> r.Device, r.Scope))
+        [ hostVeth.Name, "link" ]
+        $"agent route to {address}"
+
+    Expect.equal
+        (scene.Allocations Spartan.ipamNetwork)
+        [ { Address = address; Owner = scene.ContainerId } ]
+        "Spartan IPAM allocation"
+
+    address
+
+/// No address held in either IPAM network.
+let private expectReleased (scene: Scene) =
+    Expect.isEmpty (scene.Allocations Spartan.ipamNetwork) "Spartan IPAM allocations"
+    Expect.isEmpty (scene.Allocations Plugin.delegateNetwork) "delegate IPAM allocations"
+
+let private expectNoHostVeth (scene: Scene) =
+    Expect.isEmpty (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) "agent spt* links"
+
+/// What a container looks like that was never attached.
+let private expectNothingLeft (scene: Scene) =
+    Expect.equal (names (Kernel.links scene.Container)) [ "lo" ] "container links"
+    Expect.isEmpty (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names) "agent veth links"
+    expectReleased scene
+    Expect.isFalse (File.Exists scene.CheckpointFile) "the Minuteman checkpoint file exists"
+
+// ---- the cases -----------------------------------------------------------------------
+
+let private addResult version variant =
+    scenario "ADD prints the bridge's result" (fun scene ->
+        let _, output = add scene version variant
+        let result = (JsonNode.Parse output).AsObject()
+        let field (node: JsonNode) (name: string) = string node[name]
+
+        Expect.equal (field result "cniVersion") version "the result's cniVersion"
+
+        let eth0 =
+            match Kernel.addresses scene.Container Plugin.ifName with
+            | [ address, length ] -> $"{address}/{length}"
+            | other -> failtest $"the container's eth0 holds {other}"
+
+        Expect.stringStarts eth0 scene.SubnetPrefix $"eth0's address is in {scene.Subnet}"
+        Expect.isFalse (output.Contains "198.51.100.") "the result does not mention the Spartan attachment"
+
+        if version = "0.2.0" then
+            Expect.isFalse (result.ContainsKey "ips") "a 0.2.0 result has no ips"
+            Expect.equal (field result["ip4"] "ip") eth0 "ip4.ip is eth0's address"
+            Expect.equal (field result["ip4"] "gateway") scene.Gateway "ip4.gateway is the bridge"
+        else
+            let interfaces = result["interfaces"].AsArray()
+
+            let ip =
+                match List.ofSeq (result["ips"].AsArray()) with
+                | [ ip ] -> ip
+                | other -> failtest $"ips: {other}"
+
+            Expect.equal (field ip "address") eth0 "ips[0].address is eth0's address"
+            Expect.equal (field ip "gateway") scene.Gateway "ips[0].gateway is the bridge"
+            let eth0Entry = interfaces[ip["interface"].GetValue<int>()]
+            Expect.equal (field eth0Entry "name") Plugin.ifName "ips[0].interface names eth0"
+            Expect.equal (field eth0Entry "sandbox") scene.Netns "eth0's sandbox"
+            let mac netns name = (Kernel.link netns name |> Option.get).Mac
+            Expect.equal (field eth0Entry "mac") (mac scene.Container Plugin.ifName) "eth0's MAC"
+
+            Expect.exists
+                interfaces
+                (fun i -> field i "name" = scene.Bridge && field i "mac" = mac scene.Agent scene.Bridge)
+                "the bridge is among the interfaces")
+
+let private kernelState version variant =
+    scenario "ADD attaches the container to Spartan" (fun scene ->
+        add scene version variant |> ignore
+        expectAttached scene |> ignore)
+
+let private dns version variant =
+    scenario "the container resolves names through Spartan" (fun scene ->
+        add scene version variant |> ignore
+
+        let answer =
+            Command.run
+                "ip"
+                [ "netns"; "exec"; scene.Container; "dig"; "+short"; "+time=2"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
+
+        Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}")
+
+/// ADD, CHECK passes, then `breakIt` removes one artefact and CHECK fails naming `named`.
+let private checkCase version variant title named (breakIt: Scene -> string -> unit) =
+    scenario title (fun scene ->
+        let conf, output = add scene version variant
+        let conf = Plugin.withPrevResult conf output
+        expectOk "CHECK of an intact attachment" (Plugin.run scene "CHECK" conf)
+        breakIt scene (spartanAddress scene)
+        let o = Plugin.run scene "CHECK" conf
+        Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Plugin.describe o}"
+        let _, text = Plugin.error o
+        Expect.stringContains text named "the error names the missing artefact")
+
+let private checks version variant =
+    if hasCheck version then
+        [ checkCase version variant "CHECK passes, then names a missing Spartan route" "Spartan routes" (fun scene _ ->
+              Command.ip scene.Container [ "route"; "del"; "198.51.100.2/32"; "dev"; "spartan" ] |> ignore)
+          checkCase version variant "CHECK passes, then names a missing host route" "host route" (fun scene address ->
+              Command.ip scene.Agent [ "route"; "del"; address + "/32" ] |> ignore) ]
+    else
+        [ scenario "CHECK is refused as an incompatible version" (fun scene ->
+              let conf, output = add scene version variant
+              let o = Plugin.run scene "CHECK" (Plugin.withPrevResult conf output)
+              Expect.notEqual o.ExitCode 0 "CHECK exit code"
+              Expect.equal (fst (Plugin.error o)) 1 $"CNI error code: {Plugin.describe o}") ]
+
+let private dels version variant =
+    let del (scene: Scene) netns conf output =
+        Plugin.runIn scene "DEL" netns (delConfig version conf output)
+
+    [ scenario "DEL removes the attachment and releases both addresses" (fun scene ->
+          let conf, output = add scene version variant
+          expectAttached scene |> ignore
+          expectOk "DEL" (del scene scene.Netns conf output)
+          expectNothingLeft scene)
+
+      scenario "DEL twice succeeds both times" (fun scene ->
+          let conf, output = add scene version variant
+          expectOk "the first DEL" (del scene scene.Netns conf output)
+          expectOk "the second DEL" (del scene scene.Netns conf output)
+          expectNothingLeft scene)
+
+      scenario "DEL with an empty CNI_NETNS releases the addresses" (fun scene ->
+          let conf, output = add scene version variant
+          expectOk "DEL" (del scene "" conf output)
+          expectReleased scene
+          expectNoHostVeth scene)
+
+      scenario "DEL after the netns is gone releases the addresses" (fun scene ->
+          let conf, output = add scene version variant
+          Command.run "ip" [ "netns"; "del"; scene.Container ] |> ignore
+          expectOk "DEL" (del scene scene.Netns conf output)
+          expectReleased scene
+          expectNoHostVeth scene) ]
+
+let private minuteman version variant =
+    if Kernel.hasDummy.Force() then
+        scenario $"{variant.Name}: ADD registers the netns with Minuteman, DEL removes it" (fun scene ->
+            let conf, output = add scene version variant
+            Expect.equal (File.ReadAllText scene.CheckpointFile) scene.Netns "the checkpoint file holds the netns path"
+            let link = Kernel.link scene.Container "minuteman"
+            Expect.isTrue (link |> Option.exists (fun l -> l.Up && l.Kind = "dummy")) $"minuteman link: {link}"
+            expectOk "DEL" (Plugin.run scene "DEL" (delConfig version conf output))
+            expectNothingLeft scene)
+    else
+        scenario $"{variant.Name}: ADD fails for want of dummy links and leaves nothing behind" (fun scene ->
+            let o = Plugin.run scene "ADD" (Plugin.config scene version (variant.Features scene))
+            Expect.notEqual o.ExitCode 0 $"ADD must fail on a kernel without dummy links: {Plugin.describe o}"
+            let _, text = Plugin.error o
+            Expect.stringContains text "dummy" "the error says what the kernel lacks"
+            expectNothingLeft scene)
+
+let private forVersion version =
+    testList
+        $"cniVersion {version}"
+        [ for variant in variants do
+              yield
+                  testList
+                      variant.Name
+                      ([ addResult version variant; kernelState version variant; dns version variant ]
+                       @ checks version variant
+                       @ dels version variant)
+          for variant in minutemanVariants do
+              yield minuteman version variant ]
+
+// ---- the machine is left as found ----------------------------------------------------
+
+/// Names a leak of ours would have on the machine itself: links in the root netns, the
+/// machine's own CNI state.
+let private machineState () =
+    let links =
+        Command.run "ip" [ "-o"; "link"; "show" ]
+        |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
+        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n.StartsWith "l4t")
+        |> List.ofArray
+
+    let cniState =
+        if Directory.Exists "/var/lib/cni" then
+            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories) |> Array.sort |> List.ofArray
+        else
+            [ "(no /var/lib/cni)" ]
+
+    links, cniState
+
+let private before = lazy (machineState ())
+
+let private leaks =
+    testCase "every scene was torn down and the machine left as found" (fun () ->
+        let namespaces = Command.run "ip" [ "netns"; "list" ]
+
+        for made in Scene.Made do
+            Expect.isEmpty made.TeardownErrors "teardown errors"
+
+            for ns in made.Namespaces do
+                Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left: {namespaces}"
+
+            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
+
+            match made.Dnsmasq with
+            | Some pid when File.Exists $"/proc/{pid}/cmdline" ->
+                let cmdline = File.ReadAllText $"/proc/{pid}/cmdline"
+                Expect.isFalse (cmdline.Contains made.Scratch) $"dnsmasq {pid} still runs"
+            | _ -> ()
+
+        Expect.equal (machineState ()) before.Value "the root netns's links of our names and /var/lib/cni")
+
+let tests =
+    before.Force() |> ignore
+    testSequenced (testList "integration" ([ for version in versions -> forVersion version ] @ [ leaks ]))

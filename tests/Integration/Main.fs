@@ -1,0 +1,6 @@
+module Dcos.L4lb.Tests.Integration.Main
+
+open Dcos.L4lb.Tests
+
+[<EntryPoint>]
+let main argv = Suite.run "integration" argv Cases.tests
