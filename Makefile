@@ -8,10 +8,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-# Debian packages the test suites use: ip netns for the scenes the tests build.
-TEST_PACKAGES := iproute2
+# Debian packages the tests and the demo use: ip netns and unshare for the scenes, the
+# reference CNI plugins as delegates and IPAM, dnsmasq standing in for Spartan, dig.
+TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils
 
-.PHONY: all build restore test demo aot-audit deps clean
+CNI_BIN_DIR ?= /opt/cni/bin
+VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
+
+.PHONY: all build restore test demo aot-audit deps clean install dist
 
 all: build
 
@@ -39,7 +44,7 @@ deps:
 test: deps build
 	bash tests/run-all.sh
 
-demo: build
+demo: deps build
 	bash tests/demo.sh
 
 # Republishes with FSharp.Core's trim/AOT warnings in detail and fails unless every one
@@ -47,5 +52,18 @@ demo: build
 aot-audit: restore
 	bash tests/aot-audit.sh
 
+# Where CNI runtimes look for plugins (override CNI_BIN_DIR, or DESTDIR for packaging).
+install: build
+	install -D -m 0755 bin/dcos-l4lb $(DESTDIR)$(CNI_BIN_DIR)/dcos-l4lb
+
+# A release tarball as CNI plugin projects ship them: the binary, example configs,
+# LICENSE and README.
+dist: build
+	rm -rf $(DIST) && mkdir -p $(DIST)/examples
+	cp bin/dcos-l4lb LICENSE README.md $(DIST)/
+	cp examples/*.conf $(DIST)/examples/
+	tar -C dist -czf $(DIST).tgz $(notdir $(DIST))
+	@echo "wrote $(DIST).tgz"
+
 clean:
-	rm -rf bin out src/*/bin src/*/obj tests/*/bin tests/*/obj
+	rm -rf bin out dist src/*/bin src/*/obj tests/*/bin tests/*/obj

@@ -114,6 +114,14 @@ type FailureKind =
     | Io
     | OtherFailure
 
+    member kind.Name =
+        match kind with
+        | NotFound -> "not found"
+        | AlreadyExists -> "already exists"
+        | Unsupported -> "unsupported"
+        | Io -> "I/O"
+        | OtherFailure -> "failure"
+
 type Failure =
     { Kind: FailureKind
       Message: string }

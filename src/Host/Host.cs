@@ -18,10 +18,13 @@ public static class Program
             : Plugin.start(env, input);
 
         using var runner = new EffectRunner();
+        using var log = new EffectLog(env.GetValueOrDefault("DCOS_L4LB_LOG_FILE"),
+            env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", ""));
         while (next is Next.Perform perform)
-            next = Plugin.advance(perform.state, runner.Perform(perform.effect));
+            next = Plugin.advance(perform.state, log.Trace(perform.effect, () => runner.Perform(perform.effect)));
 
         var reply = ((Next.Finish)next).Item;
+        log.Finish(reply);
         if (reply.Stderr.Length > 0)
             Console.Error.Write(reply.Stderr);
         using (var stdout = Console.OpenStandardOutput())

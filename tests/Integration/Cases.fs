@@ -117,20 +117,25 @@ let private expectAttached (scene: Scene) =
         [ { Address = address; Owner = scene.ContainerId } ]
         "Spartan IPAM allocation"
 
+    Expect.equal
+        (scene.Allocations Plugin.delegateNetwork |> List.map _.Owner)
+        [ scene.ContainerId ]
+        "the delegate's IPAM allocation"
+
     address
 
 /// No address held in either IPAM network.
 let private expectReleased (scene: Scene) =
-    Expect.isEmpty (scene.Allocations Spartan.ipamNetwork) "Spartan IPAM allocations"
-    Expect.isEmpty (scene.Allocations Plugin.delegateNetwork) "delegate IPAM allocations"
+    Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
+    Expect.equal (scene.Allocations Plugin.delegateNetwork) [] "delegate IPAM allocations"
 
 let private expectNoHostVeth (scene: Scene) =
-    Expect.isEmpty (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) "agent spt* links"
+    Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
 
 /// What a container looks like that was never attached.
 let private expectNothingLeft (scene: Scene) =
     Expect.equal (names (Kernel.links scene.Container)) [ "lo" ] "container links"
-    Expect.isEmpty (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names) "agent veth links"
+    Expect.equal (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names) [] "agent veth links"
     expectReleased scene
     Expect.isFalse (File.Exists scene.CheckpointFile) "the Minuteman checkpoint file exists"
 
@@ -169,7 +174,11 @@ let private addResult version variant =
             let eth0Entry = interfaces[ip["interface"].GetValue<int>()]
             Expect.equal (field eth0Entry "name") Plugin.ifName "ips[0].interface names eth0"
             Expect.equal (field eth0Entry "sandbox") scene.Netns "eth0's sandbox"
-            let mac netns name = (Kernel.link netns name |> Option.get).Mac
+            let mac netns name =
+                match Kernel.link netns name with
+                | Some link -> link.Mac
+                | None -> failtest $"no link {name} in {netns}"
+
             Expect.equal (field eth0Entry "mac") (mac scene.Container Plugin.ifName) "eth0's MAC"
 
             Expect.exists
@@ -279,8 +288,8 @@ let private forVersion version =
 
 // ---- the machine is left as found ----------------------------------------------------
 
-/// Names a leak of ours would have on the machine itself: links in the root netns, the
-/// machine's own CNI state.
+/// What a leak of ours would change on the machine itself: links of our names in the root
+/// netns, the machine's own IPAM state for our network names.
 let private machineState () =
     let links =
         Command.run "ip" [ "-o"; "link"; "show" ]
@@ -291,7 +300,10 @@ let private machineState () =
 
     let cniState =
         if Directory.Exists "/var/lib/cni" then
-            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories) |> Array.sort |> List.ofArray
+            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
+            |> Array.filter (fun p -> p.Contains "/spartan-net")
+            |> Array.sort
+            |> List.ofArray
         else
             [ "(no /var/lib/cni)" ]
 
@@ -304,7 +316,7 @@ let private leaks =
         let namespaces = Command.run "ip" [ "netns"; "list" ]
 
         for made in Scene.Made do
-            Expect.isEmpty made.TeardownErrors "teardown errors"
+            Expect.equal made.TeardownErrors [] "teardown errors"
 
             for ns in made.Namespaces do
                 Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left: {namespaces}"

@@ -63,7 +63,7 @@ module Command =
         let o = attempt program args
 
         if o.ExitCode <> 0 then
-            failwith $"`{program} {String.Join(' ', args)}` failed ({o.ExitCode}): {o.Stderr.Trim()}"
+            failwith $"`{program} {String.Join(' ', args)}` failed ({o.ExitCode}): {(o.Stderr + o.Stdout).Trim()}"
 
         o.Stdout
 

@@ -98,6 +98,16 @@ let configs =
           testCase "the last of repeated keys wins, as in Go" <| fun () ->
               Expect.equal (ok (upstreamCase """, "name": "second" """)).Name "second" "name"
 
+          testCase "every shipped example config is valid" <| fun () ->
+              let rec root (dir: IO.DirectoryInfo) =
+                  if IO.File.Exists(IO.Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName else root dir.Parent
+
+              let examples = IO.Directory.GetFiles(IO.Path.Combine(root (IO.DirectoryInfo AppContext.BaseDirectory), "examples"), "*.conf")
+              Expect.isGreaterThanOrEqual examples.Length 3 "examples found"
+
+              for file in examples do
+                  ok (IO.File.ReadAllText file) |> ignore
+
           testCase "not JSON is code 6" <| fun () ->
               match parse "{\"cniVersion\": " with
               | Error [ e ] -> Expect.equal (e.Code, e.Field) (6, "$") "decode failure"

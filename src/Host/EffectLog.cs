@@ -1,0 +1,61 @@
+// An optional trace of every effect and its outcome, for operators chasing a failure:
+// appended to the file named by DCOS_L4LB_LOG_FILE (one line per effect, then the reply).
+// Nothing is logged when the variable is unset; stdout always carries only the result.
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Text;
+using Dcos.L4lb;
+
+namespace Dcos.L4lb.Host;
+
+sealed class EffectLog : IDisposable
+{
+    readonly StreamWriter? _writer;
+    readonly string _prefix;
+
+    public EffectLog(string? path, string command, string containerId)
+    {
+        _prefix = $"dcos-l4lb[{Environment.ProcessId}] {command} {containerId}";
+        if (string.IsNullOrEmpty(path))
+            return;
+        try
+        {
+            _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite), new UTF8Encoding(false));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"dcos-l4lb: cannot open log file {path}: {e.Message}");
+        }
+    }
+
+    public Outcome Trace(Effect effect, Func<Outcome> perform)
+    {
+        if (_writer is null)
+            return perform();
+        var clock = Stopwatch.StartNew();
+        var outcome = perform();
+        Write($"{effect.Describe()} -> {Describe(outcome)} ({clock.Elapsed.TotalMilliseconds:F1} ms)");
+        return outcome;
+    }
+
+    public void Finish(Reply reply) =>
+        Write(reply.ExitCode == 0 ? "done" : $"failed: {Encoding.UTF8.GetString(reply.Stdout)}");
+
+    static string Describe(Outcome outcome) => outcome switch
+    {
+        Outcome.Failed f => $"failed ({f.Item.Kind.Name}): {f.Item.Message}",
+        Outcome.PluginExited p => $"exit {p.exitCode}, {p.stdout.Length} bytes",
+        _ => outcome.IsCompleted ? "ok" : "found",
+    };
+
+    void Write(string line)
+    {
+        if (_writer is null)
+            return;
+        _writer.WriteLine($"{DateTime.UtcNow:O} {_prefix}: {line}");
+        _writer.Flush();
+    }
+
+    public void Dispose() => _writer?.Dispose();
+}
