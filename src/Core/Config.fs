@@ -301,6 +301,9 @@ module internal MinutemanParse =
         Field.string "$.minuteman.path" "path" obj (Some Defaults.minuteman.Path)
         |> Field.check (fun p -> p.StartsWith '/' && not (p.Contains '\000')) "$.minuteman.path" (fun p ->
             $"\"{p}\" is not an absolute directory path; expected a path starting with '/', such as \"{Defaults.minuteman.Path}\"")
+        // the path is where files are created and deleted: no way out of it through ".."
+        |> Field.check (fun p -> not (p.Split('/') |> Array.contains "..")) "$.minuteman.path" (fun p ->
+            $"\"{p}\" contains a \"..\" component; expected a plain absolute directory path")
 
     /// `minuteman`: absent (enabled, default path), a boolean, or {"enable", "path"};
     /// an object without "enable" is enabled.

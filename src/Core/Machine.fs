@@ -115,7 +115,9 @@ module Machine =
         match step.Reading, step.Effect, outcome with
         | _, RunPlugin call, PluginExited(code, stdout) when code <> 0 -> Error(PluginOutput.error call code stdout)
         | DelegateResult, RunPlugin call, PluginExited(_, stdout) ->
-            PluginOutput.result call stdout |> Result.map (fun _ -> { facts with DelegateOutput = Some stdout })
+            PluginOutput.result call stdout
+            |> Result.bind (PluginOutput.withAddress call)
+            |> Result.map (fun _ -> { facts with DelegateOutput = Some stdout })
         | SpartanLease, RunPlugin call, PluginExited(_, stdout) ->
             PluginOutput.result call stdout
             |> Result.bind (PluginOutput.singleIpv4 call)
@@ -189,7 +191,10 @@ module Machine =
 
             Finish(replyError m.Plan.CniVersion (cause :: List.rev m.Problems))
 
-    let private fail (m: Machine) (step: Step) (error: CniError) =
+    /// `happened`: the step's effect took place even though its outcome was not accepted
+    /// (a plugin that exited 0 with an unusable result may still have attached or
+    /// allocated something), so its own compensation runs too.
+    let private fail (m: Machine) (step: Step) (happened: bool) (error: CniError) =
         match m.Plan.Command, m.Phase with
         | Add, Forward _ ->
             let underlying = error.Describe()
@@ -198,7 +203,7 @@ module Machine =
                 { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}" with
                     Details = Some underlying }
 
-            undoNext m cause m.Completed
+            undoNext m cause (if happened then step :: m.Completed else m.Completed)
         | _, Forward(_, rest) -> forward { m with Problems = stepNamed m error :: m.Problems } rest
         | _, NotStarted -> invalidOp "the machine has not started"
         | _, RollingBack(cause, _, rest) ->
@@ -249,8 +254,8 @@ module Machine =
                 let facts = { m.Facts with Versions = m.Facts.Versions.Add(call.Type, version) }
                 let m = { m with Facts = facts; Negotiation = Retried }
                 Perform(resolve facts step, m)
-            | None -> fail m step refusal
-        | AskingVersion refusal, _, _ -> fail m step refusal
+            | None -> fail m step false refusal
+        | AskingVersion refusal, _, _ -> fail m step false refusal
         | _ ->
             match read step m.Facts outcome with
             | Ok facts -> succeed m step facts
@@ -259,5 +264,11 @@ module Machine =
                 | RunPlugin call ->
                     let asked = match resolve m.Facts step with RunPlugin c -> c | _ -> call
                     Perform(versionQuery asked, { m with Negotiation = AskingVersion error })
-                | _ -> fail m step error
-            | Error error -> fail m step error
+                | _ -> fail m step false error
+            | Error error ->
+                let happened =
+                    match outcome with
+                    | PluginExited(0, _) -> true
+                    | _ -> false
+
+                fail m step happened error

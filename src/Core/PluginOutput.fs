@@ -55,6 +55,20 @@ module PluginOutput =
 
         fromIps @ fromIp4
 
+    /// A delegate's result must give the container an address: without one the container
+    /// has no connectivity, and the runtime would be told ADD succeeded.
+    let withAddress (call: PluginCall) (result: Json) : Result<Json, CniError> =
+        let present key =
+            match Json.tryField key result with
+            | Some(Json.Array(_ :: _)) -> true
+            | Some(Json.Object _) -> key <> "ips"
+            | _ -> false
+
+        if present "ips" || present "ip4" || present "ip6" then
+            Ok result
+        else
+            Error(CniError.create PluginFailure (call.Describe()) "returned a result with no IP address; expected the container's addresses")
+
     /// The one IPv4 address the Spartan IPAM plugin must hand out.
     let singleIpv4 (call: PluginCall) (result: Json) : Result<Ipv4 * int, CniError> =
         match ipv4Addresses result with

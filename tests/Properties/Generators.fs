@@ -74,7 +74,7 @@ let pluginType: Gen<string> =
     |> Gen.filter (fun t -> t <> "." && t <> "..")
 
 let absolutePath: Gen<string> =
-    Gen.listOf (Gen.elements [ "var"; "run"; "dcos"; "cni"; "l4lb"; "a b"; "ü"; "." ])
+    Gen.listOf (Gen.elements [ "var"; "run"; "dcos"; "cni"; "l4lb"; "a b"; "ü"; "."; "..a" ])
     |> Gen.map (fun parts -> "/" + String.Join("/", parts))
 
 /// A Spartan network whose range fits its subnet and whose services stay clear of it.
@@ -210,6 +210,7 @@ let mistakes: Mistake list =
       mistake "spartan.enable a string" 7 "$.spartan.enable" (at [ "spartan"; "enable" ] (s "true"))
       mistake "minuteman a number" 7 "$.minuteman" (at [ "minuteman" ] (n "1"))
       mistake "minuteman path relative" 7 "$.minuteman.path" (at [ "minuteman"; "path" ] (s "var/run/l4lb"))
+      mistake "minuteman path climbs out" 7 "$.minuteman.path" (at [ "minuteman"; "path" ] (s "/var/run/../../etc"))
       mistake "minuteman path empty" 7 "$.minuteman.path" (at [ "minuteman"; "path" ] (s ""))
       mistake "minuteman path not a string" 7 "$.minuteman.path" (at [ "minuteman"; "path" ] (Json.Array []))
       mistake "args not an object" 7 "$.args" (at [ "args" ] (Json.Array []))

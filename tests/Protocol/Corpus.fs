@@ -55,7 +55,27 @@ let private cases =
       case "relative netns" [ "CNI_NETNS", Some "run/netns/x" ] good 4
       case "missing CNI_PATH" [ "CNI_PATH", None ] good 4
       case "malformed CNI_ARGS" [ "CNI_ARGS", Some "IgnoreUnknown" ] good 4
-      case "oversized stdin" [] (good + String(' ', 1 <<< 20)) 6 ]
+      case "oversized stdin" [] (good + String(' ', 1 <<< 20)) 6
+      case "name is a number" [] (edit "\"proto-net\"" "42") 7
+      case "type is a number" [] (edit "\"dcos-l4lb\"" "1") 7
+      case "delegate is an array" [] """{"cniVersion": "1.0.0", "name": "n", "type": "dcos-l4lb", "delegate": [{"type": "bridge"}]}""" 7
+      case "spartan is a string" [] (edit "\"name\"" "\"spartan\": \"on\", \"name\"") 7
+      case "minuteman is an array" [] (edit "{\"enable\": true, \"path\": \"@PATH@\"}" "[true]") 7
+      case "args is a string" [] (edit "\"name\"" "\"args\": \"K=V\", \"name\"") 7
+      case "capabilities is a number" [] (edit "\"name\"" "\"capabilities\": 1, \"name\"") 7
+      case "runtimeConfig is an array" [] (edit "\"name\"" "\"runtimeConfig\": [], \"name\"") 7
+      case "prevResult is a string" [] (edit "\"name\"" "\"prevResult\": \"{}\", \"name\"") 7
+      case "mtu is fractional" [] (edit "\"name\"" "\"mtu\": 1500.5, \"name\"") 7
+      case "services is a string" [] (edit "\"name\"" "\"spartan\": {\"services\": \"198.51.100.1\"}, \"name\"") 7
+      case "subnet is a number" [] (edit "\"name\"" "\"spartan\": {\"ipam\": {\"subnet\": 24}}, \"name\"") 7
+      case "Spartan interface is lo" [] (edit "\"name\"" "\"spartan\": {\"interface\": \"lo\"}, \"name\"") 7
+      case "minuteman path climbs out" [] (edit "@PATH@" "/var/run/../../etc") 7
+      case "delegate type with a NUL" [] (edit "\"type\": \"bridge\"" "\"type\": \"bri\\u0000dge\"") 7
+      case "cniVersion is not a version" [] (edit "\"1.0.0\"" "\"latest\"") 1
+      case "CHECK on a 0.3.1 config" [ "CNI_COMMAND", Some "CHECK" ] (edit "\"1.0.0\"" "\"0.3.1\"") 1
+      case "ifname is the Spartan link's" [ "CNI_IFNAME", Some "spartan" ] good 4
+      case "ifname is dot-dot" [ "CNI_IFNAME", Some ".." ] good 4
+      case "container ID with a space" [ "CNI_CONTAINERID", Some "abc def" ] good 4 ]
 
 let private baseEnv (scene: Scene) =
     [ "CNI_COMMAND", "ADD"
@@ -134,3 +154,37 @@ let garbage =
             Expect.contains [ 1; 6; 7 ] (errorCode outcome.Stdout) "a decode or config code"
 
         Expect.equal (scene.Snapshot()) before "nothing left behind"
+
+/// Plugins that misbehave, run for real inside the scene's netns: the error code and the
+/// step are right, whatever the misbehaving plugin may have done is undone (its own DEL
+/// runs after an ADD that exited 0), and nothing is left.
+let misbehavingPlugins =
+    let cases =
+        [ "a delegate that prints garbage", "fake-garbage", "host-local", 6, "ADD step 2 (delegate fake-garbage ADD)", [ "fake-garbage ADD"; "fake-garbage DEL" ]
+          "a delegate result with no IPs", "fake-noip", "host-local", 100, "ADD step 2 (delegate fake-noip ADD)", [ "fake-noip ADD"; "fake-noip DEL" ]
+          "a delegate that fails with its own code", "fake-fail", "host-local", 11, "try again later", [ "fake-fail ADD" ]
+          "a delegate that dies silently", "fake-silent", "host-local", 100, "exited with status 2", [ "fake-silent ADD" ]
+          "an IPAM plugin that returns two addresses", "fake-ok", "ipam-two", 100, "returned 2 IPv4 addresses", [ "fake-ok ADD"; "ipam-two ADD"; "ipam-two DEL"; "fake-ok DEL" ]
+          "an IPAM plugin that returns no address", "fake-ok", "ipam-none", 100, "returned no IPv4 address", [ "fake-ok ADD"; "ipam-none ADD"; "ipam-none DEL"; "fake-ok DEL" ]
+          "an IPAM plugin that returns only IPv6", "fake-ok", "ipam-v6", 100, "returned no IPv4 address", [ "fake-ok ADD"; "ipam-v6 ADD"; "ipam-v6 DEL"; "fake-ok DEL" ] ]
+
+    testList
+        "misbehaving plugins"
+        [ for name, delegateType, ipamType, code, says, calls in cases ->
+              testCase name <| fun () ->
+                  use scene = new Scene()
+                  use fakes = new FakePlugins.FakePath()
+                  let before = scene.Snapshot()
+
+                  let config =
+                      """{"cniVersion": "1.0.0", "name": "proto-net", "type": "dcos-l4lb", "minuteman": {"enable": false},"""
+                      + $"\"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"{delegateType}\"}}}}"
+
+                  let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory else k, v)
+                  let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
+                  Expect.equal outcome.ExitCode 1 "exit 1"
+                  Expect.equal (errorCode outcome.Stdout) code $"code; reply {outcome.Stdout}"
+                  Expect.stringContains outcome.Stdout says "the message names the problem"
+                  Expect.equal fakes.Calls calls "what ran, and what was undone"
+                  Expect.equal (scene.Snapshot()) before "nothing left behind" ]
+    |> testSequenced
