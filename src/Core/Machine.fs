@@ -143,6 +143,14 @@ module Machine =
             | Some _, missing ->
                 let shown = missing |> List.map (fun r -> ({ r with Destination = resolveAddress facts r.Destination; Source = r.Source |> Option.map (resolveAddress facts) }).Describe())
                 problem ("missing route " + String.Join(", ", shown))
+        | MustBeAbsent, _, Failed { Kind = NotFound } -> Ok facts
+        | MustBeAbsent, effect, LinkFound _ ->
+            Error(
+                CniError.create
+                    PluginFailure
+                    step.Name
+                    $"{effect.Describe()}: the link exists, so this container is attached already (ADD twice without DEL?); run DEL first"
+            )
         | CheckpointHolds expected, _, CheckpointFound content ->
             if content = expected then Ok facts else problem $"holds \"{content}\"; expected \"{expected}\""
         | (SpartanLink _ | LinkUp _ | RoutesPresent _ | CheckpointHolds _), _, Failed { Kind = NotFound; Message = m } -> problem $"is missing ({m})"

@@ -24,6 +24,8 @@ type Reading =
     | RoutesPresent of Route list
     /// CHECK: the checkpoint file holds exactly this.
     | CheckpointHolds of string
+    /// ADD's precondition: the link must not exist yet (NotFound is success).
+    | MustBeAbsent
 
 /// One step of a plan: an effect, how to read its outcome, and what undoes it.
 type Step =
@@ -170,13 +172,28 @@ module Plans =
         | Some netns -> netns
         | None -> invalidArg (nameof rt) "ADD and CHECK are validated to have a netns"
 
-    /// ADD in upstream order: forwarding, delegate, Spartan, Minuteman.
+    /// A second ADD for an attached container would fail part-way, and its rollback
+    /// (delegate DEL, IPAM DEL by container ID and ifname) would tear down the first
+    /// attachment. So ADD first makes sure this plugin's own links are not there yet.
+    let private notYetAttached (conf: NetConf) (rt: Runtime) (netns: string) =
+        let ns = ContainerNs netns
+        let absent name effect = step name effect MustBeAbsent NothingToUndo
+
+        [ if conf.Spartan.Enabled then
+              absent "not yet attached (Spartan link)" (InspectLink(ns, conf.Spartan.Network.Interface))
+              absent "not yet attached (host veth)" (InspectLink(HostNs, hostVethName rt.ContainerId rt.IfName))
+          if conf.Minuteman.Enabled then
+              absent "not yet attached (Minuteman link)" (InspectLink(ns, minutemanLink)) ]
+
+    /// ADD in upstream order: forwarding, delegate, Spartan, Minuteman; after checking that
+    /// the container is not attached already.
     let add (conf: NetConf) (rt: Runtime) : Plan =
         let netns = netnsOf rt
 
         let steps =
-            [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
-              delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo)) ]
+            notYetAttached conf rt netns
+            @ [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
+                delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo)) ]
             @ (if conf.Spartan.Enabled then spartanAdd conf rt netns else [])
             @ (if conf.Minuteman.Enabled then minutemanAdd conf rt netns else [])
 

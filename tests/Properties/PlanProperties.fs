@@ -321,7 +321,10 @@ let examples =
 
               Expect.equal
                   names
-                  [ "IPv4 forwarding"
+                  [ "not yet attached (Spartan link)"
+                    "not yet attached (host veth)"
+                    "not yet attached (Minuteman link)"
+                    "IPv4 forwarding"
                     "delegate bridge ADD"
                     "Spartan IPAM host-local ADD"
                     "Spartan veth"
@@ -338,11 +341,21 @@ let examples =
                     "Minuteman checkpoint" ]
                   "steps"
 
+          property "a second ADD for an attached container fails at once and leaves the first attachment intact"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w1, first, _ = add s (before s)
+              let w2, second, trace = add s w1
+              let text = replyText second
+
+              (ok first && second.ExitCode <> 0 && w2 = w1 && text.Contains "attached already"
+               && not (trace |> List.exists (function RunPlugin _ -> true | _ -> false)))
+              |> Prop.label text)
+
           testCase "a disabled feature contributes no step" <| fun () ->
               let conf = { (Gen.sample 1 validConfig)[0] with Spartan = { Defaults.spartan with Enabled = false }; Minuteman = Defaults.minuteman }
 
               for plan in [ Plans.add conf (runtime Add "a" "eth0"); Plans.del conf (runtime Del "a" "eth0"); Plans.check conf (runtime Check "a" "eth0") ] do
-                  Expect.isFalse (plan.Steps |> List.exists (fun s -> s.Name.Contains "Spartan" || s.Name.Contains "host")) "no Spartan step"
+                  Expect.isFalse (plan.Steps |> List.exists (fun s -> s.Name.Contains "Spartan" || s.Name.Contains "host ")) "no Spartan step"
 
           testCase "host veth names are 15 bytes, stable, and differ by container and ifname" <| fun () ->
               let a = Plans.hostVethName "abc" "eth0"

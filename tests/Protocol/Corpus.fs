@@ -132,7 +132,7 @@ let missingDelegate =
             let outcome = Binary.runBytesIn (Some scene.NetnsName) env stdin
             Expect.equal outcome.ExitCode 1 "exit 1"
             Expect.equal (errorCode outcome.Stdout) 100 "code"
-            Expect.stringContains outcome.Stdout "ADD step 2 (delegate bridge ADD)" "names the step"
+            Expect.stringContains outcome.Stdout "(delegate bridge ADD)" "names the step"
             Expect.stringContains outcome.Stdout "plugin \\\"bridge\\\" not found in CNI_PATH" "names the plugin"
             Expect.equal (scene.Snapshot()) before "nothing left behind"
         finally
@@ -160,8 +160,8 @@ let garbage =
 /// runs after an ADD that exited 0), and nothing is left.
 let misbehavingPlugins =
     let cases =
-        [ "a delegate that prints garbage", "fake-garbage", "host-local", 6, "ADD step 2 (delegate fake-garbage ADD)", [ "fake-garbage ADD"; "fake-garbage DEL" ]
-          "a delegate result with no IPs", "fake-noip", "host-local", 100, "ADD step 2 (delegate fake-noip ADD)", [ "fake-noip ADD"; "fake-noip DEL" ]
+        [ "a delegate that prints garbage", "fake-garbage", "host-local", 6, "(delegate fake-garbage ADD)", [ "fake-garbage ADD"; "fake-garbage DEL" ]
+          "a delegate result with no IPs", "fake-noip", "host-local", 100, "(delegate fake-noip ADD)", [ "fake-noip ADD"; "fake-noip DEL" ]
           "a delegate that fails with its own code", "fake-fail", "host-local", 11, "try again later", [ "fake-fail ADD" ]
           "a delegate that dies silently", "fake-silent", "host-local", 100, "exited with status 2", [ "fake-silent ADD" ]
           "an IPAM plugin that returns two addresses", "fake-ok", "ipam-two", 100, "returned 2 IPv4 addresses", [ "fake-ok ADD"; "ipam-two ADD"; "ipam-two DEL"; "fake-ok DEL" ]
