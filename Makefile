@@ -16,7 +16,7 @@ CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
 
-.PHONY: all build restore test demo aot-audit deps clean install dist
+.PHONY: all build restore test demo aot-audit deps clean install dist pack
 
 all: build
 
@@ -25,11 +25,18 @@ restore:
 	dotnet tool restore
 	dotnet paket restore
 
-# The native plugin binary, published with Native AOT.
+# The native plugin binary, published with Native AOT, and the operator's tool l4lbctl
+# (a regular .NET program: Argu does not run under Native AOT).
 build: restore
 	dotnet publish src/Host -c Release -o out/host
+	dotnet publish src/Ctl -c Release -o out/ctl
 	mkdir -p bin
 	cp out/host/dcos-l4lb bin/dcos-l4lb
+	ln -sfn ../out/ctl/l4lbctl bin/l4lbctl
+
+# A NuGet package of the core, for programs that validate configs (docs/library.md).
+pack: restore
+	dotnet pack src/Core -c Release -o dist/nuget
 
 deps:
 	@missing=""; \

@@ -1,0 +1,9 @@
+module Dcos.L4lb.Tests.Main
+
+open Expecto
+
+[<EntryPoint>]
+let main argv =
+    testList "l4lbctl" [ CtlTests.validate; CtlTests.plan; CtlTests.registrations; CtlTests.usage ]
+    |> testSequenced
+    |> Suite.run "l4lbctl" argv
