@@ -20,7 +20,10 @@ type SpartanNetwork =
 
 type SpartanConfig =
     { Enabled: bool
-      Network: SpartanNetwork }
+      Network: SpartanNetwork
+      /// Put the Spartan service addresses first in the ADD result's dns.nameservers,
+      /// for runtimes that write resolv.conf from the result (an upstream TODO).
+      Dns: bool }
 
 type MinutemanConfig =
     { Enabled: bool
@@ -58,7 +61,10 @@ module Defaults =
           RangeEnd = ip "198.51.100.253"
           Services = [ ip "198.51.100.1"; ip "198.51.100.2"; ip "198.51.100.3"; ip "198.51.100.4" ] }
 
-    let spartan: SpartanConfig = { Enabled = true; Network = spartanNetwork }
+    let spartan: SpartanConfig =
+        { Enabled = true
+          Network = spartanNetwork
+          Dns = false }
 
     /// The dummy link Minuteman looks up in each container: dcos-net finds it by this name.
     let minutemanLink = "minuteman"
@@ -274,7 +280,8 @@ module internal SpartanParse =
             validate {
                 let! enabled = Field.bool "$.spartan.enable" "enable" obj true
                 and! net = network obj
-                return { Enabled = enabled; Network = net }
+                and! dns = Field.bool "$.spartan.dns" "dns" obj false
+                return { Enabled = enabled; Network = net; Dns = dns }
             }
         | Some other -> Field.wrongType "$.spartan" "true, false or an object like {\"enable\": true}" other
 
@@ -284,6 +291,7 @@ module internal SpartanParse =
 
         Json.Object
             [ "enable", Json.Bool s.Enabled
+              "dns", Json.Bool s.Dns
               "interface", Json.String n.Interface
               "network", Json.String n.Network
               "ipam",

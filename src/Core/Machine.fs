@@ -167,7 +167,13 @@ module Machine =
         let version = m.Plan.CniVersion
 
         match m.Plan.Command, m.Problems with
-        | Add, [] -> Finish(replyOk (m.Facts.DelegateOutput |> Option.defaultValue [||]))
+        | Add, [] ->
+            let output = m.Facts.DelegateOutput |> Option.defaultValue [||]
+
+            match m.Plan.Nameservers, Json.parse (ReadOnlyMemory output) with
+            | [], _ -> Finish(replyOk output)
+            | servers, Ok result -> Finish(replyOk (Json.render (PluginOutput.withNameservers servers result)))
+            | _, Error _ -> Finish(replyOk output) // read as a result object already; cannot happen
         | _, [] -> Finish(replyOk [||])
         | _, problems -> Finish(replyError version (List.rev problems))
 

@@ -49,7 +49,10 @@ and Compensation =
 type Plan =
     { Command: Command
       CniVersion: string
-      Steps: Step list }
+      Steps: Step list
+      /// Addresses ADD puts first in its result's dns.nameservers; none: the result is
+      /// printed exactly as the delegate gave it.
+      Nameservers: Ipv4 list }
 
 module Plans =
     /// A plugin gets this long before it is killed: a delegate that hangs must not hang
@@ -199,7 +202,8 @@ module Plans =
 
         { Command = Add
           CniVersion = conf.CniVersion
-          Steps = steps }
+          Steps = steps
+          Nameservers = if conf.Spartan.Enabled && conf.Spartan.Dns then conf.Spartan.Network.Services else [] }
 
     /// DEL in upstream order: Spartan, Minuteman, delegate. Every step runs whatever the
     /// others found; without a netns only the in-netns steps are left out.
@@ -219,6 +223,7 @@ module Plans =
 
         { Command = Del
           CniVersion = conf.CniVersion
+          Nameservers = []
           Steps =
             (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
@@ -244,6 +249,7 @@ module Plans =
 
         { Command = Check
           CniVersion = conf.CniVersion
+          Nameservers = []
           Steps =
             (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])

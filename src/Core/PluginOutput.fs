@@ -90,3 +90,17 @@ module PluginOutput =
         CniVersion.supported
         |> List.filter (fun v -> List.contains v theirs && CniVersion.atLeast v wanted)
         |> List.tryLast
+
+    /// The result with these addresses first in dns.nameservers (each once); every other
+    /// part of the result, numbers included, stays as the delegate wrote it.
+    let withNameservers (first: Ipv4 list) (result: Json) : Json =
+        let dns = Json.tryField "dns" result |> Option.defaultValue (Json.Object [])
+
+        let existing =
+            match Json.tryField "nameservers" dns with
+            | Some(Json.Array items) -> items
+            | _ -> []
+
+        let ours = first |> List.map (fun ip -> Json.String(ip.ToString()))
+        let servers = ours @ (existing |> List.filter (fun e -> not (List.contains e ours)))
+        result |> Json.withField "dns" (dns |> Json.withField "nameservers" (Json.Array servers))

@@ -125,6 +125,7 @@ let validConfig: Gen<NetConf> =
         let! pluginType = Gen.oneof [ Gen.constant "dcos-l4lb"; pluginType ]
         let! delegateObj = delegateObject
         let! spartanOn, minutemanOn = Gen.elements [ true, true; true, false; false, true ]
+        let! dns = Gen.elements [ true; false ]
         let! network = Gen.oneof [ Gen.constant Defaults.spartanNetwork; spartanNetwork ]
         let! path = Gen.oneof [ Gen.constant Defaults.minuteman.Path; absolutePath ]
         let! args = optionalObject
@@ -138,7 +139,7 @@ let validConfig: Gen<NetConf> =
               Name = name
               Type = pluginType
               Delegate = delegateObj
-              Spartan = { Enabled = spartanOn; Network = network }
+              Spartan = { Enabled = spartanOn; Network = network; Dns = dns }
               Minuteman = { Enabled = minutemanOn; Path = path }
               Args = args
               Mtu = mtu
@@ -207,6 +208,7 @@ let mistakes: Mistake list =
       mistake "both disabled, object form" 7 "$.spartan.enable" (at [ "spartan"; "enable" ] (Json.Bool false) >> at [ "minuteman"; "enable" ] (Json.Bool false))
       |> touching [ "$.spartan.enable"; "$.minuteman.enable" ]
       mistake "spartan a string" 7 "$.spartan" (at [ "spartan" ] (s "yes"))
+      mistake "spartan.dns a string" 7 "$.spartan.dns" (at [ "spartan"; "dns" ] (s "yes"))
       mistake "spartan.enable a string" 7 "$.spartan.enable" (at [ "spartan"; "enable" ] (s "true"))
       mistake "minuteman a number" 7 "$.minuteman" (at [ "minuteman" ] (n "1"))
       mistake "minuteman path relative" 7 "$.minuteman.path" (at [ "minuteman"; "path" ] (s "var/run/l4lb"))
@@ -249,7 +251,7 @@ let mistakeBase: Gen<NetConf> =
     validConfig
     |> Gen.map (fun c ->
         { c with
-            Spartan = { Enabled = true; Network = Defaults.spartanNetwork }
+            Spartan = { c.Spartan with Enabled = true; Network = Defaults.spartanNetwork }
             Minuteman = { c.Minuteman with Enabled = true } })
 
 /// A container ID or interface name candidate: mostly from the allowed alphabets, with

@@ -18,5 +18,7 @@ let main argv =
           PlanProperties.check
           PlanProperties.concurrency
           PlanProperties.negotiation
-          PlanProperties.examples ]
+          PlanProperties.examples
+          Issue8Properties.dns
+          Issue8Properties.mesos ]
     |> Suite.run "properties" argv

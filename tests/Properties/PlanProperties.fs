@@ -87,14 +87,20 @@ let addDel =
               let w2, deleted, _ = del s s.Ours w1
               (ok added && ok deleted && settled w2 = settled w0) |> Prop.label (replyText added + replyText deleted))
 
-          property "ADD prints the delegate's result unchanged"
+          property "ADD prints the delegate's result unchanged (with spartan.dns: only its nameservers changed)"
           <| Prop.forAll (Arb.fromGen scenario) (fun s ->
               let _, added, trace = add s (before s)
               let w = before s
               // the delegate's own answer, from the same world
               let delegateCall = trace |> List.pick (function RunPlugin c when c.Command = "ADD" && c.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" c.Config).IsNone -> Some c | _ -> None)
+              let nameservers = (Plans.add s.Conf s.Ours).Nameservers
+
               match perform w (RunPlugin delegateCall) with
-              | _, PluginExited(0, expected) -> added.Stdout = expected
+              | _, PluginExited(0, expected) when nameservers.IsEmpty -> added.Stdout = expected
+              | _, PluginExited(0, expected) ->
+                  match Json.parse (ReadOnlyMemory expected) with
+                  | Ok result -> added.Stdout = Json.render (PluginOutput.withNameservers nameservers result)
+                  | Error _ -> false
               | _ -> false)
 
           property "DEL is idempotent"
