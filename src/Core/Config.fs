@@ -37,8 +37,9 @@ type NetConf =
       Name: string
       Type: string
       /// The whole config object of the plugin that gives the container its main
-      /// connectivity; its "type" is checked to be a plain file name.
-      Delegate: Json
+      /// connectivity; its "type" is checked to be a plain file name. None: chained
+      /// mode, after that plugin in a conflist, which hands its result in prevResult.
+      Delegate: Json option
       Spartan: SpartanConfig
       Minuteman: MinutemanConfig
       Args: Json option
@@ -345,11 +346,11 @@ module NetConf =
 
     let private delegateConfig obj =
         match Field.tryGet "delegate" obj with
-        | None -> Field.error "$.delegate" "is required: the config of the plugin that connects the container, e.g. {\"type\": \"bridge\", ...}"
+        | None -> Ok None
         | Some(Json.Object _ as d) ->
             Field.string "$.delegate.type" "type" d None
             |> Field.check Names.isPlainFileName "$.delegate.type" (fun t -> $"\"{t}\" is not valid; {Names.plainFileNameExpected}")
-            |> Result.map (fun _ -> d)
+            |> Result.map (fun _ -> Some d)
         | Some other -> Field.wrongType "$.delegate" "an object" other
 
     let private mtu obj =
@@ -430,9 +431,9 @@ module NetConf =
             [ "cniVersion", Json.String conf.CniVersion
               "name", Json.String conf.Name
               "type", Json.String conf.Type
-              "delegate", conf.Delegate
               "spartan", SpartanParse.render conf.Spartan
               "minuteman", MinutemanParse.render conf.Minuteman ]
+            @ optional "delegate" conf.Delegate
             @ optional "args" conf.Args
             @ optional "mtu" (conf.Mtu |> Option.map Json.ofInt)
             @ optional "capabilities" conf.Capabilities

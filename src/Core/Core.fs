@@ -72,6 +72,12 @@ module Plugin =
               if conf.Minuteman.Enabled then Plans.minutemanLink ]
 
         match runtime.Command with
+        | Add when conf.Delegate.IsNone && conf.PrevResult.IsNone ->
+            Error(
+                CniError.invalidConfig
+                    "$.delegate"
+                    "is required, unless the plugin runs chained after another plugin in a conflist (then the runtime passes that plugin's result as prevResult); e.g. {\"type\": \"bridge\", ...}"
+            )
         | _ when List.contains runtime.IfName taken ->
             Error(CniError.invalidEnvironment "CNI_IFNAME" $"\"{runtime.IfName}\" is the name of this plugin's own link in the container; use another interface name")
         | Add -> Ok(Plans.add conf runtime)

@@ -20,7 +20,12 @@ module Delegate =
             | Add
             | Version -> None
 
-        conf.Delegate
+        let delegateObject =
+            match conf.Delegate with
+            | Some d -> d
+            | None -> invalidArg (nameof conf) "a chained config has no delegate"
+
+        delegateObject
         |> Json.withField "name" (Json.String conf.Name)
         |> Json.withField "cniVersion" (Json.String conf.CniVersion)
         |> set "args" conf.Args
@@ -29,6 +34,6 @@ module Delegate =
 
     /// The delegate's plugin type, a plain file name (checked when the config was read).
     let pluginType (conf: NetConf) =
-        match Json.tryField "type" conf.Delegate with
+        match conf.Delegate |> Option.bind (Json.tryField "type") with
         | Some(Json.String t) -> t
-        | _ -> invalidOp "a validated NetConf always has a delegate type"
+        | _ -> invalidOp "a validated NetConf with a delegate always has its type"

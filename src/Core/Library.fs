@@ -4,7 +4,7 @@ open System
 open System.Collections.Generic
 
 /// One problem with a network configuration, for callers in any .NET language.
-[<Sealed; AllowNullLiteral>]
+[<Sealed>]
 type ValidationError(code: int, path: string, message: string) =
     /// The CNI error code (1 incompatible version, 6 undecodable, 7 invalid config, ...).
     member _.Code = code
@@ -15,7 +15,7 @@ type ValidationError(code: int, path: string, message: string) =
     override _.ToString() = $"{path}: {message} (CNI code {code})"
 
 /// The outcome of validating a network configuration.
-[<Sealed; AllowNullLiteral>]
+[<Sealed>]
 type ValidationResult(errors: IReadOnlyList<ValidationError>) =
     member _.IsValid = errors.Count = 0
     member _.Errors = errors

@@ -168,7 +168,11 @@ module Machine =
 
         match m.Plan.Command, m.Problems with
         | Add, [] ->
-            let output = m.Facts.DelegateOutput |> Option.defaultValue [||]
+            let output =
+                match m.Facts.DelegateOutput, m.Plan.GivenResult with
+                | Some out, _ -> out
+                | None, Some given -> Json.render given
+                | None, None -> [||]
 
             match m.Plan.Nameservers, Json.parse (ReadOnlyMemory output) with
             | [], _ -> Finish(replyOk output)

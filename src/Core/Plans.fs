@@ -52,7 +52,10 @@ type Plan =
       Steps: Step list
       /// Addresses ADD puts first in its result's dns.nameservers; none: the result is
       /// printed exactly as the delegate gave it.
-      Nameservers: Ipv4 list }
+      Nameservers: Ipv4 list
+      /// What ADD prints when no delegate runs: in chained mode, the prevResult the
+      /// previous plugin handed over.
+      GivenResult: Json option }
 
 module Plans =
     /// A plugin gets this long before it is killed: a delegate that hangs must not hang
@@ -102,6 +105,12 @@ module Plans =
     let private delegateStep (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
         let c = call rt (Delegate.pluginType conf) command (Delegate.config command conf)
         step $"delegate {c.Describe()}" (RunPlugin c) reading compensation
+
+    /// The delegate's step, or none in chained mode.
+    let private delegateSteps (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
+        match conf.Delegate with
+        | Some _ -> [ delegateStep conf rt command reading (compensation ()) ]
+        | None -> []
 
     /// The network config the Spartan IPAM plugin receives.
     let ipamConfig (conf: NetConf) =
@@ -196,14 +205,16 @@ module Plans =
         let steps =
             notYetAttached conf rt netns
             @ [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
-                delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo)) ]
+                ]
+            @ delegateSteps conf rt Add DelegateResult (fun () -> Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo))
             @ (if conf.Spartan.Enabled then spartanAdd conf rt netns else [])
             @ (if conf.Minuteman.Enabled then minutemanAdd conf rt netns else [])
 
         { Command = Add
           CniVersion = conf.CniVersion
           Steps = steps
-          Nameservers = if conf.Spartan.Enabled && conf.Spartan.Dns then conf.Spartan.Network.Services else [] }
+          Nameservers = if conf.Spartan.Enabled && conf.Spartan.Dns then conf.Spartan.Network.Services else []
+          GivenResult = if conf.Delegate.IsNone then conf.PrevResult else None }
 
     /// DEL in upstream order: Spartan, Minuteman, delegate. Every step runs whatever the
     /// others found; without a netns only the in-netns steps are left out.
@@ -224,10 +235,11 @@ module Plans =
         { Command = Del
           CniVersion = conf.CniVersion
           Nameservers = []
+          GivenResult = None
           Steps =
             (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
-            @ [ delegateStep conf rt Del PluginSucceeds NothingToUndo ] }
+            @ delegateSteps conf rt Del PluginSucceeds (fun () -> NothingToUndo) }
 
     /// CHECK: every artefact of this plugin, then the delegate's own CHECK.
     let check (conf: NetConf) (rt: Runtime) : Plan =
@@ -250,7 +262,8 @@ module Plans =
         { Command = Check
           CniVersion = conf.CniVersion
           Nameservers = []
+          GivenResult = None
           Steps =
             (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
-            @ [ delegateStep conf rt Check PluginSucceeds NothingToUndo ] }
+            @ delegateSteps conf rt Check PluginSucceeds (fun () -> NothingToUndo) }

@@ -178,12 +178,18 @@ let gc (directory: string) (dryRun: bool) : int =
             printfn "would remove %s (netns %s is gone)" r.ContainerId r.Netns
         else
             try
-                if File.Exists file && File.GetLastWriteTimeUtc file < scanStart && not (File.Exists(File.ReadAllText file)) then
+                if not (File.Exists file) then
+                    printfn "%s is gone already" r.ContainerId
+                elif File.GetLastWriteTimeUtc file >= scanStart then
+                    printfn "kept %s (rewritten since the scan began)" r.ContainerId
+                elif File.Exists(File.ReadAllText file) then
+                    printfn "kept %s (its netns exists again)" r.ContainerId
+                else
                     File.Delete file
                     printfn "removed %s (netns %s is gone)" r.ContainerId r.Netns
-                else
-                    printfn "kept %s (rewritten since the scan began)" r.ContainerId
-            with :? IOException as e ->
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException as e ->
                 eprintfn "cannot remove %s: %s" file e.Message
                 failed <- true
 

@@ -118,6 +118,7 @@ let parsing =
 
 let private mergedKeys = set [ "name"; "cniVersion"; "args"; "runtimeConfig"; "prevResult" ]
 let private commands = Gen.elements [ Add; Del; Check ]
+let private delegated = validConfig |> Gen.filter (fun c -> c.Delegate.IsSome)
 
 let private others (json: Json) =
     match json with
@@ -128,36 +129,36 @@ let merge =
     testList
         "delegate merge"
         [ property "sets name and cniVersion from the parent and leaves every other field deep-equal"
-          <| Prop.forAll (Arb.fromGen (Gen.zip validConfig commands)) (fun (c, cmd) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip delegated commands)) (fun (c, cmd) ->
               let merged = Delegate.config cmd c
               Json.tryField "name" merged = Some(Json.String c.Name)
               && Json.tryField "cniVersion" merged = Some(Json.String c.CniVersion)
-              && Json.deepEqual (Json.Object(others merged)) (Json.Object(others c.Delegate)))
+              && Json.deepEqual (Json.Object(others merged)) (Json.Object(others c.Delegate.Value)))
 
           property "args come from the parent when it has them, and are never injected as null"
-          <| Prop.forAll (Arb.fromGen (Gen.zip validConfig commands)) (fun (c, cmd) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip delegated commands)) (fun (c, cmd) ->
               let merged = Delegate.config cmd c
 
               match c.Args with
               | Some args -> Json.tryField "args" merged = Some args
-              | None -> Json.tryField "args" merged = Json.tryField "args" c.Delegate)
+              | None -> Json.tryField "args" merged = Json.tryField "args" c.Delegate.Value)
 
           property "runtimeConfig passes through; prevResult only for CHECK and DEL"
-          <| Prop.forAll (Arb.fromGen (Gen.zip validConfig commands)) (fun (c, cmd) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip delegated commands)) (fun (c, cmd) ->
               let merged = Delegate.config cmd c
-              let expect key (value: Json option) = Json.tryField key merged = (value |> Option.orElse (Json.tryField key c.Delegate))
+              let expect key (value: Json option) = Json.tryField key merged = (value |> Option.orElse (Json.tryField key c.Delegate.Value))
               let prev = if cmd = Add then None else c.PrevResult
               expect "runtimeConfig" c.RuntimeConfig && expect "prevResult" prev)
 
           property "is idempotent"
-          <| Prop.forAll (Arb.fromGen (Gen.zip validConfig commands)) (fun (c, cmd) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip delegated commands)) (fun (c, cmd) ->
               let once = Delegate.config cmd c
-              let twice = Delegate.config cmd { c with Delegate = once }
+              let twice = Delegate.config cmd { c with Delegate = Some once }
               once = twice)
 
           property "keeps numbers as written"
-          <| Prop.forAll (Arb.fromGen (Gen.zip validConfig numberText)) (fun (c, number) ->
-              let c = { c with Delegate = Json.withField "mtu" (Json.Number number) c.Delegate }
+          <| Prop.forAll (Arb.fromGen (Gen.zip delegated numberText)) (fun (c, number) ->
+              let c = { c with Delegate = Some(Json.withField "mtu" (Json.Number number) c.Delegate.Value) }
               let bytes = Json.render (Delegate.config Add c)
               Encoding.UTF8.GetString(bytes).Contains($"\"mtu\":{number}")) ]
 

@@ -123,7 +123,7 @@ let validConfig: Gen<NetConf> =
         let! version = Gen.elements CniVersion.supported
         let! name = cniName
         let! pluginType = Gen.oneof [ Gen.constant "dcos-l4lb"; pluginType ]
-        let! delegateObj = delegateObject
+        let! delegateObj = Gen.frequency [ 4, delegateObject |> Gen.map Some; 1, Gen.constant None ]
         let! spartanOn, minutemanOn = Gen.elements [ true, true; true, false; false, true ]
         let! dns = Gen.elements [ true; false ]
         let! network = Gen.oneof [ Gen.constant Defaults.spartanNetwork; spartanNetwork ]
@@ -132,7 +132,11 @@ let validConfig: Gen<NetConf> =
         let! mtu = Gen.optionOf (Gen.choose (68, 65535))
         let! capabilities = optionalObject
         let! runtimeConfig = optionalObject
-        let! prevResult = optionalObject
+        // chained mode (no delegate) always has the previous plugin's result
+        let! prevResult =
+            match delegateObj with
+            | Some _ -> optionalObject
+            | None -> jsonObject |> Gen.map (Json.withField "ips" (Json.Array [ Json.Object [ "address", Json.String "10.1.0.5/24" ] ]) >> Some)
 
         return
             { CniVersion = version
@@ -197,7 +201,6 @@ let mistakes: Mistake list =
       mistake "name with a slash" 7 "$.name" (at [ "name" ] (s "a/b"))
       mistake "type missing" 7 "$.type" (without "type")
       mistake "type empty" 7 "$.type" (at [ "type" ] (s ""))
-      mistake "delegate missing" 7 "$.delegate" (without "delegate")
       mistake "delegate not an object" 7 "$.delegate" (at [ "delegate" ] (s "bridge"))
       mistake "delegate type missing" 7 "$.delegate.type" (fun j -> at [ "delegate" ] (Json.tryField "delegate" j |> Option.get |> without "type") j)
       mistake "delegate type a path" 7 "$.delegate.type" (at [ "delegate"; "type" ] (s "../bridge"))
@@ -249,6 +252,7 @@ let mistakes: Mistake list =
 /// both features enabled, so each mistake stands alone.
 let mistakeBase: Gen<NetConf> =
     validConfig
+    |> Gen.filter (fun c -> c.Delegate.IsSome)
     |> Gen.map (fun c ->
         { c with
             Spartan = { c.Spartan with Enabled = true; Network = Defaults.spartanNetwork }

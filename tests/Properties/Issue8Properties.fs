@@ -75,3 +75,22 @@ let mesos =
 
           testCase "neither set is an error" <| fun () ->
               Expect.isError (Mesos.containerIp (lookup [])) "error" ]
+
+let chained =
+    testList
+        "chained mode"
+        [ testCase "without a delegate, ADD needs prevResult: code 7 at $.delegate" <| fun () ->
+              let conf =
+                  match NetConf.parse (ReadOnlyMemory(Encoding.UTF8.GetBytes """{"cniVersion": "1.0.0", "name": "n", "type": "dcos-l4lb"}""")) with
+                  | Ok c -> c
+                  | Error e -> failtestf "%A" e
+
+              let rt = { Command = Add; ContainerId = "a"; Netns = Some "/run/netns/a"; IfName = "eth0"; Args = []; Path = [ "/x" ] }
+
+              match Plugin.plan rt conf with
+              | Error e -> Expect.equal (e.Code, e.Field) (7, "$.delegate") "error"
+              | Ok _ -> failtest "planned"
+
+              match Plugin.plan { rt with Command = Del } conf with
+              | Ok plan -> Expect.isFalse (plan.Steps |> List.exists (fun s -> s.Name.StartsWith "delegate")) "DEL runs no delegate"
+              | Error e -> failtest (e.Describe()) ]

@@ -20,5 +20,6 @@ let main argv =
           PlanProperties.negotiation
           PlanProperties.examples
           Issue8Properties.dns
-          Issue8Properties.mesos ]
+          Issue8Properties.mesos
+          Issue8Properties.chained ]
     |> Suite.run "properties" argv

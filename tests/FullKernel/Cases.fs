@@ -1,0 +1,430 @@
+/// The Minuteman path end to end on a kernel that has it: the link and the checkpoint
+/// file, what a dcos-net-like watcher sees, and a consumer that uses the registration the
+/// way dcos-net does. Each test builds its own scene and tears it down, pass or fail.
+module Dcos.L4lb.Tests.FullKernel.Cases
+
+open System
+open System.IO
+open System.Text
+open System.Text.Json.Nodes
+open Expecto
+
+// ---- helpers -------------------------------------------------------------------------
+
+let private json (text: string) = JsonNode.Parse text
+
+/// {"enable": true, "path": path}
+let private minutemanAt (path: string) =
+    let field = JsonObject()
+    field["enable"] <- JsonValue.Create true
+    field["path"] <- JsonValue.Create path
+    field :> JsonNode
+
+let private spartanOff = "spartan", json """{ "enable": false }"""
+
+let private requireKernel () =
+    match Kernel.capabilities.Force() with
+    | [] -> ()
+    | missing -> failtest $"""this kernel cannot run the suite: {String.Join("; ", missing)}"""
+
+let private scenario name withDnsmasq (body: Scene -> unit) =
+    testCase name (fun () ->
+        requireKernel ()
+        use scene = new Scene(withDnsmasq: bool)
+        body scene)
+
+let private expectOk what (o: Command.Outcome) =
+    if o.ExitCode <> 0 then
+        failtest $"{what} failed: {Plugin.describe o}"
+
+/// A successful ADD: its output (the delegate's result, for DEL's prevResult).
+let private add (scene: Scene) conf =
+    let o = Plugin.run scene "ADD" conf
+    expectOk "ADD" o
+    o.Stdout
+
+let private del (scene: Scene) conf addOutput =
+    expectOk "DEL" (Plugin.run scene "DEL" (Plugin.withPrevResult conf addOutput))
+
+let private entries dir =
+    if Directory.Exists dir then
+        Directory.GetFileSystemEntries dir |> Array.map Path.GetFileName |> Array.sort |> List.ofArray
+    else
+        []
+
+let private netnsBytes (scene: Scene) = Encoding.UTF8.GetBytes scene.Netns
+
+/// The container is registered with Minuteman: a dummy link `minuteman` that is up, and
+/// `dir/<containerID>` holding exactly the netns path's bytes (no newline), alone in dir.
+let private expectRegistered (scene: Scene) (dir: string) =
+    let link = Kernel.link scene.Container "minuteman"
+
+    match link with
+    | Some l ->
+        Expect.equal l.Kind "dummy" "the minuteman link's kind"
+        Expect.isTrue l.Up "the minuteman link is up"
+    | None -> failtest $"no minuteman link in the container: {Kernel.linkNames scene.Container}"
+
+    let file = Path.Combine(dir, scene.ContainerId)
+    Expect.isTrue (File.Exists file) $"{file} exists"
+    let content = File.ReadAllBytes file
+
+    if content <> netnsBytes scene then
+        failtest
+            $"{file} must hold exactly the bytes of {scene.Netns} ({(netnsBytes scene).Length} bytes, no newline); it holds {content.Length} bytes: {Convert.ToHexString content}"
+    Expect.equal (entries dir) [ scene.ContainerId ] $"{dir} holds the checkpoint file and nothing else"
+
+/// The container's Spartan attachment: a veth `spartan`, up, one /32 from the range, and
+/// a route to each Spartan address.
+let private expectSpartan (scene: Scene) =
+    match Kernel.link scene.Container "spartan" with
+    | Some l ->
+        Expect.equal l.Kind "veth" "the container's spartan link is a veth"
+        Expect.isTrue l.Up "the container's spartan link is up"
+    | None -> failtest $"no spartan link in the container: {Kernel.linkNames scene.Container}"
+
+    let address =
+        match Kernel.addresses scene.Container "spartan" with
+        | [ address, 32 ] -> address
+        | other -> failtest $"the container's spartan link holds {other}; expected one /32"
+
+    Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
+
+    let routed =
+        Kernel.routes scene.Container "main"
+        |> List.filter (fun r -> r.Device = "spartan")
+        |> List.map _.Destination
+        |> List.sort
+
+    Expect.equal routed (List.sort Spartan.serviceAddresses) "the container's routes through spartan"
+
+    Expect.equal
+        (scene.Allocations Spartan.ipamNetwork)
+        [ { Address = address; Owner = scene.ContainerId } ]
+        "the Spartan IPAM allocation"
+
+/// Nothing of the attachment is left: the container has only lo, the agent no veth, both
+/// IPAM networks are empty, no route in the container goes through minuteman and the
+/// checkpoint directory holds nothing (no dot-file either).
+let private expectNothingLeft (scene: Scene) (dir: string) =
+    Expect.equal (Kernel.linkNames scene.Container) [ "lo" ] "the container's links"
+
+    Expect.equal
+        (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> List.map _.Name)
+        []
+        "veth links in the agent"
+
+    Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
+    Expect.equal (scene.Allocations Plugin.delegateNetwork) [] "delegate IPAM allocations"
+
+    for table in [ "main"; "local" ] do
+        Expect.equal
+            (Kernel.routes scene.Container table |> List.filter (fun r -> r.Device = "minuteman"))
+            []
+            $"routes through minuteman in table {table}"
+
+    Expect.equal (entries dir) [] $"what {dir} holds"
+
+/// Events as dcos-net acts on them: names starting with '.' dropped. Anything the watcher
+/// could not make sense of fails the test.
+let private relevant (events: WatchEvent list) =
+    for e in events do
+        match e with
+        | Trouble what -> failtest $"the watcher reported trouble: {what}"
+        | _ -> ()
+
+    events
+    |> List.filter (function
+        | Ignored _ -> false
+        | _ -> true)
+
+// ---- a consumer like dcos-net's l4lb ---------------------------------------------------
+
+/// What dcos-net does with a registered netns, by the checkpoint's content (the netns
+/// path, used verbatim): look up `minuteman`'s ifindex there (dcos-net fails if it is
+/// missing), add each VIP route to the local table (255) with oif minuteman, then an IPVS
+/// service per VIP with masquerading backends, all inside that netns.
+module private Consumer =
+    let vip = "11.22.33.44"
+    let port = 80
+    let backendPort = 8080
+    let url = $"http://{vip}:{port}/token.txt"
+
+    /// dcos-net's route for a container netns (dcos_l4lb_route_mgr): table 255, dst
+    /// VIP/32, oif minuteman, scope link, protocol boot, type unicast.
+    let expectedRoute: Kernel.Route =
+        { Type = "unicast"
+          Destination = vip
+          Device = "minuteman"
+          Scope = "link"
+          Protocol = "boot" }
+
+    let program (netnsPath: string) (backend: string) =
+        Command.runInNetns netnsPath "ip" [ "link"; "show"; "minuteman" ] |> ignore
+
+        Command.runInNetns
+            netnsPath
+            "ip"
+            [ "route"; "add"; "unicast"; vip + "/32"; "dev"; "minuteman"; "table"; "local"; "scope"; "link"; "proto"; "boot" ]
+        |> ignore
+
+        Command.runInNetns netnsPath "ipvsadm" [ "-A"; "-t"; $"{vip}:{port}"; "-s"; "rr" ] |> ignore
+
+        Command.runInNetns netnsPath "ipvsadm" [ "-a"; "-t"; $"{vip}:{port}"; "-r"; $"{backend}:{backendPort}"; "-m" ]
+        |> ignore
+
+    /// A client in the container: fetches `url`, 5 s at most.
+    let fetch (netnsPath: string) : Command.Outcome =
+        Command.inNetns
+            netnsPath
+            Command.python3
+            [ "-c"
+              "import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+              url ]
+
+// ---- the cases -----------------------------------------------------------------------
+
+let private kernelCase =
+    testCase "the kernel has dummy links and IPVS" (fun () ->
+        Expect.equal (Kernel.capabilities.Force()) [] "what the kernel lacks")
+
+let private defaultConfig =
+    let name =
+        "default config (Spartan and Minuteman on, checkpoint in /var/run/dcos/cni/l4lb): "
+        + "ADD makes the minuteman link and the checkpoint file, DEL removes both"
+
+    if not Minuteman.privateRun then
+        testCase name (fun () ->
+            skiptest "writes the machine's /var/run/dcos/cni/l4lb; runs only with FULLKERNEL_PRIVATE_RUN=1 (lane.sh sets it)")
+    else
+        scenario name false (fun scene ->
+            let dir = scene.UseDefaultCheckpointDir()
+            Expect.equal (entries dir) [] $"{dir} before ADD"
+            let conf = Plugin.config scene false []
+            let output = add scene conf
+            expectRegistered scene dir
+            expectSpartan scene
+            let createdByAdd = Directory.Exists dir && List.contains dir scene.CreatedDirs
+
+            if createdByAdd then
+                Expect.equal
+                    (File.GetUnixFileMode dir)
+                    (UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute
+                     ||| UnixFileMode.GroupRead ||| UnixFileMode.GroupExecute
+                     ||| UnixFileMode.OtherRead ||| UnixFileMode.OtherExecute)
+                    $"{dir}, created by ADD, has mode 0755"
+
+            del scene conf output
+            expectNothingLeft scene dir)
+
+let private minutemanAlone =
+    scenario
+        "Minuteman alone (spartan off), checkpoint on a tmpfs under /run: ADD registers the netns, DEL removes both"
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            let conf = Plugin.config scene false [ spartanOff; "minuteman", minutemanAt dir ]
+            let output = add scene conf
+            expectRegistered scene dir
+            Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "minuteman" ] "the container's links"
+            Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "no Spartan IPAM allocation"
+            del scene conf output
+            expectNothingLeft scene dir)
+
+let private spartanAndMinuteman =
+    scenario
+        "Spartan and Minuteman together (masqueraded bridge): names resolve through Spartan, the netns is registered, DEL removes all"
+        true
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            let conf = Plugin.config scene true [ "spartan", json """{ "enable": true }"""; "minuteman", minutemanAt dir ]
+            let output = add scene conf
+            expectRegistered scene dir
+            expectSpartan scene
+            Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "minuteman"; "spartan" ] "the container's links"
+
+            let answer =
+                Command.runInNetns
+                    scene.Netns
+                    "dig"
+                    [ "+short"; "+time=3"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
+
+            Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}"
+            del scene conf output
+            expectNothingLeft scene dir)
+
+let private watcherCase =
+    scenario
+        "a watcher like dcos-net's sees one close-write with the whole netns path per ADD and one delete per DEL"
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            // dcos-net waits for its directory to exist before it watches it
+            Directory.CreateDirectory dir |> ignore
+            let watcher = scene.Watch dir
+            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let cid = scene.ContainerId
+            let settle () = relevant (watcher.Settle())
+            let registered = CloseWrite(cid, Ok(netnsBytes scene))
+
+            Expect.equal (settle ()) [] "events before ADD"
+
+            let output = add scene conf
+            Expect.equal (settle ()) [ registered ] "the events of ADD"
+            expectRegistered scene dir
+
+            del scene conf output
+            Expect.equal (settle ()) [ Delete cid ] "the events of DEL"
+
+            del scene conf output
+            Expect.equal (settle ()) [] "the events of a second DEL"
+
+            let output = add scene conf
+            Expect.equal (settle ()) [ registered ] "the events of ADD after DEL"
+
+            del scene conf output
+            Expect.equal (settle ()) [ Delete cid ] "the events of the last DEL"
+            expectNothingLeft scene dir)
+
+let private consumerCase =
+    scenario
+        "a dcos-net-like consumer routes a VIP through minuteman to IPVS in the container, which reaches the agent's server; DEL leaves nothing"
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            Directory.CreateDirectory dir |> ignore
+            let watcher = scene.Watch dir
+            let conf = Plugin.config scene true [ "minuteman", minutemanAt dir ]
+            let output = add scene conf
+
+            // The consumer learns of the container from the watcher, and of its netns only
+            // from what it read at the event.
+            let netnsPath =
+                match relevant (watcher.Settle()) with
+                | [ CloseWrite(name, Ok content) ] when name = scene.ContainerId -> Encoding.UTF8.GetString content
+                | other -> failtest $"the events of ADD: {other}"
+
+            Expect.equal netnsPath scene.Netns "the netns the consumer read"
+
+            let token = $"served by the agent of scene {scene.Container}"
+            let server = scene.Serve(scene.Gateway, Consumer.backendPort, [ "token.txt", token ])
+
+            let before = Consumer.fetch netnsPath
+            Expect.notEqual before.ExitCode 0 $"the VIP is unreachable before the consumer programs it: {Plugin.describe before}"
+
+            Consumer.program netnsPath scene.Gateway
+
+            let local = Kernel.routes scene.Container "local"
+
+            Expect.isTrue
+                (List.contains Consumer.expectedRoute local)
+                $"the VIP route {Consumer.expectedRoute} is in the container's local table: {local}"
+
+            let services = Kernel.ipvs netnsPath
+            Expect.equal services.Length 2 $"IPVS in the container: {services}"
+            Expect.stringStarts services[0] $"TCP  {Consumer.vip}:{Consumer.port} rr" "the IPVS service"
+            Expect.stringStarts (services[1].TrimStart()) $"-> {scene.Gateway}:{Consumer.backendPort}" "its backend"
+            Expect.stringContains services[1] "Masq" "the backend is masqueraded"
+            Expect.equal (Kernel.ipvs scene.AgentNetns) [] "IPVS in the agent (IPVS is per netns)"
+
+            let through = Consumer.fetch netnsPath
+            expectOk $"fetching {Consumer.url} from the container" through
+            Expect.equal through.Stdout token "what the container got through the VIP"
+            // http.server logs "<client address> - - [date] \"GET /token.txt ...\" 200 -"
+            let requests =
+                server.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                |> Array.filter (fun line -> line.Contains "GET /token.txt")
+                |> Array.map (fun line -> line.Split(' ').[0])
+                |> List.ofArray
+
+            let containerAddresses =
+                [ for link in [ "eth0"; "spartan" ] do
+                      for address, _ in Kernel.addresses scene.Container link -> address ]
+
+            match requests with
+            | [ client ] ->
+                Expect.contains containerAddresses client "the agent's server saw the request come from the container"
+            | other -> failtest $"the agent's server saw {other.Length} requests for the token: {server.Log}"
+
+            del scene conf output
+            Expect.equal (relevant (watcher.Settle())) [ Delete scene.ContainerId ] "the events of DEL"
+
+            let after = Consumer.fetch netnsPath
+            Expect.notEqual after.ExitCode 0 $"the VIP is unreachable after DEL: {Plugin.describe after}"
+            expectNothingLeft scene dir)
+
+// ---- the machine is left as found ----------------------------------------------------
+
+/// What a leak of ours would change on the machine itself: namespaces and links of our
+/// names, and the machine's own IPAM state for our network names.
+let private machineState () =
+    let namespaces =
+        Command.run "ip" [ "netns"; "list" ]
+        |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun line -> line.Split(' ').[0])
+        |> Array.filter (fun n -> n.StartsWith "fka" || n.StartsWith "fkc" || n.StartsWith "l4fkprobe")
+        |> List.ofArray
+
+    let links =
+        Command.run "ip" [ "-o"; "link"; "show" ]
+        |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
+        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n.StartsWith "fkb")
+        |> List.ofArray
+
+    let cniState =
+        if Directory.Exists "/var/lib/cni" then
+            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
+            |> Array.filter (fun p -> p.Contains "/spartan-net")
+            |> Array.sort
+            |> List.ofArray
+        else
+            []
+
+    namespaces, links, cniState
+
+let private before = lazy (machineState ())
+
+let private leaks =
+    testCase "every scene was torn down and the machine left as found" (fun () ->
+        let mounts = File.ReadAllText "/proc/self/mountinfo"
+
+        for made in Scene.Made do
+            Expect.equal made.TeardownErrors [] "teardown errors"
+
+            for ns in made.Namespaces do
+                Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left"
+
+            Expect.isFalse (mounts.Contains(" " + made.Scratch + " ")) $"{made.Scratch} is still mounted"
+            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
+
+            for dir in made.CreatedDirs do
+                Expect.isFalse (Directory.Exists dir) $"{dir}, created by the test, is left"
+
+            for pid, what in made.Processes do
+                // a process that is gone, or a recycled pid that is not ours any more
+                let alive =
+                    try
+                        let cmdline = File.ReadAllText $"/proc/{pid}/cmdline"
+                        cmdline.Contains made.Scratch || cmdline.Contains "checkpoint-watcher" || cmdline.Contains "dnsmasq"
+                    with _ ->
+                        false
+
+                Expect.isFalse alive $"{what} (pid {pid}) still runs"
+
+        Expect.equal (machineState ()) before.Value "our namespaces, root-netns links and /var/lib/cni state")
+
+let tests =
+    before.Force() |> ignore
+
+    testSequenced (
+        testList
+            "fullkernel"
+            [ kernelCase
+              defaultConfig
+              minutemanAlone
+              spartanAndMinuteman
+              watcherCase
+              consumerCase
+              leaks ]
+    )

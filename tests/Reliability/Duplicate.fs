@@ -1,0 +1,83 @@
+/// ADD twice for the same container ID and ifname. The second ADD must fail, and must
+/// not damage the first attachment: its rollback would run the delegate's DEL and the
+/// Spartan IPAM DEL with the same container ID and ifname, which release the FIRST
+/// attachment's resources. The plugin guards against this by refusing, before it runs
+/// anything, a container whose `spartan` link or host veth already exists.
+module Dcos.L4lb.Tests.Reliability.Duplicate
+
+open Expecto
+open Expectations
+
+/// The first attachment is whole: its artefacts, unchanged since it was made, and CHECK.
+let private expectIntact (scene: Scene) (c: Container) (conf: System.Text.Json.Nodes.JsonNode) (output: string) (made: State) =
+    expectUnchanged "the first attachment" made (scene.State [ c ])
+    expectAttached scene c |> ignore
+    let check = Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf output))
+    expectOk "CHECK of the first attachment" check
+
+let private sequential () =
+    use scene = new Scene()
+    let c = scene.NewContainer()
+    let conf = Plugin.config Plugin.defaults
+    let empty = scene.State [ c ]
+    let first = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+    expectOk "the first ADD" first
+    expectAttached scene c |> ignore
+    let made = scene.State [ c ]
+    let second = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+    expectFailedAt shape "not yet attached (Spartan link)" [ "attached already" ] second |> ignore
+    expectIntact scene c conf first.Stdout made
+    expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf first.Stdout)))
+    expectUnchanged "after DEL" empty (scene.State [ c ])
+
+/// Two ADDs for one container at the same moment (a runtime retrying too early): both may
+/// pass the "not yet attached" checks before either has made its links.
+let private concurrent (delegateType: string) (rounds: int) () =
+    use scene = new Scene()
+    Fakes.ensure scene
+    let conf = Plugin.config { Plugin.defaults with DelegateType = delegateType }
+    let losers = ResizeArray<string>()
+
+    for round in 1..rounds do
+        let c = scene.NewContainer()
+        let empty = scene.State [ c ]
+        let add () = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+        let outcomes = Shell.together [ add; add ]
+        let winners = outcomes |> List.filter (fun o -> o.ExitCode = 0)
+        let failed = outcomes |> List.filter (fun o -> o.ExitCode <> 0)
+
+        for o in failed do
+            losers.Add(Plugin.error(o).Msg)
+
+        Expect.equal winners.Length 1 $"round {round}: exactly one ADD succeeds: {outcomes |> List.map Plugin.describe}"
+        let winner = winners.Head
+
+        // the loser's rollback must not have taken anything of the winner's
+        let report = scene.State [ c ]
+        let links = Kernel.links c.Netns |> List.map _.Name |> List.sort
+
+        Expect.equal
+            links
+            [ "eth0"; "lo"; "spartan" ]
+            $"round {round}: the successful attachment's container links after the other ADD failed ({losers |> Seq.last}); state: {report}"
+
+        expectAttached scene c |> ignore
+        let check = Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf winner.Stdout))
+        expectOk $"round {round}: CHECK of the successful attachment" check
+        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf winner.Stdout)))
+        expectUnchanged "after DEL" empty (scene.State [ c ])
+
+    printfn
+        "reliability: concurrent duplicate ADDs (%s), %d rounds; the failing ADDs said: %s"
+        delegateType
+        rounds
+        (losers |> Seq.map (fun m -> m.Substring(0, min 90 m.Length)) |> Seq.countBy id |> Seq.map (fun (m, n) -> $"[{m}] x{n}") |> String.concat "; ")
+
+let tests =
+    testList
+        "ADD twice for the same container and ifname"
+        [ testCase "one after the other: the second is refused before it runs anything; the first stays whole" sequential
+          testCase "at the same moment (bridge delegate): one succeeds and stays whole" (concurrent "bridge" 6)
+          testCase
+              "at the same moment (an idempotent delegate that answers a repeated ADD with its first result): one succeeds and stays whole"
+              (concurrent Fakes.idempotent 4) ]

@@ -1,0 +1,176 @@
+/// The plan of ADD as the tests expect it, and the checks every suite shares: the error
+/// names the step, an attachment is complete, and nothing is left behind.
+module Dcos.L4lb.Tests.Reliability.Expectations
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Expecto
+
+/// What decides the steps of ADD (Plans.add).
+type Shape =
+    { Delegate: string
+      Ipam: string
+      Minuteman: bool
+      Services: string list }
+
+let shape =
+    { Delegate = "bridge"
+      Ipam = "host-local"
+      Minuteman = false
+      Services = Spartan.serviceAddresses }
+
+/// ADD's steps in order, by the names errors give them, each with the effect the plugin's
+/// effect log shows for it (a regular expression).
+let addPlan (s: Shape) : (string * string) list =
+    let netns = "/run/netns/\\S+"
+    let hv = "spt[0-9a-f]{12}"
+    let ip = "198\\.51\\.100\\.\\d+"
+
+    [ "not yet attached (Spartan link)", $"inspect link spartan in {netns}"
+      "not yet attached (host veth)", $"inspect link {hv} in the host"
+      if s.Minuteman then
+          "not yet attached (Minuteman link)", $"inspect link minuteman in {netns}"
+      "IPv4 forwarding", "enable IPv4 forwarding"
+      $"delegate {s.Delegate} ADD", $"run {Regex.Escape s.Delegate} ADD"
+      $"Spartan IPAM {s.Ipam} ADD", $"run {Regex.Escape s.Ipam} ADD"
+      "Spartan veth", $"create veth spartan in {netns} with peer {hv} on the host"
+      "Spartan address", $"add address {ip}/32 to spartan in {netns}"
+      "Spartan link up", $"set spartan up in {netns}"
+      "host veth up", $"set {hv} up in the host"
+      for service in s.Services do
+          $"route to Spartan {service}", $"add route {Regex.Escape service}/32 dev spartan scope link src {ip} in {netns}"
+      "host route to the Spartan address", $"add route {ip}/32 dev {hv} scope link in the host"
+      if s.Minuteman then
+          "Minuteman link", $"create dummy link minuteman in {netns}"
+          "Minuteman link up", $"set minuteman up in {netns}"
+          "Minuteman checkpoint", "write checkpoint \\S+" ]
+
+let addSteps (s: Shape) = addPlan s |> List.map fst
+
+/// The 1-based number of the named step of ADD.
+let stepNumber (s: Shape) (name: string) =
+    match addSteps s |> List.tryFindIndex ((=) name) with
+    | Some i -> i + 1
+    | None -> failwith $"no step \"{name}\" in the expected plan {addSteps s}"
+
+let expectOk what (o: Shell.Outcome) =
+    if o.ExitCode <> 0 then
+        failtest $"{what} failed: {Plugin.describe o}"
+
+/// The ADD failed, and its error reply's msg begins "ADD step k (<name>): failed" and
+/// says that the steps before it were undone; `mentions` appear in msg or details.
+let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Shell.Outcome) : Plugin.ErrorReply =
+    Expect.notEqual o.ExitCode 0 $"ADD must fail: {Plugin.describe o}"
+    let reply = Plugin.error o
+    let k = stepNumber s name
+    Expect.stringStarts reply.Msg $"ADD step {k} ({name}): failed" $"the error names step {k}: {Plugin.describe o}"
+
+    Expect.isTrue
+        (reply.Msg.Contains "the steps before it were undone")
+        $"the error says the earlier steps were undone (and none of the undos failed): {reply.Msg} / {reply.Details}"
+
+    for m in mentions do
+        Expect.isTrue (reply.Msg.Contains m || reply.Details.Contains m) $"the error mentions \"{m}\": {Plugin.describe o}"
+
+    reply
+
+/// Nothing changed between the two states.
+let expectUnchanged (what: string) (before: State) (after: State) =
+    match after.Diff before with
+    | [] -> ()
+    | diff -> failtest $"""{what}: left behind or changed:{Environment.NewLine}  {String.Join(Environment.NewLine + "  ", diff)}"""
+
+/// No IPAM allocation of this container in either network.
+let expectNoAllocation (scene: Scene) (c: Container) =
+    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] $"Spartan IPAM allocations of {c.Id}"
+    Expect.equal (scene.AllocationOf Delegate.network c.Id) [] $"delegate IPAM allocations of {c.Id}"
+
+/// The Spartan address: the one /32 on the container's `spartan` link.
+let spartanAddress (c: Container) =
+    match Kernel.addresses c.Netns "spartan" with
+    | [ address, 32 ] -> address
+    | other -> failtest $"the container's spartan link holds {other}; expected one /32"
+
+/// The agent's side of every attachment, read once (for checking many containers).
+type AgentView =
+    { Links: Kernel.Link list
+      Routes: Kernel.Route list
+      Spartan: string list
+      Delegate: string list }
+
+let agentView (scene: Scene) =
+    { Links = Kernel.links scene.Agent
+      Routes = Kernel.routes scene.Agent
+      Spartan = scene.Allocations Spartan.ipamNetwork
+      Delegate = scene.Allocations Delegate.network }
+
+/// The addresses an allocation list ("address owner ifname") holds for this container.
+let private heldBy (allocations: string list) (c: Container) =
+    allocations
+    |> List.filter (fun line -> line.Split(' ') |> Array.tryItem 1 = Some c.Id)
+    |> List.map (fun line -> line.Split(' ')[0])
+
+/// Every artefact of one complete attachment: eth0 on the bridge with the delegate's
+/// address, the Spartan veth with its address and routes, the host end up with its
+/// route, and both IPAM allocations held by this container. Returns the Spartan address.
+let expectAttachedIn (view: AgentView) (c: Container) : string =
+    let links = Kernel.links c.Netns
+    let names = links |> List.map _.Name |> List.sort
+    Expect.equal names [ "eth0"; "lo"; "spartan" ] $"{c.Id}: container links"
+    let spartan = links |> List.find (fun l -> l.Name = "spartan")
+    Expect.isTrue (spartan.Up && spartan.Kind = "veth") $"{c.Id}: spartan is an up veth: {spartan}"
+    let address = spartanAddress c
+
+    Expect.isTrue
+        (Kernel.inRange Spartan.rangeFirst Spartan.rangeLast address)
+        $"{c.Id}: {address} lies in the Spartan range"
+
+    let routes = Kernel.routes c.Netns
+
+    for service in Spartan.serviceAddresses do
+        let expected: Kernel.Route =
+            { Destination = service
+              Device = "spartan"
+              Scope = "link"
+              Source = Some address }
+
+        Expect.contains routes expected $"{c.Id}: container route to {service}"
+
+    let hv = Kernel.hostVethName c.Id Plugin.ifName
+
+    match view.Links |> List.tryFind (fun l -> l.Name = hv) with
+    | Some veth ->
+        Expect.isTrue veth.Up $"{c.Id}: the host veth {hv} is up"
+        Expect.equal spartan.Peer (Some veth.Index) $"{c.Id}: {hv} is the peer of the container's spartan link"
+    | None -> failtest $"{c.Id}: no host veth {hv} in the agent"
+
+    let hostRoutes = view.Routes |> List.filter (fun r -> r.Destination = address)
+    Expect.equal (hostRoutes |> List.map (fun r -> r.Device, r.Scope)) [ hv, "link" ] $"{c.Id}: agent route to {address}"
+    Expect.equal (heldBy view.Spartan c) [ address ] $"{c.Id}: Spartan IPAM allocation"
+
+    let eth0 =
+        match Kernel.addresses c.Netns "eth0" with
+        | [ a, 16 ] -> a
+        | other -> failtest $"{c.Id}: eth0 holds {other}"
+
+    Expect.equal (heldBy view.Delegate c) [ eth0 ] $"{c.Id}: the delegate's IPAM allocation"
+    let peer = (links |> List.find (fun l -> l.Name = "eth0")).Peer
+
+    let ports =
+        view.Links |> List.filter (fun l -> l.Master = Some Delegate.bridge && Some l.Index = peer)
+
+    Expect.equal ports.Length 1 $"{c.Id}: eth0's peer is a port of {Delegate.bridge}"
+    address
+
+let expectAttached (scene: Scene) (c: Container) : string = expectAttachedIn (agentView scene) c
+
+/// The effect log the plugin writes when DCOS_L4LB_LOG_FILE is set: one line per effect
+/// ("<effect> -> <outcome> (<ms>)"), then "done" or "failed: ...".
+let effectLog (file: string) : string list =
+    if File.Exists file then
+        [ for line in File.ReadAllLines file do
+              let i = line.IndexOf ": "
+              if i >= 0 then line.Substring(i + 2) ]
+    else
+        []

@@ -1,0 +1,338 @@
+/// Fault injection on a real host: every step of ADD is made to fail for real, and each
+/// time the error names the step and nothing is left behind (container links, the host
+/// veth, routes, both IPAM networks, bridge ports), the delegate's attachment included.
+///
+/// Where the kernel can be made to refuse a step (a name or route that exists already, a
+/// read-only /proc/sys, a missing plugin, an exhausted range), that is how. Three steps
+/// have no such failure reachable from outside (adding an address to, and setting up, a
+/// veth the plugin has just made), so for every netlink step there is also a case in
+/// which strace makes the plugin's own sendto of that step fail with ENOBUFS; the kernel
+/// state around it is real all the same.
+module Dcos.L4lb.Tests.Reliability.Faults
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Expecto
+open Expectations
+
+type Case =
+    { Name: string
+      /// The step that must fail, by name.
+      Step: string
+      Shape: Shape
+      /// What the error must mention besides the step.
+      Mentions: string list
+      Conf: Scene -> Plugin.Conf
+      /// Before ADD: sets the failure up; returns more containers whose state is watched.
+      Arrange: Scene -> Container -> Plugin.Conf -> Container list
+      Tweak: Scene -> Plugin.Invocation -> Plugin.Invocation
+      /// After ADD, before the comparison: checks that what the test put in the plugin's
+      /// way during the ADD is still there (the rollback must not take it), and removes it.
+      Foreign: Scene -> Container -> unit
+      /// More checks after the comparison (with the containers Arrange returned).
+      Extra: Scene -> Container -> Container list -> Plugin.ErrorReply -> unit }
+
+let private baseCase name step =
+    { Name = name
+      Step = step
+      Shape = shape
+      Mentions = []
+      Conf = fun _ -> Plugin.defaults
+      Arrange = fun _ _ _ -> []
+      Tweak = fun _ inv -> inv
+      Foreign = fun _ _ -> ()
+      Extra = fun _ _ _ _ -> () }
+
+/// A delegate or IPAM wrapper's DEL was run: its own undo.
+let private expectCalled (scene: Scene) (entry: string) (c: Container) =
+    Expect.contains (Fakes.calls scene) $"{entry} {c.Id}" $"the fakes' calls include \"{entry}\""
+
+let private foreignLink (netns: string) (name: string) (kind: string) =
+    match Kernel.link netns name with
+    | Some l -> Expect.equal l.Kind kind $"the test's own {name} in {netns} is untouched"
+    | None -> failtest $"the rollback removed {name} from {netns}: a link the plugin did not make"
+
+    Shell.ip netns [ "link"; "del"; name ] |> ignore
+
+let run (case: Case) () =
+    use scene = new Scene()
+    Fakes.ensure scene
+    let c = scene.NewContainer()
+    let conf = case.Conf scene
+    let watched = case.Arrange scene c conf
+    let before = scene.State(c :: watched)
+    let inv = case.Tweak scene (Plugin.invocation scene "ADD" c (Plugin.config conf))
+    let o = Plugin.exec scene inv
+    let reply = expectFailedAt case.Shape case.Step case.Mentions o
+    case.Foreign scene c
+    expectUnchanged $"after ADD failed at {case.Step}" before (scene.State(c :: watched))
+    expectNoAllocation scene c
+    case.Extra scene c watched reply
+
+// ---- strace: the plugin's n-th sendto fails ------------------------------------------
+
+let straceInstalled = File.Exists "/usr/bin/strace" || File.Exists "/bin/strace"
+
+let private requireStrace () =
+    if not straceInstalled then
+        failtest "strace is missing (Debian package strace): it injects the syscall failures"
+
+/// For each step of a successful ADD (default shape), how many sendto calls the plugin
+/// has made by the end of that step: strace traces the plugin's main thread, and the
+/// effect log (written after each effect) marks where each step ends.
+let sendtoCounts: Lazy<int list> =
+    lazy
+        (requireStrace ()
+         use scene = new Scene()
+         let c = scene.NewContainer()
+         let trace = Path.Combine(scene.Scratch, "calibration.trace")
+         let log = Path.Combine(scene.Scratch, "calibration.log")
+
+         let inv =
+             { Plugin.invocation scene "ADD" c (Plugin.config Plugin.defaults) with
+                 Tracer = [ "strace"; "-qq"; "-o"; trace; "-s"; "200"; "-e"; "trace=sendto,write,pwrite64" ]
+                 Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+
+         expectOk "the calibration ADD" (Plugin.exec scene inv)
+         let mutable sendtos = 0
+
+         let counts =
+             [ for line in File.ReadAllLines trace do
+                   if line.StartsWith "sendto(" then
+                       sendtos <- sendtos + 1
+                   elif (line.StartsWith "write(" || line.StartsWith "pwrite64(") && line.Contains "dcos-l4lb[" && line.Contains " -> " then
+                       yield sendtos ]
+
+         let steps = addSteps shape
+         Expect.equal counts.Length steps.Length $"one effect log line per step: {effectLog log}"
+         counts)
+
+/// The number of the sendto that carries this step's own request (its last one).
+let private sendtoOf (step: string) =
+    let counts = sendtoCounts.Force()
+    let k = stepNumber shape step
+    let last = counts[k - 1]
+    let previous = if k = 1 then 0 else counts[k - 2]
+
+    if last = previous then
+        failtest $"step {k} ({step}) makes no netlink request (sendto counts per step: {counts})"
+
+    last
+
+let private injected (step: string) =
+    { baseCase $"{step}: its netlink request fails (strace injects ENOBUFS)" step with
+        Mentions = [ "No buffer space available" ]
+        Tweak =
+            fun _ inv ->
+                { inv with
+                    Tracer =
+                        [ "strace"; "-qq"; "-o"; "/dev/null"; "-e"; "trace=sendto"
+                          "-e"; $"inject=sendto:error=ENOBUFS:when={sendtoOf step}" ] } }
+
+// ---- the cases -----------------------------------------------------------------------
+
+let private hooked = { shape with Delegate = Fakes.bridge }
+let private hookedConf = fun (_: Scene) -> { Plugin.defaults with DelegateType = Fakes.bridge }
+let private ipamHooked = { shape with Ipam = Fakes.hostLocal }
+
+let private ipamHookedConf =
+    fun (_: Scene) -> { Plugin.defaults with Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+
+let private routeCase (service: string) =
+    { baseCase $"route to Spartan {service}: the container has a route to it already (via lo)" $"route to Spartan {service}" with
+        Mentions = [ "File exists" ]
+        Arrange =
+            fun _ c _ ->
+                Shell.ip c.Netns [ "route"; "add"; service + "/32"; "dev"; "lo" ] |> ignore
+                [] }
+
+let natural: Case list =
+    [ { baseCase "not yet attached: the container has a link named spartan" "not yet attached (Spartan link)" with
+          Mentions = [ "attached already" ]
+          Arrange =
+              fun _ c _ ->
+                  Shell.ip c.Netns [ "link"; "add"; "spartan"; "type"; "bridge" ] |> ignore
+                  [] }
+
+      { baseCase "not yet attached: the agent has a link of the derived host veth name" "not yet attached (host veth)" with
+          Mentions = [ "attached already" ]
+          Arrange =
+              fun scene c _ ->
+                  Shell.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id Plugin.ifName; "type"; "bridge" ] |> ignore
+                  [] }
+
+      { baseCase "IPv4 forwarding: /proc/sys is read-only" "IPv4 forwarding" with
+          Mentions = [ "Read-only file system" ]
+          Tweak =
+              fun _ inv ->
+                  { inv with
+                      Prelude = "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 99" } }
+
+      { baseCase "delegate ADD: the delegate is not in CNI_PATH" "delegate no-such-delegate ADD" with
+          Shape = { shape with Delegate = "no-such-delegate" }
+          Mentions = [ "not found in CNI_PATH" ]
+          Conf = fun _ -> { Plugin.defaults with DelegateType = "no-such-delegate" } }
+
+      { baseCase "delegate ADD: the delegate refuses (code 11)" $"delegate {Fakes.failing} ADD" with
+          Shape = { shape with Delegate = Fakes.failing }
+          Mentions = [ "try again later" ]
+          Conf = fun _ -> { Plugin.defaults with DelegateType = Fakes.failing }
+          Extra = fun _ _ _ reply -> Expect.equal reply.Code 11 "the delegate's error code is kept" }
+
+      { baseCase "delegate ADD: the bridge attaches, then the result is not JSON" $"delegate {Fakes.bridge} ADD" with
+          Shape = hooked
+          Mentions = [ "not JSON" ]
+          Conf = hookedConf
+          Arrange =
+              fun scene _ _ ->
+                  Fakes.replaceOutput scene Fakes.bridge "ADD" "this is not json\n"
+                  []
+          Extra = fun scene c _ _ -> expectCalled scene $"{Fakes.bridge} DEL" c }
+
+      { baseCase "delegate ADD: the bridge attaches, then the result has no IP" $"delegate {Fakes.bridge} ADD" with
+          Shape = hooked
+          Mentions = [ "no IP address" ]
+          Conf = hookedConf
+          Arrange =
+              fun scene _ _ ->
+                  Fakes.replaceOutput scene Fakes.bridge "ADD" """{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}]}"""
+                  []
+          Extra = fun scene c _ _ -> expectCalled scene $"{Fakes.bridge} DEL" c }
+
+      { baseCase "Spartan IPAM ADD: the IPAM plugin is not in CNI_PATH" "Spartan IPAM no-such-ipam ADD" with
+          Shape = { shape with Ipam = "no-such-ipam" }
+          Mentions = [ "not found in CNI_PATH" ]
+          Conf = fun _ -> { Plugin.defaults with Spartan = Some(Plugin.ipamType "no-such-ipam") } }
+
+      { baseCase "Spartan IPAM ADD: host-local allocates, then two addresses are returned" $"Spartan IPAM {Fakes.hostLocal} ADD" with
+          Shape = ipamHooked
+          Mentions = [ "returned 2 IPv4 addresses" ]
+          Conf = ipamHookedConf
+          Arrange =
+              fun scene _ _ ->
+                  Fakes.replaceOutput
+                      scene
+                      Fakes.hostLocal
+                      "ADD"
+                      """{"cniVersion":"1.0.0","ips":[{"address":"198.51.100.20/32"},{"address":"198.51.100.21/32"}]}"""
+
+                  []
+          Extra = fun scene c _ _ -> expectCalled scene $"{Fakes.hostLocal} DEL" c }
+
+      { baseCase "Spartan IPAM ADD: host-local allocates, then no address is returned" $"Spartan IPAM {Fakes.hostLocal} ADD" with
+          Shape = ipamHooked
+          Mentions = [ "returned no IPv4 address" ]
+          Conf = ipamHookedConf
+          Arrange =
+              fun scene _ _ ->
+                  Fakes.replaceOutput scene Fakes.hostLocal "ADD" """{"cniVersion":"1.0.0","ips":[]}"""
+                  []
+          Extra = fun scene c _ _ -> expectCalled scene $"{Fakes.hostLocal} DEL" c }
+
+      { baseCase "Spartan IPAM ADD: the one-address range is taken by another container" "Spartan IPAM host-local ADD" with
+          Mentions = [ "no IP addresses available" ]
+          Conf = fun _ -> { Plugin.defaults with Spartan = Some(Plugin.oneAddressRange "198.51.100.10") }
+          Arrange =
+              fun scene _ conf ->
+                  let other = scene.NewContainer()
+                  expectOk "the other container's ADD" (Plugin.exec scene (Plugin.invocation scene "ADD" other (Plugin.config conf)))
+                  Expect.equal (expectAttached scene other) "198.51.100.10" "the other container holds the range's address"
+                  [ other ]
+          Extra =
+              fun scene _ watched _ ->
+                  for other in watched do
+                      expectAttached scene other |> ignore }
+
+      { baseCase "Spartan veth: the container gets a link named spartan while the delegate runs" "Spartan veth" with
+          Shape = hooked
+          Mentions = [ "File exists" ]
+          Conf = hookedConf
+          Arrange =
+              fun scene c _ ->
+                  Fakes.hook scene Fakes.bridge "ADD" $"ip -n {c.Netns} link add spartan type bridge\n"
+                  []
+          Foreign = fun _ c -> foreignLink c.Netns "spartan" "bridge" }
+
+      { baseCase "Spartan veth: the agent gets a link of the host veth's name while the IPAM plugin runs" "Spartan veth" with
+          Shape = ipamHooked
+          Mentions = [ "File exists" ]
+          Conf = ipamHookedConf
+          Arrange =
+              fun scene c _ ->
+                  // the IPAM plugin runs in the agent netns, as the plugin does
+                  Fakes.hook scene Fakes.hostLocal "ADD" $"ip link add {Kernel.hostVethName c.Id Plugin.ifName} type bridge\n"
+                  []
+          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id Plugin.ifName) "bridge" } ]
+    @ [ for service in Spartan.serviceAddresses -> routeCase service ]
+    @ [ { baseCase "host route: the agent has a route to the Spartan address already" "host route to the Spartan address" with
+            Mentions = [ "File exists" ]
+            Conf = fun _ -> { Plugin.defaults with Spartan = Some(Plugin.oneAddressRange "198.51.100.10") }
+            Arrange =
+                fun scene _ _ ->
+                    Shell.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ] |> ignore
+                    [] } ]
+
+/// Minuteman's steps (after every Spartan step, so the whole Spartan attachment is undone).
+let minuteman: Case list =
+    let on = { shape with Minuteman = true }
+
+    [ if not (Kernel.hasDummy.Force()) then
+          { baseCase "Minuteman link: this kernel has no dummy link type" "Minuteman link" with
+              Shape = on
+              Mentions = [ "dummy" ]
+              Conf = fun scene -> { Plugin.defaults with Minuteman = Plugin.minutemanOn scene } }
+      { baseCase "Minuteman link: the container gets a link named minuteman while the delegate runs" "Minuteman link" with
+          Shape = { on with Delegate = Fakes.bridge }
+          Conf = fun scene -> { Plugin.defaults with DelegateType = Fakes.bridge; Minuteman = Plugin.minutemanOn scene }
+          Arrange =
+              fun scene c _ ->
+                  Fakes.hook scene Fakes.bridge "ADD" $"ip -n {c.Netns} link add minuteman type bridge\n"
+                  []
+          Foreign = fun _ c -> foreignLink c.Netns "minuteman" "bridge" }
+      if Kernel.hasDummy.Force() then
+          { baseCase "Minuteman checkpoint: the checkpoint path is a file" "Minuteman checkpoint" with
+              Shape = on
+              Conf = fun scene -> { Plugin.defaults with Minuteman = Plugin.minutemanOn scene }
+              Arrange =
+                  fun scene _ _ ->
+                      File.WriteAllText(scene.CheckpointDir, "not a directory")
+                      [] } ]
+
+let private netlinkSteps =
+    addSteps shape
+    |> List.filter (fun s ->
+        s.StartsWith "not yet attached" || s.StartsWith "Spartan veth" || s = "Spartan address" || s.EndsWith " up"
+        || s.StartsWith "route to" || s.StartsWith "host route")
+
+/// A delegate that attaches and then hangs is killed after the plugin's 60 s limit.
+let hang =
+    { baseCase "delegate ADD: the bridge attaches, then the delegate hangs (killed after 60 s)" $"delegate {Fakes.bridge} ADD" with
+        Shape = hooked
+        Mentions = [ "did not finish within 60 s" ]
+        Conf = hookedConf
+        Arrange =
+            fun scene _ _ ->
+                Fakes.hook scene Fakes.bridge "ADD" "sleep 3600\n"
+                []
+        Tweak = fun _ inv -> { inv with TimeoutMs = 120_000 } }
+
+let tests =
+    testList
+        "fault injection: ADD fails at each step and leaves nothing"
+        [ testCase hang.Name (run hang)
+          testList "natural failures" [ for case in natural -> testCase case.Name (run case) ]
+          testList
+              "Minuteman (needs the dummy link type for its later steps)"
+              [ for case in minuteman do
+                    yield testCase case.Name (run case)
+                if not (Kernel.hasDummy.Force()) then
+                    yield testCase "Minuteman link up, Minuteman checkpoint" (fun () ->
+                        skiptest "unreachable on a kernel without dummy links: the Minuteman link step fails first") ]
+          testList
+              "injected netlink failures"
+              [ yield testCase "the calibration: each step's sendto calls" (fun () ->
+                    let counts = sendtoCounts.Force()
+                    printfn "reliability: sendto calls by the end of each ADD step: %s" (String.Join(", ", counts)))
+                for step in netlinkSteps do
+                    yield testCase (injected step).Name (run (injected step)) ] ]

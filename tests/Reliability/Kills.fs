@@ -1,0 +1,132 @@
+/// SIGKILL in the middle of ADD (and of DEL): the plugin's whole process group dies, no
+/// rollback runs, and whatever was done so far stays. A DEL with the same container ID
+/// and ifname, as a runtime sends after a failed ADD, must then clean up everything.
+module Dcos.L4lb.Tests.Reliability.Kills
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Threading
+open Expecto
+open Expectations
+
+/// SIGKILL to the plugin's process group; waits until every member is gone.
+let private killAndReap (r: Shell.Running) =
+    r.Kill()
+    let o = r.Wait 10_000
+    Shell.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Shell.groupMembers r.Group = [])
+    o
+
+let private del (scene: Scene) (c: Container) (conf: Plugin.Conf) =
+    let o = Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.config conf))
+    expectOk "DEL after the kill" o
+
+/// ADD with a hook that marks the moment and then sleeps; SIGKILL once marked; checks the
+/// partial state; DEL; nothing left.
+let private killedAdd (fake: string) (conf: Plugin.Conf) (partial: Scene -> Container -> unit) () =
+    use scene = new Scene()
+    let c = scene.NewContainer()
+    let mark = Fakes.marker scene "reached"
+    Fakes.hook scene fake "ADD" $"touch '{mark}'\nsleep 30\n"
+    let before = scene.State [ c ]
+    use r = Plugin.start scene (Plugin.invocation scene "ADD" c (Plugin.config conf))
+    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
+    Expect.equal (Shell.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
+    Expect.isGreaterThan (Shell.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
+    let o = killAndReap r
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    partial scene c
+    del scene c conf
+    expectUnchanged "after SIGKILL and DEL" before (scene.State [ c ])
+    expectNoAllocation scene c
+
+let private delegateAttached (scene: Scene) (c: Container) =
+    Expect.isSome (Kernel.link c.Netns "eth0") "the bridge had attached eth0 when the plugin was killed"
+    Expect.equal (scene.AllocationOf Delegate.network c.Id).Length 1 "the delegate's lease is held"
+
+let private killDuringDelegate =
+    killedAdd Fakes.bridge { Plugin.defaults with DelegateType = Fakes.bridge } (fun scene c ->
+        delegateAttached scene c
+        Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] "no Spartan lease yet"
+        Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
+
+let private killBetweenSteps =
+    killedAdd Fakes.hostLocal { Plugin.defaults with Spartan = Some(Plugin.ipamType Fakes.hostLocal) } (fun scene c ->
+        delegateAttached scene c
+        Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+        Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
+
+/// ADD succeeds; DEL is killed right after the Spartan IPAM DEL; DEL again cleans up.
+let private killDuringDel () =
+    use scene = new Scene()
+    let c = scene.NewContainer()
+    let conf = { Plugin.defaults with Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+    Fakes.ensure scene
+    let before = scene.State [ c ]
+    expectOk "ADD" (Plugin.exec scene (Plugin.invocation scene "ADD" c (Plugin.config conf)))
+    let mark = Fakes.marker scene "reached"
+    Fakes.hook scene Fakes.hostLocal "DEL" $"touch '{mark}'\nsleep 30\n"
+    use r = Plugin.start scene (Plugin.invocation scene "DEL" c (Plugin.config conf))
+    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
+    let o = killAndReap r
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    Expect.isSome (Kernel.link c.Netns "spartan") "the Spartan veth is still there (DEL was killed before it)"
+    File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
+    del scene c conf
+    expectUnchanged "after a killed DEL and a second DEL" before (scene.State [ c ])
+
+/// SIGKILL at moments spread over a whole ADD (from before the plugin starts to after it
+/// is done); then DEL; nothing left each time. The effect log shows where each kill hit.
+let private killAnywhere () =
+    use scene = new Scene()
+    let conf = Plugin.config Plugin.defaults
+    let log = Path.Combine(scene.Scratch, "effects.log")
+
+    let invocation c =
+        { Plugin.invocation scene "ADD" c conf with Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+
+    // how long an undisturbed ADD takes, start to exit
+    let probe = scene.NewContainer()
+    let clock = Stopwatch.StartNew()
+    expectOk "the probe ADD" (Plugin.exec scene (invocation probe))
+    let duration = clock.Elapsed.TotalMilliseconds
+    expectOk "the probe DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" probe conf))
+    let steps = (addSteps shape).Length
+    let rounds = 24
+    let landed = ResizeArray<string>()
+
+    for i in 0 .. rounds - 1 do
+        let c = scene.NewContainer()
+        let before = scene.State [ c ]
+        File.Delete log
+        let delay = duration * float i / float (rounds - 1)
+        use r = Plugin.start scene (invocation c)
+        Thread.Sleep(TimeSpan.FromMilliseconds delay)
+        let o = killAndReap r
+        let finished = (effectLog log).Length
+
+        landed.Add(
+            if o.ExitCode = 0 then "after the ADD"
+            elif finished = 0 then "before the first effect ended"
+            else $"after effect {min finished steps}"
+        )
+
+        Expect.isTrue (o.ExitCode = 0 || o.ExitCode = 137) $"ADD either finished or was killed: {Plugin.describe o}"
+        expectOk $"DEL after a kill at {delay:F0} ms" (Plugin.exec scene (Plugin.invocation scene "DEL" c conf))
+        expectUnchanged $"after a kill at {delay:F0} ms and DEL" before (scene.State [ c ])
+        expectNoAllocation scene c
+        Shell.run "ip" [ "netns"; "del"; c.Netns ] |> ignore
+
+    printfn
+        "reliability: SIGKILL over an ADD of %.0f ms, %d rounds: %s"
+        duration
+        rounds
+        (landed |> Seq.countBy id |> Seq.map (fun (k, n) -> $"{k} x{n}") |> String.concat "; ")
+
+let tests =
+    testList
+        "SIGKILL mid-ADD, then DEL cleans up"
+        [ testCase "killed while the delegate runs (the bridge has attached)" killDuringDelegate
+          testCase "killed between steps (the Spartan IPAM has allocated)" killBetweenSteps
+          testCase "killed during DEL (after the Spartan IPAM DEL); DEL again" killDuringDel
+          testCase "killed at moments spread over a whole ADD" killAnywhere ]

@@ -1,0 +1,98 @@
+module Dcos.L4lb.Tests.Reliability.Main
+
+open System
+open System.IO
+open Expecto
+open Dcos.L4lb.Tests
+open Expectations
+
+/// The steps the tests expect are the steps the binary runs: a successful ADD's effect
+/// log, line by line, against the expected plan.
+let private planShape =
+    testCase "the binary's ADD runs the steps these tests expect, in order" (fun () ->
+        use scene = new Scene()
+        let c = scene.NewContainer()
+        let log = Path.Combine(scene.Scratch, "effects.log")
+        let conf = Plugin.config Plugin.defaults
+
+        let inv =
+            { Plugin.invocation scene "ADD" c conf with Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+
+        let o = Plugin.exec scene inv
+        expectOk "ADD" o
+        let lines = effectLog log |> List.filter (fun l -> l <> "done")
+        let plan = addPlan shape
+        Expect.equal lines.Length plan.Length $"one effect per expected step: {String.Join(Environment.NewLine, lines)}"
+
+        for (name, pattern), line in List.zip plan lines do
+            Expect.isTrue
+                (Text.RegularExpressions.Regex.IsMatch(line, "^" + pattern + " -> "))
+                $"step \"{name}\" is \"{pattern}\"; the binary ran \"{line}\""
+
+        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf o.Stdout))))
+
+/// What a leak of ours would change on the machine itself: links of our names in the root
+/// netns, the machine's own IPAM state for our network names.
+let private machineState () =
+    let links =
+        (Shell.run "ip" [ "-o"; "link"; "show" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
+        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n = Delegate.bridge)
+        |> List.ofArray
+
+    let cniState =
+        if Directory.Exists "/var/lib/cni" then
+            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
+            |> Array.filter (fun p -> p.Contains "/spartan-net")
+            |> Array.sort
+            |> List.ofArray
+        else
+            [ "(no /var/lib/cni)" ]
+
+    links, cniState
+
+let private before = lazy (machineState ())
+
+let private leaks =
+    testCase "every scene was torn down, no process is left, the machine is as found" (fun () ->
+        let prefix = $"l4r{Environment.ProcessId % 100000}s"
+
+        let namespaces =
+            (Shell.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            |> Array.filter (fun n -> n.StartsWith prefix)
+
+        Expect.isEmpty namespaces "this run's network namespaces"
+
+        for made in Scene.Made do
+            Expect.equal made.TeardownErrors [] "teardown errors"
+            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
+
+        let groups = Set.ofSeq Shell.startedGroups
+
+        let alive =
+            [ for dir in Directory.GetDirectories "/proc" do
+                  match Int32.TryParse(Path.GetFileName dir) with
+                  | true, pid ->
+                      match Shell.processGroup pid with
+                      | Some g when groups.Contains g ->
+                          let cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\000', ' ')
+                          yield $"{pid} ({cmdline})"
+                      | _ -> ()
+                  | _ -> () ]
+
+        Expect.isEmpty alive "processes this run started"
+        Expect.equal (machineState ()) before.Value "the root netns's links of our names and /var/lib/cni")
+
+let tests =
+    before.Force() |> ignore
+
+    testList
+        "reliability"
+        [ Faults.tests
+          planShape
+          Kills.tests
+          Duplicate.tests
+          testSequenced (testList "sequential" [ Load.tests; Soak.tests; leaks ]) ]
+
+[<EntryPoint>]
+let main argv = Suite.run "reliability" argv tests

@@ -1,0 +1,190 @@
+/// Runs programs directly (no shell, so no quoting), bounded in time, each in a process
+/// group of its own so that a test can kill a program together with everything it started.
+module Dcos.L4lb.Tests.Reliability.Shell
+
+open System
+open System.Collections.Concurrent
+open System.Diagnostics
+open System.IO
+open System.Runtime.InteropServices
+open System.Threading
+open System.Threading.Tasks
+
+type Outcome =
+    { ExitCode: int
+      Stdout: string
+      Stderr: string
+      /// Wall-clock time from start to exit.
+      Elapsed: TimeSpan }
+
+module private Native =
+    [<DllImport("libc", SetLastError = true)>]
+    extern int kill(int pid, int signal)
+
+let SIGKILL = 9
+
+/// Every process group this test process started (by `setsid`), for the final leak test.
+let startedGroups = ConcurrentBag<int>()
+
+/// The process group of a live process, or None once it has gone (or is a zombie).
+let processGroup (pid: int) : int option =
+    try
+        let stat = File.ReadAllText $"/proc/{pid}/stat"
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'
+        let fields = stat.Substring(stat.LastIndexOf ')' + 2).Split ' '
+        if fields[0] = "Z" then None else Some(int fields[2])
+    with _ ->
+        None
+
+/// The live (non-zombie) processes of a process group.
+let groupMembers (pgid: int) : int list =
+    [ for dir in Directory.GetDirectories "/proc" do
+          match Int32.TryParse(Path.GetFileName dir) with
+          | true, pid when processGroup pid = Some pgid -> pid
+          | _ -> () ]
+
+/// SIGKILL to every process of the group.
+let killGroup (pgid: int) = Native.kill (-pgid, SIGKILL) |> ignore
+
+/// A program started in the background, in a new session and process group (setsid):
+/// its pid is its process group's id.
+type Running(program: string, args: string list, env: (string * string) list option, stdin: string) =
+    let info =
+        ProcessStartInfo(
+            "setsid",
+            program :: args,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true
+        )
+
+    do
+        env
+        |> Option.iter (fun vars ->
+            info.Environment.Clear()
+
+            for key, value in vars do
+                info.Environment[key] <- value)
+
+    let clock = Stopwatch.StartNew()
+    let p = Process.Start info
+    do startedGroups.Add p.Id
+    let stdout = p.StandardOutput.ReadToEndAsync()
+    let stderr = p.StandardError.ReadToEndAsync()
+
+    do
+        try
+            p.StandardInput.Write stdin
+            p.StandardInput.Close()
+        with :? IOException ->
+            () // the program may exit before reading its input
+
+    /// The process group (setsid makes the program its leader: it is not one when started,
+    /// so setsid does not fork).
+    member _.Group = p.Id
+    member _.HasExited = p.HasExited
+
+    /// SIGKILL to the whole group: the plugin and every plugin it runs.
+    member _.Kill() = killGroup p.Id
+
+    /// Waits for the exit; on timeout kills the group and fails.
+    member _.Wait(timeoutMs: int) : Outcome =
+        if not (p.WaitForExit timeoutMs) then
+            killGroup p.Id
+            p.WaitForExit()
+            failwith $"`{program} {String.Join(' ', args)}` did not finish within {timeoutMs / 1000} s; its process group was killed"
+
+        p.WaitForExit()
+        // children that kept the pipes open (a plugin's own children) must not hang us
+        let outputs = System.Threading.Tasks.Task.WhenAll(stdout, stderr)
+
+        if not (outputs.Wait 10_000) then
+            killGroup p.Id
+            outputs.Wait 10_000 |> ignore
+
+        let read (t: System.Threading.Tasks.Task<string>) = if t.IsCompletedSuccessfully then t.Result else ""
+
+        { ExitCode = p.ExitCode
+          Stdout = read stdout
+          Stderr = read stderr
+          Elapsed = clock.Elapsed }
+
+    interface IDisposable with
+        member _.Dispose() =
+            if not p.HasExited then
+                killGroup p.Id
+                p.WaitForExit 10_000 |> ignore
+
+            p.Dispose()
+
+let defaultTimeoutMs = 30_000
+
+/// Runs the program in its own process group with this environment (or the test's own
+/// when None) and input; kills the group if it outlives the time limit.
+let executeWithin (timeoutMs: int) program args env stdin : Outcome =
+    use r = new Running(program, args, env, stdin)
+    r.Wait timeoutMs
+
+let execute program args env stdin = executeWithin defaultTimeoutMs program args env stdin
+
+let attempt program args = execute program args None ""
+
+/// Runs a command of the test's own setup or inspection; fails the test if it fails.
+let run program args =
+    let o = attempt program args
+
+    if o.ExitCode <> 0 then
+        failwith $"`{program} {String.Join(' ', args)}` failed ({o.ExitCode}): {(o.Stderr + o.Stdout).Trim()}"
+
+    o.Stdout
+
+/// `ip -n <netns> ...`
+let ip netns args = run "ip" ([ "-n"; netns ] @ args)
+
+/// Waits until the condition holds, polling; fails after the time limit.
+let waitUntil (what: string) (timeoutMs: int) (condition: unit -> bool) =
+    let deadline = DateTime.UtcNow.AddMilliseconds(float timeoutMs)
+
+    let rec loop () =
+        if condition () then ()
+        elif DateTime.UtcNow > deadline then failwith $"timed out after {timeoutMs} ms waiting for {what}"
+        else
+            Thread.Sleep 5
+            loop ()
+
+    loop ()
+
+/// Runs `body` over the items with at most `degree` at a time; results in item order.
+let parallelMap (degree: int) (body: 'a -> 'b) (items: 'a list) : 'b list =
+    let input = List.toArray items
+    let results = Array.zeroCreate input.Length
+    let options = ParallelOptions(MaxDegreeOfParallelism = degree)
+    Parallel.For(0, input.Length, options, (fun i -> results[i] <- body input[i])) |> ignore
+    List.ofArray results
+
+/// Runs the bodies at the same moment, each on a thread of its own, released together.
+let together (bodies: (unit -> 'a) list) : 'a list =
+    let count = bodies.Length
+    use barrier = new Barrier(count)
+    let results = Array.zeroCreate count
+    let errors = Array.zeroCreate<exn> count
+
+    let threads =
+        bodies
+        |> List.mapi (fun i body ->
+            Thread(fun () ->
+                try
+                    barrier.SignalAndWait()
+                    results[i] <- body ()
+                with e ->
+                    errors[i] <- e))
+
+    for t in threads do
+        t.Start()
+
+    for t in threads do
+        t.Join()
+
+    match errors |> Array.tryFind (isNull >> not) with
+    | Some e -> raise e
+    | None -> List.ofArray results

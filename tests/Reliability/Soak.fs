@@ -1,0 +1,101 @@
+/// A soak: ADD, CHECK and DEL over and over (100 cycles or 60 s, whichever comes first),
+/// each cycle with a new container ID in the same netns. After every cycle the state must
+/// be exactly as before the first (links, addresses, routes of agent and container, IPAM
+/// files of both networks), no process may be left in either netns, the scene's netns
+/// count must not grow, and neither may this process's open file descriptors.
+module Dcos.L4lb.Tests.Reliability.Soak
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open Expectations
+
+let maxCycles = 100
+let maxSeconds = 60.
+
+let private ourNamespaces (scene: Scene) =
+    (Shell.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    |> Array.filter (fun line -> line.StartsWith scene.Tag)
+    |> Array.length
+
+/// This process's open file descriptors, by kind ("pipe", "socket", "anon_inode:[eventfd]",
+/// a path), after a full garbage collection (a handle nobody holds is closed by then).
+let private openFds () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    GC.Collect()
+
+    [ for fd in Directory.GetFiles "/proc/self/fd" do
+          let target =
+              try
+                  (FileInfo fd).LinkTarget
+              with _ ->
+                  null
+
+          if not (isNull target) then
+              let i = target.IndexOf ":["
+              if i > 0 then target.Substring(0, i) else target ]
+    |> List.countBy id
+    |> List.sort
+
+let private soak () =
+    use scene = new Scene()
+    let c = scene.NewContainer()
+    let conf = Plugin.config Plugin.defaults
+    let before = scene.State [ c ]
+    let namespaces = ourNamespaces scene
+    // taken after the first cycle: the first child process sets up the runtime's own
+    // machinery (signal handling, thread pool) for good
+    let mutable fds = []
+    let clock = Stopwatch.StartNew()
+    let adds, checks, dels = ResizeArray<float>(), ResizeArray<float>(), ResizeArray<float>()
+    let leftovers = ResizeArray<int>()
+    let mutable cycle = 0
+
+    while cycle < maxCycles && clock.Elapsed.TotalSeconds < maxSeconds do
+        cycle <- cycle + 1
+        let id = $"{c.Id}-cycle{cycle}"
+        let inv command config = { Plugin.invocation scene command c config with ContainerId = id }
+        let add = Plugin.exec scene (inv "ADD" conf)
+        expectOk $"cycle {cycle}: ADD" add
+        let withResult = Plugin.withPrevResult conf add.Stdout
+        let check = Plugin.exec scene (inv "CHECK" withResult)
+        expectOk $"cycle {cycle}: CHECK" check
+        let del = Plugin.exec scene (inv "DEL" withResult)
+        expectOk $"cycle {cycle}: DEL" del
+        adds.Add add.Elapsed.TotalMilliseconds
+        checks.Add check.Elapsed.TotalMilliseconds
+        dels.Add del.Elapsed.TotalMilliseconds
+        let diff = (scene.State [ c ]).Diff before
+        leftovers.Add diff.Length
+        expectUnchanged $"after cycle {cycle}" before (scene.State [ c ])
+        Expect.equal (ourNamespaces scene) namespaces $"cycle {cycle}: the scene's netns count"
+        Expect.equal (Kernel.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
+        Expect.equal (Kernel.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
+
+        if cycle = 1 then
+            fds <- openFds ()
+
+    let mean (xs: ResizeArray<float>) = Seq.average xs
+    let fdsAfter = openFds ()
+
+    printfn
+        "reliability: soak, %d cycles of ADD+CHECK+DEL in %.1f s; mean ADD %.0f ms, CHECK %.0f ms, DEL %.0f ms; leftovers after each cycle: max %d; open fds of the test process %d -> %d; scene netns %d -> %d"
+        cycle
+        clock.Elapsed.TotalSeconds
+        (mean adds)
+        (mean checks)
+        (mean dels)
+        (Seq.max leftovers)
+        (fds |> List.sumBy snd)
+        (fdsAfter |> List.sumBy snd)
+        namespaces
+        (ourNamespaces scene)
+
+    let count (fds: (string * int) list) = fds |> List.sumBy snd
+    Expect.isLessThanOrEqual (count fdsAfter) (count fds + 8) $"the test process's open file descriptors do not grow with the cycles: {fds} -> {fdsAfter}"
+    Expect.isGreaterThanOrEqual cycle 20 "at least 20 cycles ran"
+
+let tests =
+    testCase $"ADD, CHECK, DEL cycles ({maxCycles} or {maxSeconds:F0} s) leave no growth" soak
