@@ -10,13 +10,15 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages the tests and the demo use: ip netns and unshare for the scenes, the
 # reference CNI plugins as delegates and IPAM, dnsmasq standing in for Spartan, dig.
-TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils
+# User-mode Linux (with kmod and ipvsadm) is the full kernel for the Minuteman lane when
+# this kernel lacks dummy links or IPVS; python3 runs the dcos-net-like watcher.
+TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3
 
 CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
 
-.PHONY: all build restore test demo aot-audit deps clean install dist pack
+.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel
 
 all: build
 
@@ -31,7 +33,8 @@ build: restore
 	dotnet publish src/Host -c Release -o out/host
 	dotnet publish src/Ctl -c Release -o out/ctl
 	mkdir -p bin
-	cp out/host/dcos-l4lb bin/dcos-l4lb
+	# replaced by rename, so a copy that is running (ETXTBSY) does not stop the build
+	cp out/host/dcos-l4lb bin/.dcos-l4lb.new && mv -f bin/.dcos-l4lb.new bin/dcos-l4lb
 	ln -sfn ../out/ctl/l4lbctl bin/l4lbctl
 
 # A NuGet package of the core, for programs that validate configs (docs/library.md).
@@ -50,6 +53,11 @@ deps:
 
 test: deps build
 	bash tests/run-all.sh
+
+# The Minuteman lane alone: natively where the kernel has dummy and IPVS, else under
+# User-mode Linux.
+fullkernel: deps build
+	bash tests/FullKernel/lane.sh
 
 demo: deps build
 	bash tests/demo.sh

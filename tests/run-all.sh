@@ -41,6 +41,9 @@ for suite in Properties Protocol Integration Ctl LibraryCSharp; do
   fi
 done
 
+bash tests/FullKernel/lane.sh 2>&1 | tee "$logs/FullKernel.out"
+count "FullKernel" "$logs/FullKernel.out" "${PIPESTATUS[0]}"
+
 bash tests/aot-audit.sh 2>&1 | tee "$logs/audit.out"
 count "aot-audit" "$logs/audit.out" "${PIPESTATUS[0]}"
 
