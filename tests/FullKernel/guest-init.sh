@@ -31,6 +31,16 @@ fi
 exec > /run/out/setup.log 2>&1
 set -x
 
+# The checkout (and the plugin binary in it) may itself lie under /tmp, which gets a
+# tmpfs of its own next: reach it through /run/repo instead
+. /run/out/guest.env
+mkdir -p /run/repo
+mount --bind "$REPO" /run/repo || poweroff
+under_repo() { case $1 in "$REPO"/*) echo "/run/repo${1#"$REPO"}" ;; *) echo "$1" ;; esac; }
+DLL=$(under_repo "$DLL")
+DCOS_L4LB_BIN=$(under_repo "$DCOS_L4LB_BIN")
+REPO=/run/repo
+
 # /tmp too, so that nothing the run writes (dotnet, python) lands on the host's disk
 mount -t tmpfs -o mode=1777 tmp /tmp
 # IPAM state: the reference host-local writes to /var/lib/cni
@@ -63,7 +73,6 @@ for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tab
 done
 ip link set lo up
 
-. /run/out/guest.env
 cd "$REPO" || poweroff
 read -r start _ < /proc/uptime
 env -i \
