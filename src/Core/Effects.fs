@@ -66,6 +66,9 @@ type PluginCall =
 type Effect =
     /// Writes 1 to /proc/sys/net/ipv4/ip_forward.
     | EnableIpv4Forwarding
+    /// Takes an exclusive lock on this file (created, with its directory, when missing),
+    /// waiting for it; the lock is held until the plugin exits.
+    | TakeLock of path: string
     | RunPlugin of PluginCall
     /// One request that creates both ends: `Container` inside the netns, `Host` in the
     /// host namespace; both down.
@@ -91,6 +94,7 @@ type Effect =
     member e.Describe() =
         match e with
         | EnableIpv4Forwarding -> "enable IPv4 forwarding"
+        | TakeLock path -> $"lock {path}"
         | RunPlugin call -> $"run {call.Describe()}"
         | CreateVeth(netns, container, host, _) -> $"create veth {container} in {netns} with peer {host} on the host"
         | CreateDummy(ns, name) -> $"create dummy link {name} in {ns.Describe()}"
@@ -112,6 +116,8 @@ type FailureKind =
     | Unsupported
     /// A file or directory operation failed.
     | Io
+    /// A plugin ran past its time and was killed: it may have done part of its work.
+    | TimedOut
     | OtherFailure
 
     member kind.Name =
@@ -120,6 +126,7 @@ type FailureKind =
         | AlreadyExists -> "already exists"
         | Unsupported -> "unsupported"
         | Io -> "I/O"
+        | TimedOut -> "timed out"
         | OtherFailure -> "failure"
 
 type Failure =

@@ -286,7 +286,8 @@ module Machine =
             | Error error ->
                 let happened =
                     match outcome with
-                    | PluginExited(0, _) -> true
+                    | PluginExited(0, _)
+                    | Failed { Kind = TimedOut } -> true
                     | _ -> false
 
                 fail m step happened error

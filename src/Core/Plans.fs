@@ -64,16 +64,25 @@ module Plans =
 
     let minutemanLink = Defaults.minutemanLink
 
-    /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
-    /// CHECK and DEL find it without state. "spt" + 12 hex digits of a 64-bit FNV-1a hash
-    /// is 15 bytes, the kernel's limit.
-    let hostVethName (containerId: string) (ifName: string) =
+    /// A 64-bit FNV-1a hash of container ID and ifname: the attachment's stable identity.
+    let private attachmentHash (containerId: string) (ifName: string) =
         let mutable hash = 0xcbf29ce484222325UL
 
         for b in Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
             hash <- (hash ^^^ uint64 b) * 0x100000001b3UL
 
-        "spt" + (hash &&& 0xFFFFFFFFFFFFUL).ToString("x12")
+        hash
+
+    /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
+    /// CHECK and DEL find it without state. "spt" + 12 hex digits (the hash's low 48 bits)
+    /// is 15 bytes, the kernel's limit.
+    let hostVethName (containerId: string) (ifName: string) =
+        "spt" + (attachmentHash containerId ifName &&& 0xFFFFFFFFFFFFUL).ToString("x12")
+
+    /// Where ADD and DEL serialise: one of 64 lock files chosen by container ID and ifname
+    /// (a fixed set, so none is ever left behind), next to the IPAM plugins' own state.
+    let lockPath (containerId: string) (ifName: string) =
+        $"/var/lib/cni/dcos-l4lb/lock.{attachmentHash containerId ifName % 64UL}"
 
     let private step name effect reading compensation =
         { Name = name
@@ -184,6 +193,11 @@ module Plans =
         | Some netns -> netns
         | None -> invalidArg (nameof rt) "ADD and CHECK are validated to have a netns"
 
+    /// Two ADDs (or an ADD and a DEL) for one container at once would each see the other's
+    /// half-made state, and a failing one's rollback could undo the other's work.
+    let private lock (rt: Runtime) =
+        step "lock" (TakeLock(lockPath rt.ContainerId rt.IfName)) MustComplete (NotUndone "released when the plugin exits")
+
     /// A second ADD for an attached container would fail part-way, and its rollback
     /// (delegate DEL, IPAM DEL by container ID and ifname) would tear down the first
     /// attachment. So ADD first makes sure this plugin's own links are not there yet.
@@ -203,7 +217,7 @@ module Plans =
         let netns = netnsOf rt
 
         let steps =
-            notYetAttached conf rt netns
+            lock rt :: notYetAttached conf rt netns
             @ [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
                 ]
             @ delegateSteps conf rt Add DelegateResult (fun () -> Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo))
@@ -237,7 +251,8 @@ module Plans =
           Nameservers = []
           GivenResult = None
           Steps =
-            (if conf.Spartan.Enabled then spartan else [])
+            lock rt
+            :: (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
             @ delegateSteps conf rt Del PluginSucceeds (fun () -> NothingToUndo) }
 

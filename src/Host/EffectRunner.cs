@@ -27,6 +27,7 @@ public sealed class EffectRunner : IDisposable
                 Effect.RemoveCheckpoint r => Checkpoints.Remove(r.directory, r.containerId),
                 Effect.ReadCheckpoint r => Checkpoints.Read(r.directory, r.containerId),
                 _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
+                Effect.TakeLock l => Lock(l.path),
                 _ => PerformNetlink(effect),
             };
         }
@@ -120,6 +121,27 @@ public sealed class EffectRunner : IDisposable
         return socket;
     }
 
+    // Held until the process exits: the kernel releases a flock with its last descriptor.
+    // Opened with libc, not FileStream: .NET takes flocks of its own to emulate FileShare,
+    // which would make a waiting process fail instead of wait.
+    readonly List<int> _locks = new();
+
+    Outcome Lock(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        int fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0 || Libc.flock(fd, Libc.LOCK_EX) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (fd >= 0)
+                Libc.close(fd);
+            return Failed(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
+        }
+        _locks.Add(fd);
+        return Outcome.Completed;
+    }
+
     static Outcome EnableForwarding()
     {
         using var file = new FileStream("/proc/sys/net/ipv4/ip_forward", FileMode.Open, FileAccess.Write);
@@ -151,5 +173,7 @@ public sealed class EffectRunner : IDisposable
     {
         foreach (var socket in _sockets.Values)
             socket.Dispose();
+        foreach (var fd in _locks)
+            Libc.close(fd);
     }
 }

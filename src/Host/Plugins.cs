@@ -59,7 +59,7 @@ static class Plugins
             {
                 process.Kill(entireProcessTree: true);
                 process.WaitForExit();
-                return Failed(FailureKind.OtherFailure, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
+                return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
             }
             reading.Wait();
             return Outcome.NewPluginExited(process.ExitCode, stdout.ToArray());

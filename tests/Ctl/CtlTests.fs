@@ -103,8 +103,8 @@ let plan =
         [ testCase "ADD of the README config: numbered steps, each with its undo" <| fun () ->
               let code, out, _ = ctl [ "plan"; "add"; examples.Head; "--container-id"; "web1"; "--netns"; "/run/netns/web1" ]
               Expect.equal code 0 out
-              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 18 steps" "header"
-              Expect.stringContains out "  5. delegate bridge ADD: run bridge ADD" "delegate step"
+              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 19 steps" "header"
+              Expect.stringContains out "  6. delegate bridge ADD: run bridge ADD" "delegate step"
               Expect.stringContains out "undo: delegate bridge DEL: run bridge DEL" "its undo"
               Expect.stringContains out "undo: none needed: removed with \"Spartan veth\"" "covered"
 
@@ -113,7 +113,8 @@ let plan =
               Expect.equal code 0 out
               use doc = JsonDocument.Parse out
               let names = [ for s in doc.RootElement.GetProperty("steps").EnumerateArray() -> s.GetProperty("name").GetString() ]
-              Expect.equal names.Head "Spartan IPAM host-local DEL" "DEL starts with Spartan"
+              Expect.equal names.Head "lock" "DEL takes the container's lock first"
+              Expect.equal names[1] "Spartan IPAM host-local DEL" "then Spartan"
               Expect.equal (List.last names) "delegate bridge DEL" "and ends with the delegate"
 
           testCase "CHECK of a 0.2.0 config is refused with code 1" <| fun () ->

@@ -196,6 +196,8 @@ let perform (w: World) (effect: Effect) : World * Outcome =
 
     match effect with
     | EnableIpv4Forwarding -> { w with Forwarding = true }, Completed
+    // one invocation at a time in the model: a lock is always free
+    | TakeLock _ -> w, Completed
     | RunPlugin call when call.Command = "VERSION" ->
         w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
     | RunPlugin call when isIpam call -> ipam w call

@@ -336,7 +336,8 @@ let examples =
 
               Expect.equal
                   names
-                  [ "not yet attached (Spartan link)"
+                  [ "lock"
+                    "not yet attached (Spartan link)"
                     "not yet attached (host veth)"
                     "not yet attached (Minuteman link)"
                     "IPv4 forwarding"

@@ -27,11 +27,17 @@ type Outcome =
       Stdout: string
       Stderr: string }
 
-/// Runs the binary inside the named netns (`ip netns exec`), or where the test runs.
+/// Runs the binary inside the named netns, with a private, empty /var/lib (IPAM state and
+/// the plugin's lock files land there, not on the machine); or where the test runs.
 let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte[]) : Outcome =
     let info =
         match netns with
-        | Some name -> ProcessStartInfo("ip", [| "netns"; "exec"; name; path |])
+        | Some name ->
+            ProcessStartInfo(
+                "unshare",
+                [| "--mount"; "--propagation"; "private"; "sh"; "-c"
+                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; path |]
+            )
         | None -> ProcessStartInfo(path)
 
     info.RedirectStandardInput <- true

@@ -9,23 +9,43 @@ open Expecto
 open Expectations
 
 /// The first attachment is whole: its artefacts, unchanged since it was made, and CHECK.
-let private expectIntact (scene: Scene) (c: Container) (conf: System.Text.Json.Nodes.JsonNode) (output: string) (made: State) =
+let private expectIntact
+    (scene: Scene)
+    (c: Container)
+    (conf: System.Text.Json.Nodes.JsonNode)
+    (output: string)
+    (made: State)
+    =
     expectUnchanged "the first attachment" made (scene.State [ c ])
     expectAttached scene c |> ignore
-    let check = Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf output))
+
+    let check =
+        Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf output))
+
     expectOk "CHECK of the first attachment" check
 
-let private sequential () =
+let private sequential (delegateType: string) () =
     use scene = new Scene()
+    Fakes.ensure scene
     let c = scene.NewContainer()
-    let conf = Plugin.config Plugin.defaults
+
+    let conf =
+        Plugin.config
+            { Plugin.defaults with
+                DelegateType = delegateType }
+
     let empty = scene.State [ c ]
     let first = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
     expectOk "the first ADD" first
     expectAttached scene c |> ignore
     let made = scene.State [ c ]
+    let calls = Fakes.calls scene
     let second = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
-    expectFailedAt shape "not yet attached (Spartan link)" [ "attached already" ] second |> ignore
+
+    expectFailedAt shape "not yet attached (Spartan link)" [ "attached already" ] second
+    |> ignore
+
+    Expect.equal (Fakes.calls scene) calls "the second ADD ran no plugin"
     expectIntact scene c conf first.Stdout made
     expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf first.Stdout)))
     expectUnchanged "after DEL" empty (scene.State [ c ])
@@ -35,13 +55,21 @@ let private sequential () =
 let private concurrent (delegateType: string) (rounds: int) () =
     use scene = new Scene()
     Fakes.ensure scene
-    let conf = Plugin.config { Plugin.defaults with DelegateType = delegateType }
+
+    let conf =
+        Plugin.config
+            { Plugin.defaults with
+                DelegateType = delegateType }
+
     let losers = ResizeArray<string>()
 
     for round in 1..rounds do
         let c = scene.NewContainer()
         let empty = scene.State [ c ]
-        let add () = Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+
+        let add () =
+            Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+
         let outcomes = Shell.together [ add; add ]
         let winners = outcomes |> List.filter (fun o -> o.ExitCode = 0)
         let failed = outcomes |> List.filter (fun o -> o.ExitCode <> 0)
@@ -53,16 +81,25 @@ let private concurrent (delegateType: string) (rounds: int) () =
         let winner = winners.Head
 
         // the loser's rollback must not have taken anything of the winner's
-        let report = scene.State [ c ]
         let links = Kernel.links c.Netns |> List.map _.Name |> List.sort
+
+        let ports =
+            Kernel.links scene.Agent
+            |> List.filter (fun l -> l.Master = Some Delegate.bridge)
+            |> List.map _.Name
 
         Expect.equal
             links
             [ "eth0"; "lo"; "spartan" ]
-            $"round {round}: the successful attachment's container links after the other ADD failed ({losers |> Seq.last}); state: {report}"
+            ($"round {round}: ADD exited 0, but after the other ADD failed ({losers |> Seq.last}) its attachment has: "
+             + $"container links {links}; bridge ports {ports}; delegate IPAM {scene.Allocations Delegate.network}; "
+             + $"Spartan IPAM {scene.Allocations Spartan.ipamNetwork}; the fake delegate's calls {Fakes.calls scene}")
 
         expectAttached scene c |> ignore
-        let check = Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf winner.Stdout))
+
+        let check =
+            Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf winner.Stdout))
+
         expectOk $"round {round}: CHECK of the successful attachment" check
         expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf winner.Stdout)))
         expectUnchanged "after DEL" empty (scene.State [ c ])
@@ -71,12 +108,21 @@ let private concurrent (delegateType: string) (rounds: int) () =
         "reliability: concurrent duplicate ADDs (%s), %d rounds; the failing ADDs said: %s"
         delegateType
         rounds
-        (losers |> Seq.map (fun m -> m.Substring(0, min 90 m.Length)) |> Seq.countBy id |> Seq.map (fun (m, n) -> $"[{m}] x{n}") |> String.concat "; ")
+        (losers
+         |> Seq.map (fun m -> m.Substring(0, min 90 m.Length))
+         |> Seq.countBy id
+         |> Seq.map (fun (m, n) -> $"[{m}] x{n}")
+         |> String.concat "; ")
 
 let tests =
     testList
         "ADD twice for the same container and ifname"
-        [ testCase "one after the other: the second is refused before it runs anything; the first stays whole" sequential
+        [ testCase
+              "one after the other (bridge delegate): the second is refused before it runs anything; the first stays whole"
+              (sequential "bridge")
+          testCase
+              "one after the other (an idempotent delegate): the second is refused before it runs anything; the first stays whole"
+              (sequential Fakes.idempotent)
           testCase "at the same moment (bridge delegate): one succeeds and stays whole" (concurrent "bridge" 6)
           testCase
               "at the same moment (an idempotent delegate that answers a repeated ADD with its first result): one succeeds and stays whole"

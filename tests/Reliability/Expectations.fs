@@ -27,7 +27,8 @@ let addPlan (s: Shape) : (string * string) list =
     let hv = "spt[0-9a-f]{12}"
     let ip = "198\\.51\\.100\\.\\d+"
 
-    [ "not yet attached (Spartan link)", $"inspect link spartan in {netns}"
+    [ "lock", "lock /var/lib/cni/dcos-l4lb/lock\\.\\d+"
+      "not yet attached (Spartan link)", $"inspect link spartan in {netns}"
       "not yet attached (host veth)", $"inspect link {hv} in the host"
       if s.Minuteman then
           "not yet attached (Minuteman link)", $"inspect link minuteman in {netns}"
@@ -39,7 +40,8 @@ let addPlan (s: Shape) : (string * string) list =
       "Spartan link up", $"set spartan up in {netns}"
       "host veth up", $"set {hv} up in the host"
       for service in s.Services do
-          $"route to Spartan {service}", $"add route {Regex.Escape service}/32 dev spartan scope link src {ip} in {netns}"
+          $"route to Spartan {service}",
+          $"add route {Regex.Escape service}/32 dev spartan scope link src {ip} in {netns}"
       "host route to the Spartan address", $"add route {ip}/32 dev {hv} scope link in the host"
       if s.Minuteman then
           "Minuteman link", $"create dummy link minuteman in {netns}"
@@ -71,7 +73,9 @@ let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Shell.O
         $"the error says the earlier steps were undone (and none of the undos failed): {reply.Msg} / {reply.Details}"
 
     for m in mentions do
-        Expect.isTrue (reply.Msg.Contains m || reply.Details.Contains m) $"the error mentions \"{m}\": {Plugin.describe o}"
+        Expect.isTrue
+            (reply.Msg.Contains m || reply.Details.Contains m)
+            $"the error mentions \"{m}\": {Plugin.describe o}"
 
     reply
 
@@ -79,7 +83,9 @@ let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Shell.O
 let expectUnchanged (what: string) (before: State) (after: State) =
     match after.Diff before with
     | [] -> ()
-    | diff -> failtest $"""{what}: left behind or changed:{Environment.NewLine}  {String.Join(Environment.NewLine + "  ", diff)}"""
+    | diff ->
+        failtest
+            $"""{what}: left behind or changed:{Environment.NewLine}  {String.Join(Environment.NewLine + "  ", diff)}"""
 
 /// No IPAM allocation of this container in either network.
 let expectNoAllocation (scene: Scene) (c: Container) =
@@ -146,7 +152,12 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
     | None -> failtest $"{c.Id}: no host veth {hv} in the agent"
 
     let hostRoutes = view.Routes |> List.filter (fun r -> r.Destination = address)
-    Expect.equal (hostRoutes |> List.map (fun r -> r.Device, r.Scope)) [ hv, "link" ] $"{c.Id}: agent route to {address}"
+
+    Expect.equal
+        (hostRoutes |> List.map (fun r -> r.Device, r.Scope))
+        [ hv, "link" ]
+        $"{c.Id}: agent route to {address}"
+
     Expect.equal (heldBy view.Spartan c) [ address ] $"{c.Id}: Spartan IPAM allocation"
 
     let eth0 =
@@ -158,7 +169,8 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
     let peer = (links |> List.find (fun l -> l.Name = "eth0")).Peer
 
     let ports =
-        view.Links |> List.filter (fun l -> l.Master = Some Delegate.bridge && Some l.Index = peer)
+        view.Links
+        |> List.filter (fun l -> l.Master = Some Delegate.bridge && Some l.Index = peer)
 
     Expect.equal ports.Length 1 $"{c.Id}: eth0's peer is a port of {Delegate.bridge}"
     address
@@ -171,6 +183,8 @@ let effectLog (file: string) : string list =
     if File.Exists file then
         [ for line in File.ReadAllLines file do
               let i = line.IndexOf ": "
-              if i >= 0 then line.Substring(i + 2) ]
+
+              if i >= 0 then
+                  line.Substring(i + 2) ]
     else
         []

@@ -101,4 +101,8 @@ let marker (scene: Scene) (name: string) = Path.Combine(scene.Fakes, name)
 /// The fakes' calls so far, in order: "<fake> <COMMAND> <container id>".
 let calls (scene: Scene) : string list =
     let file = log scene
-    if File.Exists file then File.ReadAllLines file |> List.ofArray else []
+
+    if File.Exists file then
+        File.ReadAllLines file |> List.ofArray
+    else
+        []

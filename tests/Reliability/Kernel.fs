@@ -7,16 +7,18 @@ open System.Text.Json
 open System.Text.RegularExpressions
 
 type Link =
-    { Name: string
-      Index: int
-      /// Administratively up (the UP flag).
-      Up: bool
-      /// linkinfo.info_kind: "veth", "bridge", "dummy"; "" for lo.
-      Kind: string
-      /// The bridge it is a port of.
-      Master: string option
-      /// For a veth: the ifindex of its peer, in the peer's netns.
-      Peer: int option }
+    {
+        Name: string
+        Index: int
+        /// Administratively up (the UP flag).
+        Up: bool
+        /// linkinfo.info_kind: "veth", "bridge", "dummy"; "" for lo.
+        Kind: string
+        /// The bridge it is a port of.
+        Master: string option
+        /// For a veth: the ifindex of its peer, in the peer's netns.
+        Peer: int option
+    }
 
 type Route =
     { Destination: string
@@ -43,7 +45,9 @@ let links netns : Link list =
     [ for e in ipJson netns [ "-d"; "link"; "show" ] ->
           { Name = e.GetProperty("ifname").GetString()
             Index = e.GetProperty("ifindex").GetInt32()
-            Up = e.GetProperty("flags").EnumerateArray() |> Seq.exists (fun f -> f.GetString() = "UP")
+            Up =
+              e.GetProperty("flags").EnumerateArray()
+              |> Seq.exists (fun f -> f.GetString() = "UP")
             Kind =
               match e.TryGetProperty "linkinfo" with
               | true, info -> str info "info_kind" |> Option.defaultValue ""
@@ -51,7 +55,8 @@ let links netns : Link list =
             Master = str e "master"
             Peer = str e "link_index" |> Option.map int } ]
 
-let link netns name = links netns |> List.tryFind (fun l -> l.Name = name)
+let link netns name =
+    links netns |> List.tryFind (fun l -> l.Name = name)
 
 /// The IPv4 addresses on a link, as (address, prefix length).
 let addresses netns device : (string * int) list =
@@ -84,7 +89,8 @@ let allRoutes netns : string list =
     |> List.ofArray
 
 /// The host end of a Spartan veth: "spt" + 12 hex digits (Plans.hostVethName).
-let isHostVeth (link: Link) = Regex.IsMatch(link.Name, "^spt[0-9a-f]{12}$")
+let isHostVeth (link: Link) =
+    Regex.IsMatch(link.Name, "^spt[0-9a-f]{12}$")
 
 /// The derived host veth name, as Plans.hostVethName computes it: "spt" + the low 48 bits
 /// of FNV-1a-64 over UTF-8(containerId + NUL + ifname), 12 hex digits.
@@ -96,7 +102,8 @@ let hostVethName (containerId: string) (ifName: string) =
 
     "spt" + (hash &&& 0xFFFFFFFFFFFFUL).ToString("x12")
 
-let private toNumber (a: IPAddress) = a.GetAddressBytes() |> Array.fold (fun n b -> n * 256u + uint32 b) 0u
+let private toNumber (a: IPAddress) =
+    a.GetAddressBytes() |> Array.fold (fun n b -> n * 256u + uint32 b) 0u
 
 let inRange (first: string) (last: string) (address: string) =
     let a = toNumber (IPAddress.Parse address)
@@ -111,7 +118,11 @@ let netnsInode (path: string) : string option =
             Some target // "net:[4026532...]"
         else
             let o = Shell.attempt "stat" [ "-L"; "-c"; "%i"; path ]
-            if o.ExitCode = 0 then Some $"net:[{o.Stdout.Trim()}]" else None
+
+            if o.ExitCode = 0 then
+                Some $"net:[{o.Stdout.Trim()}]"
+            else
+                None
     with _ ->
         None
 
@@ -124,7 +135,8 @@ let processesIn (netnsPath: string) : int list =
               match System.Int32.TryParse(Path.GetFileName dir) with
               | true, pid ->
                   try
-                      if (FileInfo(Path.Combine(dir, "ns", "net"))).LinkTarget = inode then pid
+                      if (FileInfo(Path.Combine(dir, "ns", "net"))).LinkTarget = inode then
+                          pid
                   with _ ->
                       ()
               | _ -> () ]

@@ -45,22 +45,34 @@ let private delegateAttached (scene: Scene) (c: Container) =
     Expect.equal (scene.AllocationOf Delegate.network c.Id).Length 1 "the delegate's lease is held"
 
 let private killDuringDelegate =
-    killedAdd Fakes.bridge { Plugin.defaults with DelegateType = Fakes.bridge } (fun scene c ->
-        delegateAttached scene c
-        Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] "no Spartan lease yet"
-        Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
+    killedAdd
+        Fakes.bridge
+        { Plugin.defaults with
+            DelegateType = Fakes.bridge }
+        (fun scene c ->
+            delegateAttached scene c
+            Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] "no Spartan lease yet"
+            Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
 
 let private killBetweenSteps =
-    killedAdd Fakes.hostLocal { Plugin.defaults with Spartan = Some(Plugin.ipamType Fakes.hostLocal) } (fun scene c ->
-        delegateAttached scene c
-        Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
-        Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
+    killedAdd
+        Fakes.hostLocal
+        { Plugin.defaults with
+            Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        (fun scene c ->
+            delegateAttached scene c
+            Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+            Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
 
 /// ADD succeeds; DEL is killed right after the Spartan IPAM DEL; DEL again cleans up.
 let private killDuringDel () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = { Plugin.defaults with Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+
+    let conf =
+        { Plugin.defaults with
+            Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+
     Fakes.ensure scene
     let before = scene.State [ c ]
     expectOk "ADD" (Plugin.exec scene (Plugin.invocation scene "ADD" c (Plugin.config conf)))
@@ -83,17 +95,24 @@ let private killAnywhere () =
     let log = Path.Combine(scene.Scratch, "effects.log")
 
     let invocation c =
-        { Plugin.invocation scene "ADD" c conf with Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+        { Plugin.invocation scene "ADD" c conf with
+            Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
-    // how long an undisturbed ADD takes, start to exit
-    let probe = scene.NewContainer()
-    let clock = Stopwatch.StartNew()
-    expectOk "the probe ADD" (Plugin.exec scene (invocation probe))
-    let duration = clock.Elapsed.TotalMilliseconds
-    expectOk "the probe DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" probe conf))
+    // how long an undisturbed ADD takes, start to exit (the median of five)
+    let duration =
+        [ for _ in 1..5 do
+              let probe = scene.NewContainer()
+              let clock = Stopwatch.StartNew()
+              expectOk "a probe ADD" (Plugin.exec scene (invocation probe))
+              yield clock.Elapsed.TotalMilliseconds
+              expectOk "a probe DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" probe conf)) ]
+        |> List.sort
+        |> List.item 2
+
     let steps = (addSteps shape).Length
     let rounds = 24
     let landed = ResizeArray<string>()
+    let ownerless = ResizeArray<string>()
 
     for i in 0 .. rounds - 1 do
         let c = scene.NewContainer()
@@ -105,23 +124,79 @@ let private killAnywhere () =
         let o = killAndReap r
         let finished = (effectLog log).Length
 
+        let names = addSteps shape
+
         landed.Add(
-            if o.ExitCode = 0 then "after the ADD"
-            elif finished = 0 then "before the first effect ended"
-            else $"after effect {min finished steps}"
+            if o.ExitCode = 0 then
+                "after the ADD"
+            elif finished = 0 then
+                "at start-up or during step 1"
+            elif finished < steps then
+                $"during step {finished + 1} ({names[finished]})"
+            else
+                "after the last step"
         )
 
         Expect.isTrue (o.ExitCode = 0 || o.ExitCode = 137) $"ADD either finished or was killed: {Plugin.describe o}"
         expectOk $"DEL after a kill at {delay:F0} ms" (Plugin.exec scene (Plugin.invocation scene "DEL" c conf))
+
+        // host-local creates a lease file and only then writes the owner into it; killed in
+        // between, it leaves a file with no owner, which no DEL can release (a known
+        // host-local limitation: containernetworking/plugins#498). Counted, shown, removed.
+        for network in [ Spartan.ipamNetwork; Delegate.network ] do
+            for lease in scene.Allocations network do
+                if lease.Trim().Contains ' ' |> not then
+                    ownerless.Add $"{network}/{lease.Trim()} (kill at {delay:F0} ms, {landed |> Seq.last})"
+                    File.Delete(Path.Combine(scene.VarLib, "cni", "networks", network, lease.Trim()))
+
         expectUnchanged $"after a kill at {delay:F0} ms and DEL" before (scene.State [ c ])
         expectNoAllocation scene c
         Shell.run "ip" [ "netns"; "del"; c.Netns ] |> ignore
 
     printfn
-        "reliability: SIGKILL over an ADD of %.0f ms, %d rounds: %s"
+        "reliability: SIGKILL over an ADD of %.0f ms, %d rounds: %s; lease files host-local left without an owner: %s"
         duration
         rounds
-        (landed |> Seq.countBy id |> Seq.map (fun (k, n) -> $"{k} x{n}") |> String.concat "; ")
+        (landed
+         |> Seq.countBy id
+         |> Seq.map (fun (k, n) -> $"{k} x{n}")
+         |> String.concat "; ")
+        (if ownerless.Count = 0 then
+             "none"
+         else
+             String.Join(", ", ownerless))
+
+/// strace delivers SIGKILL to the plugin as it sends the netlink request of `step`: a kill
+/// at an exact point between two steps (after the delegate and the Spartan IPAM ADD).
+let private killAtStep (step: string) () =
+    Faults.requireStrace ()
+    use scene = new Scene()
+    let c = scene.NewContainer()
+    let before = scene.State [ c ]
+
+    let inv =
+        { Plugin.invocation scene "ADD" c (Plugin.config Plugin.defaults) with
+            Tracer =
+                [ "strace"
+                  "-qq"
+                  "-o"
+                  "/dev/null"
+                  "-e"
+                  "trace=sendto"
+                  "-e"
+                  $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
+
+    let o = Plugin.exec scene inv
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.Stdout "" "a killed plugin prints no reply"
+    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+    delegateAttached scene c
+    del scene c Plugin.defaults
+    expectUnchanged $"after SIGKILL at {step} and DEL" before (scene.State [ c ])
+    expectNoAllocation scene c
+
+let private laterSteps =
+    addSteps shape |> List.skipWhile (fun s -> not (s.StartsWith "Spartan veth"))
 
 let tests =
     testList
@@ -129,4 +204,10 @@ let tests =
         [ testCase "killed while the delegate runs (the bridge has attached)" killDuringDelegate
           testCase "killed between steps (the Spartan IPAM has allocated)" killBetweenSteps
           testCase "killed during DEL (after the Spartan IPAM DEL); DEL again" killDuringDel
-          testCase "killed at moments spread over a whole ADD" killAnywhere ]
+          testList
+              "killed exactly as a step sends its netlink request (strace delivers SIGKILL)"
+              [ for step in laterSteps -> testCase step (killAtStep step) ] ]
+
+/// Timing-based, so it runs in the sequential part of the suite, on a quiet machine.
+let anywhere =
+    testCase "SIGKILL at moments spread over a whole ADD, then DEL cleans up" killAnywhere

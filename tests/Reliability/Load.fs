@@ -25,8 +25,13 @@ let private failures what (results: (Container * Shell.Outcome) list) =
     match results |> List.filter (fun (_, o) -> o.ExitCode <> 0) with
     | [] -> ()
     | failed ->
-        let shown = failed |> List.truncate 3 |> List.map (fun (c, o) -> $"{c.Id}: {Plugin.describe o}")
-        failtest $"""{failed.Length} of {results.Length} {what} failed, for example:{Environment.NewLine}{String.Join(Environment.NewLine, shown)}"""
+        let shown =
+            failed
+            |> List.truncate 3
+            |> List.map (fun (c, o) -> $"{c.Id}: {Plugin.describe o}")
+
+        failtest
+            $"""{failed.Length} of {results.Length} {what} failed, for example:{Environment.NewLine}{String.Join(Environment.NewLine, shown)}"""
 
 let private fill () =
     let timings = ResizeArray<string>()
@@ -46,7 +51,8 @@ let private fill () =
 
     let adds =
         phase "ADD" (fun () ->
-            cs |> Shell.parallelMap degree (fun c -> c, Plugin.exec scene (Plugin.invocation scene "ADD" c conf)))
+            cs
+            |> Shell.parallelMap degree (fun c -> c, Plugin.exec scene (Plugin.invocation scene "ADD" c conf)))
 
     failures "ADDs" adds
 
@@ -62,6 +68,7 @@ let private fill () =
         phase "verify" (fun () ->
             let view = agentView scene
             cs |> Shell.parallelMap degree (expectAttachedIn view))
+
     Expect.equal (List.distinct addresses).Length containers "every container has its own Spartan address"
 
     let wholeRange = [ for i in 10..253 -> $"198.51.100.{i}" ]
@@ -75,7 +82,10 @@ let private fill () =
     // the range is full: one more ADD fails at the Spartan IPAM and undoes the delegate
     let beforeExtra = scene.State [ extra ]
     let o = Plugin.exec scene (Plugin.invocation scene "ADD" extra conf)
-    expectFailedAt shape "Spartan IPAM host-local ADD" [ "no IP addresses available" ] o |> ignore
+
+    expectFailedAt shape "Spartan IPAM host-local ADD" [ "no IP addresses available" ] o
+    |> ignore
+
     expectUnchanged "after the ADD that found the range full" beforeExtra (scene.State [ extra ])
     expectNoAllocation scene extra
 
@@ -98,7 +108,9 @@ let private fill () =
         (latencies (List.map snd checks))
         (latencies (List.map snd dels))
 
-    Expect.isLessThan clock.Elapsed.TotalSeconds 180. "the load test takes at most 3 minutes"
+    Expect.isLessThan clock.Elapsed.TotalSeconds 150. "the load test takes at most 150 s"
 
 let tests =
-    testCase $"{containers} containers fill the Spartan range ({degree} at a time), CHECK, one more is refused, DEL all" fill
+    testCase
+        $"{containers} containers fill the Spartan range ({degree} at a time), CHECK, one more is refused, DEL all"
+        fill

@@ -16,13 +16,18 @@ let private planShape =
         let conf = Plugin.config Plugin.defaults
 
         let inv =
-            { Plugin.invocation scene "ADD" c conf with Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+            { Plugin.invocation scene "ADD" c conf with
+                Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
         let o = Plugin.exec scene inv
         expectOk "ADD" o
         let lines = effectLog log |> List.filter (fun l -> l <> "done")
         let plan = addPlan shape
-        Expect.equal lines.Length plan.Length $"one effect per expected step: {String.Join(Environment.NewLine, lines)}"
+
+        Expect.equal
+            lines.Length
+            plan.Length
+            $"one effect per expected step: {String.Join(Environment.NewLine, lines)}"
 
         for (name, pattern), line in List.zip plan lines do
             Expect.isTrue
@@ -92,7 +97,7 @@ let tests =
           planShape
           Kills.tests
           Duplicate.tests
-          testSequenced (testList "sequential" [ Load.tests; Soak.tests; leaks ]) ]
+          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; leaks ]) ]
 
 [<EntryPoint>]
 let main argv = Suite.run "reliability" argv tests

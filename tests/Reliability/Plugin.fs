@@ -10,9 +10,12 @@ open System.Text.Json.Nodes
 
 let private repoRoot =
     let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "cannot find the repository root (paket.dependencies)"
-        elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName
-        else up dir.Parent
+        if isNull dir then
+            failwith "cannot find the repository root (paket.dependencies)"
+        elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then
+            dir.FullName
+        else
+            up dir.Parent
 
     up (DirectoryInfo AppContext.BaseDirectory)
 
@@ -31,20 +34,22 @@ let ifName = "eth0"
 
 /// One run of the plugin.
 type Invocation =
-    { Command: string
-      ContainerId: string
-      /// CNI_NETNS ("" leaves it unset).
-      Netns: string
-      IfName: string
-      Config: JsonNode
-      CniPath: string list
-      /// Shell commands run, as root, in the private mount namespace before the plugin.
-      Prelude: string
-      /// A program (with its arguments) the plugin runs under, such as strace.
-      Tracer: string list
-      /// More environment variables (DCOS_L4LB_LOG_FILE).
-      Environment: (string * string) list
-      TimeoutMs: int }
+    {
+        Command: string
+        ContainerId: string
+        /// CNI_NETNS ("" leaves it unset).
+        Netns: string
+        IfName: string
+        Config: JsonNode
+        CniPath: string list
+        /// Shell commands run, as root, in the private mount namespace before the plugin.
+        Prelude: string
+        /// A program (with its arguments) the plugin runs under, such as strace.
+        Tracer: string list
+        /// More environment variables (DCOS_L4LB_LOG_FILE).
+        Environment: (string * string) list
+        TimeoutMs: int
+    }
 
 let invocation (scene: Scene) (command: string) (container: Container) (config: JsonNode) =
     { Command = command
@@ -63,7 +68,9 @@ let invocation (scene: Scene) (command: string) (container: Container) (config: 
 // and runs the plugin (under the tracer, if any), passing the environment on. Neither
 // unshare nor `ip netns exec` forks, so the pid the test sees is the plugin's.
 let private launcher (prelude: string) =
-    prelude + "\n" + """v=$1; shift; mount --bind "$v" /var/lib && exec ip netns exec "$@" """
+    prelude
+    + "\n"
+    + """v=$1; shift; mount --bind "$v" /var/lib && exec ip netns exec "$@" """
 
 let private arguments (scene: Scene) (inv: Invocation) =
     let env =
@@ -76,7 +83,15 @@ let private arguments (scene: Scene) (inv: Invocation) =
         @ inv.Environment
 
     let args =
-        [ "--mount"; "--propagation"; "private"; "sh"; "-c"; launcher inv.Prelude; "sh"; scene.VarLib; scene.Agent ]
+        [ "--mount"
+          "--propagation"
+          "private"
+          "sh"
+          "-c"
+          launcher inv.Prelude
+          "sh"
+          scene.VarLib
+          scene.Agent ]
         @ inv.Tracer
         @ [ path ]
 
@@ -94,13 +109,15 @@ let start (scene: Scene) (inv: Invocation) : Shell.Running =
 
 /// The shape of the network configurations the tests use.
 type Conf =
-    { CniVersion: string
-      /// The delegate's type: "bridge", or a fake wrapped around it.
-      DelegateType: string
-      /// The "spartan" field, if any.
-      Spartan: JsonNode option
-      /// The "minuteman" field.
-      Minuteman: JsonNode }
+    {
+        CniVersion: string
+        /// The delegate's type: "bridge", or a fake wrapped around it.
+        DelegateType: string
+        /// The "spartan" field, if any.
+        Spartan: JsonNode option
+        /// The "minuteman" field.
+        Minuteman: JsonNode
+    }
 
 let private json (text: string) = JsonNode.Parse text
 
@@ -116,7 +133,8 @@ let oneAddressRange (address: string) =
     json $"""{{ "ipam": {{ "rangeStart": "{address}", "rangeEnd": "{address}" }} }}"""
 
 /// Spartan with another IPAM plugin type.
-let ipamType (t: string) = json $"""{{ "ipam": {{ "type": "{t}" }} }}"""
+let ipamType (t: string) =
+    json $"""{{ "ipam": {{ "type": "{t}" }} }}"""
 
 let minutemanOn (scene: Scene) =
     json $"""{{ "enable": true, "path": "{scene.CheckpointDir}" }}"""
@@ -144,7 +162,10 @@ let withPrevResult (config: JsonNode) (addOutput: string) : JsonObject =
     copy
 
 /// A CNI error reply: code, msg, details.
-type ErrorReply = { Code: int; Msg: string; Details: string }
+type ErrorReply =
+    { Code: int
+      Msg: string
+      Details: string }
 
 let error (o: Shell.Outcome) : ErrorReply =
     let reply =
@@ -153,7 +174,11 @@ let error (o: Shell.Outcome) : ErrorReply =
         with :? JsonException ->
             failwith $"stdout is not a JSON error reply: {o.Stdout}\nstderr: {o.Stderr}"
 
-    let text name = if reply.ContainsKey name && not (isNull reply[name]) then string reply[name] else ""
+    let text name =
+        if reply.ContainsKey name && not (isNull reply[name]) then
+            string reply[name]
+        else
+            ""
 
     { Code = reply["code"].GetValue<int>()
       Msg = text "msg"

@@ -52,16 +52,19 @@ type State =
     member after.Diff(before: State) : string list =
         let diff (what: string) (b: string list) (a: string list) =
             [ for x in a do
-                  if not (List.contains x b) then $"{what}: + {x}"
+                  if not (List.contains x b) then
+                      $"{what}: + {x}"
               for x in b do
-                  if not (List.contains x a) then $"{what}: - {x}" ]
+                  if not (List.contains x a) then
+                      $"{what}: - {x}" ]
 
         let ns (what: string) (b: NetnsState) (a: NetnsState) =
             diff $"{what} link" b.Links a.Links
             @ diff $"{what} address" b.Addresses a.Addresses
             @ diff $"{what} route" b.Routes a.Routes
 
-        let find key list = list |> List.tryFind (fst >> (=) key) |> Option.map snd
+        let find key list =
+            list |> List.tryFind (fst >> (=) key) |> Option.map snd
 
         ns "agent" before.Agent after.Agent
         @ [ for name, a in after.Containers do
@@ -124,8 +127,12 @@ type Scene() =
         // A bridge whose MAC was never set takes the lowest MAC of its ports, so it changes
         // as containers come and go, and the bridge plugin's CHECK (which compares it with
         // the ADD result) then fails. A set MAC stays.
-        Shell.ip agent [ "link"; "set"; Delegate.bridge; "address"; Delegate.mac ] |> ignore
-        Shell.ip agent [ "addr"; "add"; Delegate.gateway + "/16"; "dev"; Delegate.bridge ] |> ignore
+        Shell.ip agent [ "link"; "set"; Delegate.bridge; "address"; Delegate.mac ]
+        |> ignore
+
+        Shell.ip agent [ "addr"; "add"; Delegate.gateway + "/16"; "dev"; Delegate.bridge ]
+        |> ignore
+
         Shell.ip agent [ "link"; "set"; Delegate.bridge; "up" ] |> ignore
         Directory.CreateDirectory(Path.Combine(varLib, "cni")) |> ignore
         Directory.CreateDirectory fakes |> ignore
@@ -134,11 +141,17 @@ type Scene() =
     /// final leak test and shown on stderr (throwing here would hide the test's own failure).
     let teardown () =
         let errors = ResizeArray()
-        let attempt what f = try f () with e -> errors.Add $"{what}: {e.Message}"
+
+        let attempt what f =
+            try
+                f ()
+            with e ->
+                errors.Add $"{what}: {e.Message}"
 
         for ns in record.Namespaces |> Seq.distinct |> Seq.sort |> Seq.rev do
             attempt $"delete netns {ns}" (fun () ->
-                if File.Exists $"/run/netns/{ns}" then Shell.run "ip" [ "netns"; "del"; ns ] |> ignore)
+                if File.Exists $"/run/netns/{ns}" then
+                    Shell.run "ip" [ "netns"; "del"; ns ] |> ignore)
 
         attempt "remove the scratch directory" (fun () -> Directory.Delete(scratch, true))
         record.TeardownErrors <- List.ofSeq errors
@@ -193,7 +206,9 @@ type Scene() =
                   let name = Path.GetFileName file
 
                   if name <> "lock" && not (name.StartsWith "last_reserved_ip") then
-                      let lines = File.ReadAllText(file).Split([| '\r'; '\n' |], StringSplitOptions.RemoveEmptyEntries)
+                      let lines =
+                          File.ReadAllText(file).Split([| '\r'; '\n' |], StringSplitOptions.RemoveEmptyEntries)
+
                       name + " " + String.Join(" ", lines) ]
             |> List.sort
 
@@ -207,7 +222,9 @@ type Scene() =
         { Links =
             Kernel.links netns
             |> List.map (fun l ->
-                let master = l.Master |> Option.map (fun m -> " master " + m) |> Option.defaultValue ""
+                let master =
+                    l.Master |> Option.map (fun m -> " master " + m) |> Option.defaultValue ""
+
                 $"""{l.Name} {l.Kind}{master}{if l.Up then " up" else ""}""")
             |> List.sort
           Addresses = Kernel.allAddresses netns |> List.sort
@@ -220,7 +237,9 @@ type Scene() =
         let networks =
             [ Spartan.ipamNetwork; Delegate.network ]
             @ (if Directory.Exists networksDir then
-                   Directory.GetDirectories networksDir |> Array.map Path.GetFileName |> List.ofArray
+                   Directory.GetDirectories networksDir
+                   |> Array.map Path.GetFileName
+                   |> List.ofArray
                else
                    [])
             |> List.distinct
@@ -231,7 +250,10 @@ type Scene() =
           Ipam = [ for n in networks -> n, s.Allocations n ]
           Checkpoints =
             if Directory.Exists s.CheckpointDir then
-                Directory.GetFiles s.CheckpointDir |> Array.map Path.GetFileName |> Array.sort |> List.ofArray
+                Directory.GetFiles s.CheckpointDir
+                |> Array.map Path.GetFileName
+                |> Array.sort
+                |> List.ofArray
             else
                 [] }
 

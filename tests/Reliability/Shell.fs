@@ -11,11 +11,13 @@ open System.Threading
 open System.Threading.Tasks
 
 type Outcome =
-    { ExitCode: int
-      Stdout: string
-      Stderr: string
-      /// Wall-clock time from start to exit.
-      Elapsed: TimeSpan }
+    {
+        ExitCode: int
+        Stdout: string
+        Stderr: string
+        /// Wall-clock time from start to exit.
+        Elapsed: TimeSpan
+    }
 
 module private Native =
     [<DllImport("libc", SetLastError = true)>]
@@ -43,8 +45,11 @@ let groupMembers (pgid: int) : int list =
           | true, pid when processGroup pid = Some pgid -> pid
           | _ -> () ]
 
-/// SIGKILL to every process of the group.
-let killGroup (pgid: int) = Native.kill (-pgid, SIGKILL) |> ignore
+/// SIGKILL to every process of the group; to the process itself if the group does not
+/// exist yet (killed before setsid ran: nothing else has started then).
+let killGroup (pgid: int) =
+    if Native.kill (-pgid, SIGKILL) <> 0 then
+        Native.kill (pgid, SIGKILL) |> ignore
 
 /// A program started in the background, in a new session and process group (setsid):
 /// its pid is its process group's id.
@@ -92,7 +97,9 @@ type Running(program: string, args: string list, env: (string * string) list opt
         if not (p.WaitForExit timeoutMs) then
             killGroup p.Id
             p.WaitForExit()
-            failwith $"`{program} {String.Join(' ', args)}` did not finish within {timeoutMs / 1000} s; its process group was killed"
+
+            failwith
+                $"`{program} {String.Join(' ', args)}` did not finish within {timeoutMs / 1000} s; its process group was killed"
 
         p.WaitForExit()
         // children that kept the pipes open (a plugin's own children) must not hang us
@@ -102,7 +109,8 @@ type Running(program: string, args: string list, env: (string * string) list opt
             killGroup p.Id
             outputs.Wait 10_000 |> ignore
 
-        let read (t: System.Threading.Tasks.Task<string>) = if t.IsCompletedSuccessfully then t.Result else ""
+        let read (t: System.Threading.Tasks.Task<string>) =
+            if t.IsCompletedSuccessfully then t.Result else ""
 
         { ExitCode = p.ExitCode
           Stdout = read stdout
@@ -125,7 +133,8 @@ let executeWithin (timeoutMs: int) program args env stdin : Outcome =
     use r = new Running(program, args, env, stdin)
     r.Wait timeoutMs
 
-let execute program args env stdin = executeWithin defaultTimeoutMs program args env stdin
+let execute program args env stdin =
+    executeWithin defaultTimeoutMs program args env stdin
 
 let attempt program args = execute program args None ""
 
@@ -146,8 +155,10 @@ let waitUntil (what: string) (timeoutMs: int) (condition: unit -> bool) =
     let deadline = DateTime.UtcNow.AddMilliseconds(float timeoutMs)
 
     let rec loop () =
-        if condition () then ()
-        elif DateTime.UtcNow > deadline then failwith $"timed out after {timeoutMs} ms waiting for {what}"
+        if condition () then
+            ()
+        elif DateTime.UtcNow > deadline then
+            failwith $"timed out after {timeoutMs} ms waiting for {what}"
         else
             Thread.Sleep 5
             loop ()
@@ -159,7 +170,10 @@ let parallelMap (degree: int) (body: 'a -> 'b) (items: 'a list) : 'b list =
     let input = List.toArray items
     let results = Array.zeroCreate input.Length
     let options = ParallelOptions(MaxDegreeOfParallelism = degree)
-    Parallel.For(0, input.Length, options, (fun i -> results[i] <- body input[i])) |> ignore
+
+    Parallel.For(0, input.Length, options, (fun i -> results[i] <- body input[i]))
+    |> ignore
+
     List.ofArray results
 
 /// Runs the bodies at the same moment, each on a thread of its own, released together.

@@ -49,14 +49,21 @@ let private soak () =
     // machinery (signal handling, thread pool) for good
     let mutable fds = []
     let clock = Stopwatch.StartNew()
-    let adds, checks, dels = ResizeArray<float>(), ResizeArray<float>(), ResizeArray<float>()
+
+    let adds, checks, dels =
+        ResizeArray<float>(), ResizeArray<float>(), ResizeArray<float>()
+
     let leftovers = ResizeArray<int>()
     let mutable cycle = 0
 
     while cycle < maxCycles && clock.Elapsed.TotalSeconds < maxSeconds do
         cycle <- cycle + 1
         let id = $"{c.Id}-cycle{cycle}"
-        let inv command config = { Plugin.invocation scene command c config with ContainerId = id }
+
+        let inv command config =
+            { Plugin.invocation scene command c config with
+                ContainerId = id }
+
         let add = Plugin.exec scene (inv "ADD" conf)
         expectOk $"cycle {cycle}: ADD" add
         let withResult = Plugin.withPrevResult conf add.Stdout
@@ -94,7 +101,12 @@ let private soak () =
         (ourNamespaces scene)
 
     let count (fds: (string * int) list) = fds |> List.sumBy snd
-    Expect.isLessThanOrEqual (count fdsAfter) (count fds + 8) $"the test process's open file descriptors do not grow with the cycles: {fds} -> {fdsAfter}"
+
+    Expect.isLessThanOrEqual
+        (count fdsAfter)
+        (count fds + 8)
+        $"the test process's open file descriptors do not grow with the cycles: {fds} -> {fdsAfter}"
+
     Expect.isGreaterThanOrEqual cycle 20 "at least 20 cycles ran"
 
 let tests =

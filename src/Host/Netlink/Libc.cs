@@ -32,6 +32,15 @@ static partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int setns(int fd, int nstype);
 
+    public const int LOCK_EX = 2;
+    public const int O_RDWR = 2, O_CREAT = 0x40, O_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
     [LibraryImport("libc", EntryPoint = "strerror")]
     private static partial nint strerror_raw(int errno);
 

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Whole-process measurements of dcos-l4lb next to the reference plugins, in one run:
+#
+#   (a) bridge alone (host-local IPAM): exactly the delegate config that (c) hands to bridge
+#   (b) ptp alone (host-local IPAM): one veth attachment, the yardstick for our overhead
+#   (c) bin/dcos-l4lb delegating to bridge, Spartan on, Minuteman off
+#
+# Each cycle is one ADD and one DEL of a fresh container netns, timed around the two
+# process runs. The plugins run directly in an "agent" netns that this script creates,
+# inside one `unshare --mount` whose /var/lib is a private tmpfs (host-local's state, the
+# Spartan IPAM's included, never touches the machine's /var/lib/cni). Every namespace is
+# created before timing and deleted on exit, also after a failure or ^C.
+#
+# Then: VERSION latency of dcos-l4lb and bridge with hyperfine (several rounds, medians),
+# and peak RSS of both for VERSION and for an ADD.
+#
+# Run as root:  bash tests/Bench/bench.sh          (or: make bench)
+# Knobs (environment): N (cycles, default 30), WARMUP (2), ROUNDS (3), RUNS (200 runs per
+# command and round), RSS_RUNS (5), PLUGIN (default bin/dcos-l4lb), CNI_DIR (/usr/lib/cni),
+# IPMASQ (false; true gives bridge and ptp "ipMasq": true as in the README's example),
+# BENCH_OUT (a directory to keep the raw results in).
+# The last lines are the figures and the ratios against their targets.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+N=${N:-30}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-200}
+RSS_RUNS=${RSS_RUNS:-5}
+PLUGIN=${PLUGIN:-$repo/bin/dcos-l4lb}
+CNI_DIR=${CNI_DIR:-/usr/lib/cni}
+IPMASQ=${IPMASQ:-false}
+BENCH_OUT=${BENCH_OUT:-}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench.sh needs root: it creates network namespaces (try: sudo make bench)" >&2
+  exit 1
+fi
+if ((N < 20)); then
+  echo "bench.sh: N=$N; use at least 20 cycles for a median worth reporting" >&2
+  exit 1
+fi
+
+# Debian packages: hyperfine, GNU time (/usr/bin/time), jq for hyperfine's JSON, ip and
+# unshare, and the reference plugins.
+missing=""
+for p in hyperfine time jq iproute2 util-linux containernetworking-plugins; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+for f in "$PLUGIN" "$CNI_DIR/bridge" "$CNI_DIR/ptp" "$CNI_DIR/host-local"; do
+  [ -x "$f" ] || { echo "bench.sh: $f is missing (make build; apt-get install containernetworking-plugins)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/dcos-l4lb-bench.XXXXXX)
+agent="l4b$$-agent"
+CTR_PREFIX="l4b$$-"
+created=()
+cleanup() {
+  local ns
+  for ns in "${created[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [ -n "$BENCH_OUT" ] && [ -d "$WORK" ]; then
+    mkdir -p "$BENCH_OUT" && cp "$WORK"/*.tsv "$WORK"/*.json "$WORK"/summary.txt "$BENCH_OUT"/ 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(loadavg)
+
+# ---- configurations ------------------------------------------------------------------
+ipam='{ "type": "host-local", "subnet": "192.168.30.0/24", "routes": [ { "dst": "10.0.0.0/8" } ] }'
+delegate="{ \"type\": \"bridge\", \"bridge\": \"sprt-cni0\", \"ipMasq\": $IPMASQ, \"isGateway\": true, \"ipam\": $ipam }"
+# (c): the README's example, Minuteman off
+cat >"$WORK/c-l4lb.json" <<JSON
+{ "cniVersion": "0.2.0", "name": "spartan-net", "type": "dcos-l4lb",
+  "minuteman": { "enable": false },
+  "delegate": $delegate }
+JSON
+# (a): what dcos-l4lb hands to bridge: the delegate object with the outer name and cniVersion
+jq -c '.delegate + { name: .name, cniVersion: .cniVersion }' "$WORK/c-l4lb.json" >"$WORK/a-bridge.json"
+# (b): ptp with host-local on its own subnet
+cat >"$WORK/b-ptp.json" <<JSON
+{ "cniVersion": "0.2.0", "name": "bench-ptp", "type": "ptp", "ipMasq": $IPMASQ,
+  "ipam": { "type": "host-local", "subnet": "192.168.40.0/24", "routes": [ { "dst": "10.0.0.0/8" } ] } }
+JSON
+
+# ---- namespaces, all made before any timing -------------------------------------------
+ip netns add "$agent" && created+=("$agent")
+total=$((WARMUP + N))
+for s in a b c; do
+  for ((i = 1; i <= total; i++)); do ip netns add "$CTR_PREFIX$s$i" && created+=("$CTR_PREFIX$s$i"); done
+done
+for s in a c; do
+  for ((r = 1; r <= RSS_RUNS; r++)); do
+    ip netns add "$CTR_PREFIX$s$((total + r))" && created+=("$CTR_PREFIX$s$((total + r))")
+  done
+done
+
+# ---- ADD+DEL cycles: one mount namespace, one `ip netns exec`, all cycles inside --------
+echo "== $N ADD+DEL cycles per scenario (+$WARMUP warm-up), interleaved; load average $(loadavg)"
+export WORK N WARMUP PLUGIN CNI_DIR CTR_PREFIX RSS_RUNS
+unshare --mount --propagation private bash -c '
+  mount -t tmpfs dcos-l4lb-bench /var/lib &&
+  exec ip netns exec "$0" bash "$1"' "$agent" "$here/inner.sh"
+load_cycles=$(loadavg)
+
+# ---- statistics ------------------------------------------------------------------------
+# stdin: one number per line. Prints "median p25 p75 min max n" (nearest-rank quartiles).
+stats() {
+  sort -g | awk '{ v[NR] = $1 }
+    END {
+      if (NR == 0) { print "nan nan nan nan nan 0"; exit }
+      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      q1 = v[int((NR - 1) * 0.25) + 1]; q3 = v[int((NR - 1) * 0.75 + 0.999999) + 1]
+      printf "%.6g %.6g %.6g %.6g %.6g %d\n", m, q1, q3, v[1], v[NR], NR }'
+}
+col() { awk -v s="$1" -v f="$2" -F'\t' '$1 == s { print ($f) / 1000 }' "$WORK/cycles.tsv"; } # ms
+cycle_ms() { awk -v s="$1" -F'\t' '$1 == s { print ($3 + $4) / 1000 }' "$WORK/cycles.tsv"; }
+fmt() { awk '{ printf "%.2f [%.2f-%.2f]", $1, $2, $3 }'; }
+
+read -r a_med _ <<<"$(cycle_ms a | stats)"
+read -r b_med _ <<<"$(cycle_ms b | stats)"
+read -r c_med _ <<<"$(cycle_ms c | stats)"
+overhead=$(awk -v a="$a_med" -v b="$b_med" -v c="$c_med" 'BEGIN { printf "%.2f", (c - a) / b }')
+# the same ratio per cycle index (the three scenarios of one cycle ran back to back)
+per_cycle=$(awk -F'\t' '{ t[$1, $2] = ($3 + $4) } END {
+    for (k in t) { split(k, p, SUBSEP); if (p[1] == "a" && (("b", p[2]) in t) && (("c", p[2]) in t))
+      print (t["c", p[2]] - t["a", p[2]]) / t["b", p[2]] } }' "$WORK/cycles.tsv" | stats)
+read -r pc_med pc_q1 pc_q3 _ <<<"$per_cycle"
+
+# ---- VERSION latency -------------------------------------------------------------------
+echo "== VERSION: $ROUNDS rounds of $RUNS runs per command (hyperfine -N); load average $(loadavg)"
+: >"$WORK/version-ratios.txt"
+for ((r = 1; r <= ROUNDS; r++)); do
+  # alternate which command goes first, so neither always runs in the same phase of load
+  if ((r % 2)); then cmds=("$PLUGIN" "$CNI_DIR/bridge"); else cmds=("$CNI_DIR/bridge" "$PLUGIN"); fi
+  CNI_COMMAND=VERSION hyperfine -N --style none --warmup 20 --runs "$RUNS" \
+    --export-json "$WORK/version-$r.json" "${cmds[@]}" >/dev/null
+  jq -r --arg p "$PLUGIN" --arg b "$CNI_DIR/bridge" '
+    ([.results[] | select(.command == $p) | .median][0]) / ([.results[] | select(.command == $b) | .median][0])' \
+    "$WORK/version-$r.json" >>"$WORK/version-ratios.txt"
+done
+version_times() { jq -r --arg c "$1" '.results[] | select(.command == $c) | .times[] | . * 1000' "$WORK"/version-*.json; }
+read -r v_l4lb v_l4lb_q1 v_l4lb_q3 v_l4lb_min _ <<<"$(version_times "$PLUGIN" | stats)"
+read -r v_bridge v_bridge_q1 v_bridge_q3 v_bridge_min _ <<<"$(version_times "$CNI_DIR/bridge" | stats)"
+version_ratio=$(awk -v l="$v_l4lb" -v b="$v_bridge" 'BEGIN { printf "%.2f", l / b }')
+round_ratios=$(awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$WORK/version-ratios.txt")
+load_version=$(loadavg)
+
+# ---- peak RSS --------------------------------------------------------------------------
+version_rss() {
+  for ((r = 1; r <= RSS_RUNS; r++)); do
+    CNI_COMMAND=VERSION /usr/bin/time -v -o "$WORK/time.txt" "$1" </dev/null >/dev/null
+    awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt"
+  done | stats | cut -d' ' -f1
+}
+rss_version_l4lb=$(version_rss "$PLUGIN")
+rss_version_bridge=$(version_rss "$CNI_DIR/bridge")
+rss_col() { awk -v s="$1" -v f="$2" -F'\t' '$2 == s { print $f }' "$WORK/rss.tsv" | stats | cut -d' ' -f1; }
+rss_add_tree_l4lb=$(rss_col c 3)
+rss_add_tree_bridge=$(rss_col a 3)
+rss_add_own_l4lb=$(rss_col c 4)
+rss_add_own_bridge=$(rss_col a 4)
+
+# ---- report ----------------------------------------------------------------------------
+{
+  echo
+  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+  echo "plugin: $PLUGIN ($(stat -c %s "$PLUGIN") bytes); reference plugins: $CNI_DIR; ipMasq: $IPMASQ"
+  echo "load average (1, 5, 15 min): start $load_start; after cycles $load_cycles; after VERSION $load_version"
+  echo "ADD+DEL per cycle, ms, median [p25-p75] of $N cycles:"
+  echo "  (a) bridge         $(cycle_ms a | stats | fmt)   ADD $(col a 3 | stats | fmt)   DEL $(col a 4 | stats | fmt)"
+  echo "  (b) ptp            $(cycle_ms b | stats | fmt)   ADD $(col b 3 | stats | fmt)   DEL $(col b 4 | stats | fmt)"
+  echo "  (c) dcos-l4lb      $(cycle_ms c | stats | fmt)   ADD $(col c 3 | stats | fmt)   DEL $(col c 4 | stats | fmt)"
+  echo "VERSION, ms, median [p25-p75] (min) of $((ROUNDS * RUNS)) runs each:"
+  printf '  dcos-l4lb %.2f [%.2f-%.2f] (%.2f)   bridge %.2f [%.2f-%.2f] (%.2f)\n' \
+    "$v_l4lb" "$v_l4lb_q1" "$v_l4lb_q3" "$v_l4lb_min" "$v_bridge" "$v_bridge_q1" "$v_bridge_q3" "$v_bridge_min"
+  echo "peak RSS of ADD, process tree (/usr/bin/time -v, includes the plugins it runs): dcos-l4lb $rss_add_tree_l4lb KiB, bridge $rss_add_tree_bridge KiB"
+  echo "peak RSS of ADD, own process (VmHWM sampled until exit): dcos-l4lb $rss_add_own_l4lb KiB, bridge $rss_add_own_bridge KiB"
+  printf 'cycle medians: a=%.2f ms, b=%.2f ms, c=%.2f ms; per-cycle (c-a)/b median %.2f [%.2f-%.2f]\n' \
+    "$a_med" "$b_med" "$c_med" "$pc_med" "$pc_q1" "$pc_q3"
+  echo "overhead (c-a)/b = $overhead (target <= 0.5)"
+  echo "VERSION ratio = $version_ratio (target <= 0.7) [per round: $round_ratios]"
+  echo "peak RSS: dcos-l4lb $rss_version_l4lb KiB, bridge $rss_version_bridge KiB (VERSION); ADD own process: dcos-l4lb $rss_add_own_l4lb KiB, bridge $rss_add_own_bridge KiB"
+} | tee "$WORK/summary.txt"
