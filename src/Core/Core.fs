@@ -85,6 +85,9 @@ module Plugin =
         | Check when CniVersion.atLeast "0.4.0" conf.CniVersion -> Ok(Plans.check conf runtime)
         | Check ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"CHECK needs cniVersion 0.4.0 or later; this config has {conf.CniVersion}")
+        | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(Plans.status conf runtime)
+        | Status ->
+            Error(CniError.create IncompatibleVersion "$.cniVersion" $"STATUS needs cniVersion 1.1.0 or later; this config has {conf.CniVersion}")
         | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION has no plan")
 
     /// Starts one invocation: a reply at once (about text, VERSION, an invalid request),

@@ -18,6 +18,7 @@ module Delegate =
             | Check
             | Del -> conf.PrevResult
             | Add
+            | Status
             | Version -> None
 
         let delegateObject =

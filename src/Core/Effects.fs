@@ -1,5 +1,7 @@
 namespace Dcos.L4lb
 
+open System
+
 /// Where a link or route lives.
 type Namespace =
     /// The namespace the plugin runs in: the agent's.
@@ -90,6 +92,11 @@ type Effect =
     | InspectRoutes of Namespace * link: string
     /// Query: a checkpoint file's content.
     | ReadCheckpoint of directory: string * containerId: string
+    /// Query: is there an executable plugin of this type in these directories?
+    | FindPlugin of pluginType: string * path: string list
+    /// Query: could this process write here (the file, or the directory, or for a path
+    /// that does not exist yet, its nearest existing parent)?
+    | CheckWritable of path: string
 
     member e.Describe() =
         match e with
@@ -107,6 +114,8 @@ type Effect =
         | InspectLink(ns, name) -> $"inspect link {name} in {ns.Describe()}"
         | InspectRoutes(ns, link) -> $"list routes via {link} in {ns.Describe()}"
         | ReadCheckpoint(dir, id) -> $"read checkpoint {dir}/{id}"
+        | FindPlugin(t, path) -> $"find plugin {t} in {String.Join(':', path)}"
+        | CheckWritable path -> $"check that {path} is writable"
 
 type FailureKind =
     /// The thing (link, file, netns) is not there.

@@ -113,6 +113,10 @@ module Machine =
 
         named <|
         match step.Reading, step.Effect, outcome with
+        | DelegateReady, RunPlugin call, PluginExited(code, stdout) when code <> 0 ->
+            match PluginOutput.error call code stdout with
+            | e when e.Code = 1 -> Ok facts
+            | e -> Error e
         | _, RunPlugin call, PluginExited(code, stdout) when code <> 0 -> Error(PluginOutput.error call code stdout)
         | DelegateResult, RunPlugin call, PluginExited(_, stdout) ->
             PluginOutput.result call stdout
@@ -123,6 +127,9 @@ module Machine =
             |> Result.bind (PluginOutput.singleIpv4 call)
             |> Result.map (fun (ip, _) -> { facts with SpartanAddress = Some ip })
         | PluginSucceeds, RunPlugin _, PluginExited _ -> Ok facts
+        | DelegateReady, RunPlugin _, PluginExited _ -> Ok facts
+        | Ready, _, Completed -> Ok facts
+        | Ready, effect, Failed f -> problem $"{effect.Describe()}: {f.Message}"
         | MustComplete, _, Completed -> Ok facts
         | Removal, _, Completed -> Ok facts
         | Removal, _, Failed { Kind = NotFound } -> Ok facts
@@ -179,6 +186,12 @@ module Machine =
             | servers, Ok result -> Finish(replyOk (Json.render (PluginOutput.withNameservers servers result)))
             | _, Error _ -> Finish(replyOk output) // read as a result object already; cannot happen
         | _, [] -> Finish(replyOk [||])
+        | Status, problems ->
+            // CNI 1.1: 50 is "the plugin is not available"; a delegate's own 50 or 51 stands
+            let unavailable (e: CniError) =
+                if e.Code = 50 || e.Code = 51 then e else { e with Kind = ForeignCode 50 }
+
+            Finish(replyError version (List.rev problems |> List.map unavailable))
         | _, problems -> Finish(replyError version (List.rev problems))
 
     /// Moves to the next forward step, or finishes.

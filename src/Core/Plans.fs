@@ -26,6 +26,11 @@ type Reading =
     | CheckpointHolds of string
     /// ADD's precondition: the link must not exist yet (NotFound is success).
     | MustBeAbsent
+    /// STATUS: a readiness probe that must pass.
+    | Ready
+    /// STATUS: the delegate's own STATUS; a delegate that does not know STATUS (it
+    /// answers "incompatible version", as plugins older than CNI 1.1 do) counts as ready.
+    | DelegateReady
 
 /// One step of a plan: an effect, how to read its outcome, and what undoes it.
 type Step =
@@ -282,3 +287,24 @@ module Plans =
             (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
             @ delegateSteps conf rt Check PluginSucceeds (fun () -> NothingToUndo) }
+
+    /// STATUS (CNI 1.1): what ADD needs, probed without changing anything: the IPAM
+    /// plugin, the forwarding sysctl, the checkpoint directory; then the delegate's STATUS.
+    let status (conf: NetConf) (rt: Runtime) : Plan =
+        let probe name effect = step name effect Ready NothingToUndo
+
+        { Command = Status
+          CniVersion = conf.CniVersion
+          Nameservers = []
+          GivenResult = None
+          Steps =
+            [ if conf.Spartan.Enabled then
+                  probe "Spartan IPAM plugin" (FindPlugin(conf.Spartan.Network.IpamType, rt.Path))
+                  probe "IPv4 forwarding" (CheckWritable "/proc/sys/net/ipv4/ip_forward")
+              if conf.Minuteman.Enabled then
+                  probe "Minuteman checkpoint directory" (CheckWritable conf.Minuteman.Path) ]
+            @ (match conf.Delegate with
+               | Some _ ->
+                   [ probe "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path))
+                     delegateStep conf rt Status DelegateReady NothingToUndo ]
+               | None -> []) }

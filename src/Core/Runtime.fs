@@ -10,6 +10,8 @@ type Command =
     | Del
     | Check
     | Version
+    /// CNI 1.1: is the plugin ready to serve ADD?
+    | Status
 
     /// The CNI_COMMAND spelling. Also ToString: the compiler's own ToString for a union
     /// goes through FSharp.Core's reflection-based printf, which Native AOT cannot run.
@@ -19,6 +21,7 @@ type Command =
         | Del -> "DEL"
         | Check -> "CHECK"
         | Version -> "VERSION"
+        | Status -> "STATUS"
 
     override command.ToString() = command.Name
 
@@ -68,7 +71,7 @@ module Runtime =
         | Some bad -> Error $"\"{bad}\" is not a KEY=VALUE pair; expected KEY=VALUE pairs separated by ';'"
         | None -> Ok [ for r in parsed do match r with Ok kv -> yield kv | Error _ -> () ]
 
-    let private commandNames = "ADD, DEL, CHECK or VERSION"
+    let private commandNames = "ADD, DEL, CHECK, STATUS or VERSION"
 
     let parseCommand (text: string) : Result<Command, CniError> =
         match text with
@@ -76,6 +79,7 @@ module Runtime =
         | "DEL" -> Ok Del
         | "CHECK" -> Ok Check
         | "VERSION" -> Ok Version
+        | "STATUS" -> Ok Status
         | other ->
             Error(
                 CniError.invalidEnvironment "CNI_COMMAND" $"unknown command \"{other}\"; expected {commandNames}"
@@ -104,6 +108,18 @@ module Runtime =
                       IfName = ""
                       Args = []
                       Path = [] }
+            | Ok Status ->
+                // STATUS concerns the network, not a container: only CNI_PATH is needed
+                match get "CNI_PATH" |> Option.map (fun p -> p.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray) with
+                | Some(_ :: _ as dirs) ->
+                    Ok
+                        { Command = Status
+                          ContainerId = ""
+                          Netns = None
+                          IfName = ""
+                          Args = []
+                          Path = dirs }
+                | _ -> bad "CNI_PATH" "is required: the directories where CNI plugins are found"
             | Ok command ->
                 let containerId =
                     match get "CNI_CONTAINERID" with

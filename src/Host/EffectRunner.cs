@@ -28,6 +28,10 @@ public sealed class EffectRunner : IDisposable
                 Effect.ReadCheckpoint r => Checkpoints.Read(r.directory, r.containerId),
                 _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
                 Effect.TakeLock l => Lock(l.path),
+                Effect.FindPlugin f => Plugins.Find(f.pluginType, f.path) is null
+                    ? Failed(FailureKind.NotFound, $"plugin \"{f.pluginType}\" not found in CNI_PATH ({string.Join(":", f.path)})")
+                    : Outcome.Completed,
+                Effect.CheckWritable c => Writable(c.path),
                 _ => PerformNetlink(effect),
             };
         }
@@ -140,6 +144,17 @@ public sealed class EffectRunner : IDisposable
         }
         _locks.Add(fd);
         return Outcome.Completed;
+    }
+
+    static Outcome Writable(string path)
+    {
+        var existing = path;
+        while (!File.Exists(existing) && !Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent)
+            existing = parent;
+        if (Libc.access(existing, Libc.W_OK) == 0)
+            return Outcome.Completed;
+        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        return Failed(FailureKind.Io, $"{existing} is not writable: {Libc.StrError(errno)}");
     }
 
     static Outcome EnableForwarding()

@@ -12,7 +12,7 @@ static class Plugins
 {
     const UnixFileMode AnyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
-    static string? Find(string type, Microsoft.FSharp.Collections.FSharpList<string> path)
+    public static string? Find(string type, Microsoft.FSharp.Collections.FSharpList<string> path)
     {
         foreach (var dir in path)
         {

@@ -37,7 +37,11 @@ type World =
       DummySupported: bool
       /// The versions a plugin type speaks, where not all of ours (the reference plugins
       /// stop at 1.0.0).
-      PluginVersions: Map<string, string list> }
+      PluginVersions: Map<string, string list>
+      /// Plugin types no CNI_PATH directory holds.
+      MissingPlugins: Set<string>
+      /// Paths this process may not write.
+      ReadOnly: Set<string> }
 
 let emptyNs =
     { Links = Map [ "lo", { Kind = "loopback"; Up = true; Addresses = Set.empty; Peer = None } ]
@@ -50,7 +54,9 @@ let initial =
       Attachments = Set.empty
       Forwarding = false
       DummySupported = true
-      PluginVersions = Map.empty }
+      PluginVersions = Map.empty
+      MissingPlugins = Set.empty
+      ReadOnly = Set.empty }
 
 let addNetns (path: string) (w: World) =
     { w with Namespaces = w.Namespaces.Add(ContainerNs path, emptyNs) }
@@ -198,6 +204,13 @@ let perform (w: World) (effect: Effect) : World * Outcome =
     | EnableIpv4Forwarding -> { w with Forwarding = true }, Completed
     // one invocation at a time in the model: a lock is always free
     | TakeLock _ -> w, Completed
+    | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, fail NotFound $"plugin {t} not found"
+    | FindPlugin _ -> w, Completed
+    | CheckWritable path when w.ReadOnly.Contains path -> w, fail Io $"{path} is read-only"
+    | CheckWritable _ -> w, Completed
+    | RunPlugin call when call.Command = "STATUS" ->
+        if List.contains "1.1.0" (versionsOf w call) then w, pluginOk (Json.Object [])
+        else w, pluginError 1 "incompatible CNI version 1.1.0"
     | RunPlugin call when call.Command = "VERSION" ->
         w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
     | RunPlugin call when isIpam call -> ipam w call

@@ -21,5 +21,6 @@ let main argv =
           PlanProperties.examples
           Issue8Properties.dns
           Issue8Properties.mesos
-          Issue8Properties.chained ]
+          Issue8Properties.chained
+          Issue8Properties.status ]
     |> Suite.run "properties" argv

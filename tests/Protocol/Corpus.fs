@@ -188,3 +188,32 @@ let misbehavingPlugins =
                   Expect.equal fakes.Calls calls "what ran, and what was undone"
                   Expect.equal (scene.Snapshot()) before "nothing left behind" ]
     |> testSequenced
+
+/// STATUS (CNI 1.1) through the binary: it changes nothing, so it runs where the test runs.
+let status =
+    let run (fakes: FakePlugins.FakePath) ipamType (scene: Scene) =
+        let config =
+            """{"cniVersion": "1.1.0", "name": "proto-net", "type": "dcos-l4lb","""
+            + $"\"minuteman\": {{\"path\": \"{scene.CheckpointDir}\"}}, \"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"fake-ok\"}}}}"
+
+        Binary.runBytes [ "CNI_COMMAND", "STATUS"; "CNI_PATH", fakes.Directory ] (Text.Encoding.UTF8.GetBytes config)
+
+    testList
+        "STATUS"
+        [ testCase "ready: exit 0, nothing printed, the delegate's STATUS asked" <| fun () ->
+              use scene = new Scene()
+              use fakes = new FakePlugins.FakePath()
+              let before = scene.Snapshot()
+              let o = run fakes "ipam-none" scene
+              Expect.equal (o.ExitCode, o.Stdout) (0, "") "ready"
+              Expect.equal fakes.Calls [ "fake-ok STATUS" ] "the delegate was asked"
+              Expect.equal (scene.Snapshot()) before "nothing changed"
+
+          testCase "a missing IPAM plugin: code 50, named" <| fun () ->
+              use scene = new Scene()
+              use fakes = new FakePlugins.FakePath()
+              let o = run fakes "host-local" scene
+              Expect.equal o.ExitCode 1 "exit 1"
+              Expect.equal (errorCode o.Stdout) 50 "code 50"
+              Expect.stringContains o.Stdout "Spartan IPAM plugin" "names what is missing" ]
+    |> testSequenced

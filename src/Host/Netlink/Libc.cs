@@ -33,6 +33,10 @@ static partial class Libc
     public static partial int setns(int fd, int nstype);
 
     public const int LOCK_EX = 2;
+    public const int W_OK = 2;
+
+    [LibraryImport("libc", EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
     public const int O_RDWR = 2, O_CREAT = 0x40, O_CLOEXEC = 0x80000;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
