@@ -8,6 +8,7 @@ open System.IO
 open System.Text
 open System.Text.Json.Nodes
 open Expecto
+open Dcos.L4lb.Tests
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -23,7 +24,7 @@ let private minutemanAt (path: string) =
 let private spartanOff = "spartan", json """{ "enable": false }"""
 
 let private requireKernel () =
-    match Kernel.capabilities.Force() with
+    match Ipvs.capabilities.Force() with
     | [] -> ()
     | missing -> failtest $"""this kernel cannot run the suite: {String.Join("; ", missing)}"""
 
@@ -35,7 +36,7 @@ let private scenario name withDnsmasq (body: Scene -> unit) =
 
 let private expectOk what (o: Command.Outcome) =
     if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Plugin.describe o}"
+        failtest $"{what} failed: {Command.describe o}"
 
 /// A successful ADD: its output (the delegate's result, for DEL's prevResult).
 let private add (scene: Scene) conf =
@@ -44,7 +45,7 @@ let private add (scene: Scene) conf =
     o.Stdout
 
 let private del (scene: Scene) conf addOutput =
-    expectOk "DEL" (Plugin.run scene "DEL" (Plugin.withPrevResult conf addOutput))
+    expectOk "DEL" (Plugin.run scene "DEL" (AgentPlugin.withPrevResult conf addOutput))
 
 let private entries dir =
     if Directory.Exists dir then
@@ -91,7 +92,7 @@ let private expectSpartan (scene: Scene) =
     Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
 
     let routed =
-        Kernel.routes scene.Container "main"
+        Kernel.tableRoutes scene.Container "main"
         |> List.filter (fun r -> r.Device = "spartan")
         |> List.map _.Destination
         |> List.sort
@@ -115,11 +116,11 @@ let private expectNothingLeft (scene: Scene) (dir: string) =
         "veth links in the agent"
 
     Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations Plugin.delegateNetwork) [] "delegate IPAM allocations"
+    Expect.equal (scene.Allocations AgentPlugin.network) [] "delegate IPAM allocations"
 
     for table in [ "main"; "local" ] do
         Expect.equal
-            (Kernel.routes scene.Container table |> List.filter (fun r -> r.Device = "minuteman"))
+            (Kernel.tableRoutes scene.Container table |> List.filter (fun r -> r.Device = "minuteman"))
             []
             $"routes through minuteman in table {table}"
 
@@ -152,7 +153,7 @@ module private Consumer =
 
     /// dcos-net's route for a container netns (dcos_l4lb_route_mgr): table 255, dst
     /// VIP/32, oif minuteman, scope link, protocol boot, type unicast.
-    let expectedRoute: Kernel.Route =
+    let expectedRoute: Kernel.TableRoute =
         { Type = "unicast"
           Destination = vip
           Device = "minuteman"
@@ -177,7 +178,7 @@ module private Consumer =
     let fetch (netnsPath: string) : Command.Outcome =
         Command.inNetns
             netnsPath
-            Command.python3
+            Programs.python3
             [ "-c"
               "import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
               url ]
@@ -186,7 +187,7 @@ module private Consumer =
 
 let private kernelCase =
     testCase "the kernel has dummy links and IPVS" (fun () ->
-        Expect.equal (Kernel.capabilities.Force()) [] "what the kernel lacks")
+        Expect.equal (Ipvs.capabilities.Force()) [] "what the kernel lacks")
 
 let private defaultConfig =
     let name =
@@ -310,22 +311,22 @@ let private consumerCase =
             let server = scene.Serve(scene.Gateway, Consumer.backendPort, [ "token.txt", token ])
 
             let before = Consumer.fetch netnsPath
-            Expect.notEqual before.ExitCode 0 $"the VIP is unreachable before the consumer programs it: {Plugin.describe before}"
+            Expect.notEqual before.ExitCode 0 $"the VIP is unreachable before the consumer programs it: {Command.describe before}"
 
             Consumer.program netnsPath scene.Gateway
 
-            let local = Kernel.routes scene.Container "local"
+            let local = Kernel.tableRoutes scene.Container "local"
 
             Expect.isTrue
                 (List.contains Consumer.expectedRoute local)
                 $"the VIP route {Consumer.expectedRoute} is in the container's local table: {local}"
 
-            let services = Kernel.ipvs netnsPath
+            let services = Ipvs.services netnsPath
             Expect.equal services.Length 2 $"IPVS in the container: {services}"
             Expect.stringStarts services[0] $"TCP  {Consumer.vip}:{Consumer.port} rr" "the IPVS service"
             Expect.stringStarts (services[1].TrimStart()) $"-> {scene.Gateway}:{Consumer.backendPort}" "its backend"
             Expect.stringContains services[1] "Masq" "the backend is masqueraded"
-            Expect.equal (Kernel.ipvs scene.AgentNetns) [] "IPVS in the agent (IPVS is per netns)"
+            Expect.equal (Ipvs.services scene.AgentNetns) [] "IPVS in the agent (IPVS is per netns)"
 
             let through = Consumer.fetch netnsPath
             expectOk $"fetching {Consumer.url} from the container" through
@@ -350,7 +351,7 @@ let private consumerCase =
             Expect.equal (relevant (watcher.Settle())) [ Delete scene.ContainerId ] "the events of DEL"
 
             let after = Consumer.fetch netnsPath
-            Expect.notEqual after.ExitCode 0 $"the VIP is unreachable after DEL: {Plugin.describe after}"
+            Expect.notEqual after.ExitCode 0 $"the VIP is unreachable after DEL: {Command.describe after}"
             expectNothingLeft scene dir)
 
 // ---- the machine is left as found ----------------------------------------------------
@@ -365,23 +366,7 @@ let private machineState () =
         |> Array.filter (fun n -> n.StartsWith "fka" || n.StartsWith "fkc" || n.StartsWith "l4fkprobe")
         |> List.ofArray
 
-    let links =
-        Command.run "ip" [ "-o"; "link"; "show" ]
-        |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
-        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n.StartsWith "fkb")
-        |> List.ofArray
-
-    let cniState =
-        if Directory.Exists "/var/lib/cni" then
-            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
-            |> Array.filter (fun p -> p.Contains "/spartan-net")
-            |> Array.sort
-            |> List.ofArray
-        else
-            []
-
-    namespaces, links, cniState
+    namespaces, Machine.links (fun n -> n.StartsWith "fkb"), Machine.cniState []
 
 let private before = lazy (machineState ())
 

@@ -1,29 +1,8 @@
 namespace Dcos.L4lb.Tests.FullKernel
 
 open System
-open System.Collections.Concurrent
 open System.IO
-open System.Net
-open System.Threading
-
-/// What the agent's Spartan stand-in serves (as in the integration suite).
-module Spartan =
-    /// The addresses on the agent's `spartan` link; dnsmasq listens on the first.
-    let serverAddresses = [ "198.51.100.1"; "198.51.100.2"; "198.51.100.3" ]
-    /// Every address the container must have a route to (.4 is the Kubernetes DNS proxy).
-    let serviceAddresses = serverAddresses @ [ "198.51.100.4" ]
-    let dnsServer = "198.51.100.1"
-    let testName = "spartan.test"
-    let testAnswer = "10.9.8.7"
-    /// The range the plugin's Spartan IPAM hands out.
-    let rangeFirst, rangeLast = IPAddress.Parse "198.51.100.10", IPAddress.Parse "198.51.100.253"
-    /// The IPAM network name the plugin uses for Spartan addresses.
-    let ipamNetwork = "spartan-network"
-
-    let inRange (address: string) =
-        let number (a: IPAddress) = a.GetAddressBytes() |> Array.fold (fun n b -> n * 256u + uint32 b) 0u
-        let a = number (IPAddress.Parse address)
-        a >= number rangeFirst && a <= number rangeLast
+open Dcos.L4lb.Tests
 
 /// Minuteman's checkpoint directory when the config names none.
 module Minuteman =
@@ -33,9 +12,6 @@ module Minuteman =
     /// agent. The suite writes there only when told that /run is private to this run
     /// (lane.sh mounts a fresh tmpfs on /run, natively or in the User-mode Linux guest).
     let privateRun = Environment.GetEnvironmentVariable "FULLKERNEL_PRIVATE_RUN" = "1"
-
-/// One host-local allocation: the address (the file's name) and the container that holds it.
-type Allocation = { Address: string; Owner: string }
 
 /// What one scene made, kept so that the last test can check that it is all gone.
 type Made =
@@ -58,10 +34,9 @@ type Made =
 /// checkpoint directory, and unmounts and removes the scratch directory, whatever state
 /// the test left them in.
 type Scene(withDnsmasq: bool) =
-    static let counter = ref 0
-    static let made = ConcurrentQueue<Made>()
+    static let scenes = Teardown.Scenes<Made>()
 
-    let number = Interlocked.Increment &counter.contents
+    let number = scenes.Next()
     let tag = $"{Environment.ProcessId % 100000}n{number}"
     let agent = "fka" + tag
     let container = "fkc" + tag
@@ -77,7 +52,7 @@ type Scene(withDnsmasq: bool) =
           CreatedDirs = []
           TeardownErrors = [] }
 
-    do made.Enqueue record
+    do scenes.Add record
 
     /// Started by the scene or the test, stopped at teardown, newest first.
     let owned = Collections.Generic.Stack<IDisposable>()
@@ -89,32 +64,15 @@ type Scene(withDnsmasq: bool) =
         record.Processes <- (pid, what) :: record.Processes
 
     let startDnsmasq () =
-        let p =
-            new Background(
-                "ip",
-                [ "netns"
-                  "exec"
-                  agent
-                  "dnsmasq"
-                  "--conf-file=/dev/null"
-                  "--keep-in-foreground"
-                  "--log-facility=-"
-                  "--pid-file=" + Path.Combine(scratch, "dnsmasq.pid")
-                  $"--listen-address={Spartan.dnsServer}"
-                  "--bind-interfaces"
-                  "--port=53"
-                  "--no-resolv"
-                  "--no-hosts"
-                  $"--address=/{Spartan.testName}/{Spartan.testAnswer}" ]
-            )
-
+        let program, args = Spartan.dnsmasq agent (Path.Combine(scratch, "dnsmasq.pid"))
+        let p = new Background(program, args)
         own "dnsmasq" p.Pid p
 
-        Command.waitUntil
+        Programs.waitUntil
             $"dnsmasq on {Spartan.dnsServer}:53"
             20.
             (fun () -> if p.HasExited then Some $"it exited: {p.Log}" else None)
-            (fun () -> Command.run "ss" [ "-N"; agent; "-H"; "-uln"; $"src {Spartan.dnsServer}:53" ] |> (fun s -> s.Trim() <> ""))
+            (fun () -> Netns.isListening agent "-uln" Spartan.dnsServer 53)
 
     let setup () =
         Directory.CreateDirectory scratch |> ignore
@@ -122,63 +80,49 @@ type Scene(withDnsmasq: bool) =
         mounted <- true
         Directory.CreateDirectory(Path.Combine(varLib, "cni")) |> ignore
         Directory.CreateDirectory(Path.Combine(scratch, "www")) |> ignore
-        Command.run "ip" [ "netns"; "add"; agent ] |> ignore
-        Command.run "ip" [ "netns"; "add"; container ] |> ignore
-        Command.ip agent [ "link"; "set"; "lo"; "up" ] |> ignore
-        Command.ip container [ "link"; "set"; "lo"; "up" ] |> ignore
-        Command.ip agent [ "link"; "add"; "spartan"; "type"; "dummy" ] |> ignore
-        Command.ip agent [ "link"; "set"; "spartan"; "up" ] |> ignore
-
-        for address in Spartan.serverAddresses do
-            Command.ip agent [ "addr"; "add"; address + "/32"; "dev"; "spartan" ] |> ignore
+        Netns.create agent
+        Netns.create container
+        Spartan.addServerLink agent "dummy"
 
         if withDnsmasq then
             startDnsmasq ()
 
-    /// Best effort, every part whatever happened to the others; problems are kept for the
-    /// final leak test and shown on stderr (throwing here would hide the test's own failure).
     let teardown () =
-        let errors = ResizeArray()
-        let attempt what f = try f () with e -> errors.Add $"{what}: {e.Message}"
+        record.TeardownErrors <-
+            Teardown.bestEffort
+                tag
+                [ for thing in lock owned (fun () -> List.ofSeq owned) do
+                      yield "stop a process", thing.Dispose
 
-        for thing in lock owned (fun () -> List.ofSeq owned) do
-            attempt "stop a process" thing.Dispose
+                  for ns in [ container; agent ] do
+                      yield $"delete netns {ns}", (fun () -> Netns.delete ns)
 
-        for ns in [ container; agent ] do
-            attempt $"delete netns {ns}" (fun () ->
-                if File.Exists $"/run/netns/{ns}" then Command.run "ip" [ "netns"; "del"; ns ] |> ignore)
+                  if defaultDirUsed then
+                      yield
+                          "clean the default checkpoint directory",
+                          (fun () ->
+                              if Directory.Exists Minuteman.defaultDir then
+                                  for name in [ containerId; $".{containerId}.tmp" ] do
+                                      File.Delete(Path.Combine(Minuteman.defaultDir, name))
 
-        if defaultDirUsed then
-            attempt "clean the default checkpoint directory" (fun () ->
-                if Directory.Exists Minuteman.defaultDir then
-                    for name in [ containerId; $".{containerId}.tmp" ] do
-                        File.Delete(Path.Combine(Minuteman.defaultDir, name))
+                              // deepest first; only what this scene created, and only when empty
+                              for dir in record.CreatedDirs do
+                                  if Directory.Exists dir && Array.isEmpty (Directory.GetFileSystemEntries dir) then
+                                      Directory.Delete dir)
 
-                // deepest first; only what this scene created, and only when empty
-                for dir in record.CreatedDirs do
-                    if Directory.Exists dir && Array.isEmpty (Directory.GetFileSystemEntries dir) then
-                        Directory.Delete dir)
+                  if mounted then
+                      yield "unmount the scratch tmpfs", (fun () -> Command.run "umount" [ scratch ] |> ignore)
 
-        if mounted then
-            attempt "unmount the scratch tmpfs" (fun () -> Command.run "umount" [ scratch ] |> ignore)
+                  yield
+                      "remove the scratch directory",
+                      (fun () -> if Directory.Exists scratch then Directory.Delete(scratch, true)) ]
 
-        attempt "remove the scratch directory" (fun () -> if Directory.Exists scratch then Directory.Delete(scratch, true))
-        record.TeardownErrors <- List.ofSeq errors
-
-        for e in errors do
-            eprintfn $"teardown of scene {tag}: {e}"
-
-    do
-        try
-            setup ()
-        with _ ->
-            teardown ()
-            reraise ()
+    do Teardown.setUp setup teardown
 
     new() = new Scene(false)
 
     /// Everything any scene of this process made, for the leak test.
-    static member Made = List.ofSeq made
+    static member Made = scenes.Made
 
     member _.Agent = agent
     member _.Container = container
@@ -215,22 +159,8 @@ type Scene(withDnsmasq: bool) =
 
         Minuteman.defaultDir
 
-    /// host-local's allocations in one IPAM network: files named by address, whose first
-    /// line is the owning container ID.
-    member _.Allocations(network: string) : Allocation list =
-        let dir = Path.Combine(varLib, "cni", "networks", network)
-
-        if not (Directory.Exists dir) then
-            []
-        else
-            [ for file in Directory.GetFiles dir do
-                  let name = Path.GetFileName file
-
-                  match IPAddress.TryParse name with
-                  | true, _ ->
-                      { Address = name
-                        Owner = File.ReadAllText(file).Split([| '\r'; '\n' |]).[0] }
-                  | _ -> () ]
+    /// host-local's allocations in one IPAM network.
+    member _.Allocations(network: string) : Allocation list = HostLocal.allocations varLib network
 
     /// A dcos-net-like watcher on `directory` (which must exist), stopped at teardown.
     member _.Watch(directory: string) : Watcher =
@@ -249,17 +179,17 @@ type Scene(withDnsmasq: bool) =
         let p =
             new Background(
                 "ip",
-                [ "netns"; "exec"; agent; "timeout"; "150"; Command.python3; "-m"; "http.server"; string port
+                [ "netns"; "exec"; agent; "timeout"; "150"; Programs.python3; "-m"; "http.server"; string port
                   "--bind"; address; "--directory"; www ]
             )
 
         own "http server" p.Pid p
 
-        Command.waitUntil
+        Programs.waitUntil
             $"the HTTP server on {address}:{port}"
             20.
             (fun () -> if p.HasExited then Some $"it exited: {p.Log}" else None)
-            (fun () -> Command.run "ss" [ "-N"; agent; "-H"; "-tln"; $"src {address}:{port}" ] |> (fun s -> s.Trim() <> ""))
+            (fun () -> Netns.isListening agent "-tln" address port)
 
         p
 

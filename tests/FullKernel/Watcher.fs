@@ -62,7 +62,7 @@ type Watcher(directory: string) =
 
     let proc =
         new Background(
-            Command.python3,
+            Programs.python3,
             [ script; directory; "180" ],
             stdinOpen = true,
             onLine =
@@ -74,7 +74,7 @@ type Watcher(directory: string) =
 
     do
 
-        Command.waitUntil
+        Programs.waitUntil
             $"the checkpoint watcher on {directory}"
             20.
             (fun () -> if proc.HasExited then Some $"it exited: {proc.Log}" else None)

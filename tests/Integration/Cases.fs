@@ -6,6 +6,7 @@ open System
 open System.IO
 open System.Text.Json.Nodes
 open Expecto
+open Dcos.L4lb.Tests
 
 let versions = [ "0.2.0"; "0.3.1"; "0.4.0"; "1.0.0" ]
 
@@ -53,7 +54,7 @@ let private scenario name (body: Scene -> unit) =
 
 let private expectOk what (o: Command.Outcome) =
     if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Plugin.describe o}"
+        failtest $"{what} failed: {Command.describe o}"
 
 /// A successful ADD: the config it was given and its output.
 let private add (scene: Scene) version variant =
@@ -64,7 +65,7 @@ let private add (scene: Scene) version variant =
 
 /// DEL's config: carrying the ADD result from 0.4.0 on, as a runtime sends it.
 let private delConfig version conf addOutput =
-    if hasCheck version then Plugin.withPrevResult conf addOutput else conf
+    if hasCheck version then AgentPlugin.withPrevResult conf addOutput else conf
 
 let private names (links: Kernel.Link list) = links |> List.map _.Name |> List.sort
 
@@ -83,7 +84,7 @@ let private expectAttached (scene: Scene) =
     Expect.equal spartan.Kind "veth" "the container's spartan link is a veth"
 
     let address = spartanAddress scene
-    Expect.isTrue (Kernel.inSpartanRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
+    Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
 
     let routes = Kernel.routes scene.Container
 
@@ -118,7 +119,7 @@ let private expectAttached (scene: Scene) =
         "Spartan IPAM allocation"
 
     Expect.equal
-        (scene.Allocations Plugin.delegateNetwork |> List.map _.Owner)
+        (scene.Allocations AgentPlugin.network |> List.map _.Owner)
         [ scene.ContainerId ]
         "the delegate's IPAM allocation"
 
@@ -127,7 +128,7 @@ let private expectAttached (scene: Scene) =
 /// No address held in either IPAM network.
 let private expectReleased (scene: Scene) =
     Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations Plugin.delegateNetwork) [] "delegate IPAM allocations"
+    Expect.equal (scene.Allocations AgentPlugin.network) [] "delegate IPAM allocations"
 
 let private expectNoHostVeth (scene: Scene) =
     Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
@@ -150,7 +151,7 @@ let private addResult version variant =
         Expect.equal (field result "cniVersion") version "the result's cniVersion"
 
         let eth0 =
-            match Kernel.addresses scene.Container Plugin.ifName with
+            match Kernel.addresses scene.Container AgentPlugin.ifName with
             | [ address, length ] -> $"{address}/{length}"
             | other -> failtest $"the container's eth0 holds {other}"
 
@@ -172,14 +173,14 @@ let private addResult version variant =
             Expect.equal (field ip "address") eth0 "ips[0].address is eth0's address"
             Expect.equal (field ip "gateway") scene.Gateway "ips[0].gateway is the bridge"
             let eth0Entry = interfaces[ip["interface"].GetValue<int>()]
-            Expect.equal (field eth0Entry "name") Plugin.ifName "ips[0].interface names eth0"
+            Expect.equal (field eth0Entry "name") AgentPlugin.ifName "ips[0].interface names eth0"
             Expect.equal (field eth0Entry "sandbox") scene.Netns "eth0's sandbox"
             let mac netns name =
                 match Kernel.link netns name with
                 | Some link -> link.Mac
                 | None -> failtest $"no link {name} in {netns}"
 
-            Expect.equal (field eth0Entry "mac") (mac scene.Container Plugin.ifName) "eth0's MAC"
+            Expect.equal (field eth0Entry "mac") (mac scene.Container AgentPlugin.ifName) "eth0's MAC"
 
             Expect.exists
                 interfaces
@@ -206,11 +207,11 @@ let private dns version variant =
 let private checkCase version variant title named (breakIt: Scene -> string -> unit) =
     scenario title (fun scene ->
         let conf, output = add scene version variant
-        let conf = Plugin.withPrevResult conf output
+        let conf = AgentPlugin.withPrevResult conf output
         expectOk "CHECK of an intact attachment" (Plugin.run scene "CHECK" conf)
         breakIt scene (spartanAddress scene)
         let o = Plugin.run scene "CHECK" conf
-        Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Plugin.describe o}"
+        Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Command.describe o}"
         let _, text = Plugin.error o
         Expect.stringContains text named "the error names the missing artefact")
 
@@ -223,9 +224,9 @@ let private checks version variant =
     else
         [ scenario "CHECK is refused as an incompatible version" (fun scene ->
               let conf, output = add scene version variant
-              let o = Plugin.run scene "CHECK" (Plugin.withPrevResult conf output)
+              let o = Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf output)
               Expect.notEqual o.ExitCode 0 "CHECK exit code"
-              Expect.equal (fst (Plugin.error o)) 1 $"CNI error code: {Plugin.describe o}") ]
+              Expect.equal (fst (Plugin.error o)) 1 $"CNI error code: {Command.describe o}") ]
 
 let private dels version variant =
     let del (scene: Scene) netns conf output =
@@ -268,7 +269,7 @@ let private minuteman version variant =
     else
         scenario $"{variant.Name}: ADD fails for want of dummy links and leaves nothing behind" (fun scene ->
             let o = Plugin.run scene "ADD" (Plugin.config scene version (variant.Features scene))
-            Expect.notEqual o.ExitCode 0 $"ADD must fail on a kernel without dummy links: {Plugin.describe o}"
+            Expect.notEqual o.ExitCode 0 $"ADD must fail on a kernel without dummy links: {Command.describe o}"
             let _, text = Plugin.error o
             Expect.stringContains text "dummy" "the error says what the kernel lacks"
             expectNothingLeft scene)
@@ -291,23 +292,7 @@ let private forVersion version =
 /// What a leak of ours would change on the machine itself: links of our names in the root
 /// netns, the machine's own IPAM state for our network names.
 let private machineState () =
-    let links =
-        Command.run "ip" [ "-o"; "link"; "show" ]
-        |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
-        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n.StartsWith "l4t")
-        |> List.ofArray
-
-    let cniState =
-        if Directory.Exists "/var/lib/cni" then
-            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
-            |> Array.filter (fun p -> p.Contains "/spartan-net")
-            |> Array.sort
-            |> List.ofArray
-        else
-            [ "(no /var/lib/cni)" ]
-
-    links, cniState
+    Machine.links (fun n -> n.StartsWith "l4t"), Machine.cniState [ "(no /var/lib/cni)" ]
 
 let private before = lazy (machineState ())
 

@@ -1,55 +1,22 @@
-/// Runs the real dcos-l4lb binary as a container runtime would (a clean environment of
-/// CNI_* variables, the config on stdin), but inside the scene's agent netns and with the
-/// scene's own /var/lib, so the machine's root netns and /var/lib/cni are never touched.
+/// The plugin as a scene's runtime runs it (AgentPlugin): the scene's container ID, agent
+/// netns and /var/lib, the reference plugins on CNI_PATH, a bridge delegate of its own.
 module Dcos.L4lb.Tests.Integration.Plugin
 
-open System
-open System.IO
-open System.Text.Json
 open System.Text.Json.Nodes
-
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "cannot find the repository root (paket.dependencies)"
-        elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName
-        else up dir.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
-
-/// bin/dcos-l4lb as `make build` makes it, or DCOS_L4LB_BIN.
-let path =
-    match Environment.GetEnvironmentVariable "DCOS_L4LB_BIN" with
-    | null
-    | "" -> Path.Combine(repoRoot, "bin", "dcos-l4lb")
-    | p -> Path.GetFullPath p
-
-/// Where the reference plugins (bridge, host-local) are: Debian's containernetworking-plugins.
-let cniPath = "/usr/lib/cni"
-
-/// The ifname every case uses.
-let ifName = "eth0"
-
-// A private mount namespace (unshare) in which the scene's varlib hides /var/lib, a path
-// that always exists (unlike /var/lib/cni); then `ip netns exec` enters the agent netns
-// and runs the plugin, passing the environment on.
-let private launcher =
-    """mount --bind "$1" /var/lib && exec ip netns exec "$2" "$3" """
+open Dcos.L4lb.Tests
 
 /// Runs one command. netns is CNI_NETNS ("" passes it empty).
 let runIn (scene: Scene) (command: string) (netns: string) (config: JsonNode) : Command.Outcome =
     let env =
-        [ "PATH", "/usr/sbin:/usr/bin:/sbin:/bin"
-          "CNI_COMMAND", command
-          "CNI_CONTAINERID", scene.ContainerId
-          "CNI_NETNS", netns
-          "CNI_IFNAME", ifName
-          "CNI_PATH", cniPath ]
+        AgentPlugin.environment
+            AgentPlugin.searchPath
+            command
+            scene.ContainerId
+            (Some netns)
+            AgentPlugin.ifName
+            [ AgentPlugin.referencePlugins ]
 
-    Command.execute
-        "unshare"
-        [ "--mount"; "--propagation"; "private"; "sh"; "-c"; launcher; "sh"; scene.VarLib; scene.Agent; path ]
-        (Some env)
-        (config.ToJsonString())
+    AgentPlugin.run scene.VarLib scene.Agent env config
 
 /// Runs one command with the scene's container netns.
 let run (scene: Scene) command config = runIn scene command scene.Netns config
@@ -57,40 +24,9 @@ let run (scene: Scene) command config = runIn scene command scene.Netns config
 /// The README's example shape around a bridge delegate unique to the scene; `features`
 /// adds the "spartan"/"minuteman" fields.
 let config (scene: Scene) (cniVersion: string) (features: (string * JsonNode) list) : JsonObject =
-    let conf = JsonObject()
-    conf["cniVersion"] <- JsonValue.Create cniVersion
-    conf["name"] <- JsonValue.Create "spartan-net"
-    conf["type"] <- JsonValue.Create "dcos-l4lb"
-
-    conf["delegate"] <-
-        JsonNode.Parse
-            $"""{{ "type": "bridge", "bridge": "{scene.Bridge}", "ipMasq": false, "isGateway": true,
-                   "ipam": {{ "type": "host-local", "subnet": "{scene.Subnet}" }} }}"""
-
-    for name, value in features do
-        conf[name] <- value.DeepClone()
-
-    conf
-
-/// The delegate's IPAM network: host-local names it after the config's name.
-let delegateNetwork = "spartan-net"
-
-/// A copy of the config carrying an ADD result as prevResult (CHECK, and DEL from 0.4.0).
-let withPrevResult (config: JsonObject) (addOutput: string) : JsonObject =
-    let copy = config.DeepClone().AsObject()
-    copy["prevResult"] <- JsonNode.Parse addOutput
-    copy
+    AgentPlugin.config cniVersion "bridge" scene.Bridge false scene.Subnet features
 
 /// A CNI error reply: (code, msg + details).
 let error (o: Command.Outcome) : int * string =
-    let reply =
-        try
-            JsonNode.Parse(o.Stdout).AsObject()
-        with :? JsonException ->
-            failwith $"stdout is not a JSON error reply: {o.Stdout}\nstderr: {o.Stderr}"
-
-    let text name = if reply.ContainsKey name then string reply[name] else ""
-    reply["code"].GetValue<int>(), text "msg" + " " + text "details"
-
-let describe (o: Command.Outcome) =
-    $"exit {o.ExitCode}\nstdout: {o.Stdout.Trim()}\nstderr: {o.Stderr.Trim()}"
+    let reply = AgentPlugin.error o
+    reply.Code, reply.Msg + " " + reply.Details

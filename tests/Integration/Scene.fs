@@ -1,91 +1,11 @@
 namespace Dcos.L4lb.Tests.Integration
 
 open System
-open System.Collections.Concurrent
 open System.Diagnostics
 open System.IO
-open System.Net
 open System.Text
 open System.Threading
-
-/// Runs a program directly (no shell, so no quoting), with a time limit.
-module Command =
-    type Outcome =
-        { ExitCode: int
-          Stdout: string
-          Stderr: string }
-
-    let private timeoutMs = 30_000
-
-    /// Runs the program with this environment (or the test's own when None) and input.
-    let execute (program: string) (args: string list) (env: (string * string) list option) (stdin: string) : Outcome =
-        let info =
-            ProcessStartInfo(
-                program,
-                args,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true
-            )
-
-        env
-        |> Option.iter (fun vars ->
-            info.Environment.Clear()
-
-            for key, value in vars do
-                info.Environment[key] <- value)
-
-        use p = Process.Start info
-        let stdout = p.StandardOutput.ReadToEndAsync()
-        let stderr = p.StandardError.ReadToEndAsync()
-
-        try
-            p.StandardInput.Write stdin
-            p.StandardInput.Close()
-        with :? IOException ->
-            () // the program may exit before reading its input
-
-        if not (p.WaitForExit timeoutMs) then
-            p.Kill true
-            p.WaitForExit()
-            failwith $"`{program} {String.Join(' ', args)}` did not finish within {timeoutMs / 1000} s"
-
-        p.WaitForExit()
-
-        { ExitCode = p.ExitCode
-          Stdout = stdout.Result
-          Stderr = stderr.Result }
-
-    let attempt program args = execute program args None ""
-
-    /// Runs a command of the test's own setup or inspection; fails the test if it fails.
-    let run program args =
-        let o = attempt program args
-
-        if o.ExitCode <> 0 then
-            failwith $"`{program} {String.Join(' ', args)}` failed ({o.ExitCode}): {(o.Stderr + o.Stdout).Trim()}"
-
-        o.Stdout
-
-    /// `ip -n <netns> ...`
-    let ip netns args = run "ip" ([ "-n"; netns ] @ args)
-
-/// What the agent's Spartan stand-in serves.
-module Spartan =
-    /// The addresses on the agent's `spartan` link; dnsmasq listens on the first.
-    let serverAddresses = [ "198.51.100.1"; "198.51.100.2"; "198.51.100.3" ]
-    /// Every address the container must have a route to (.4 is the Kubernetes DNS proxy).
-    let serviceAddresses = serverAddresses @ [ "198.51.100.4" ]
-    let dnsServer = "198.51.100.1"
-    let testName = "spartan.test"
-    let testAnswer = "10.9.8.7"
-    /// The range the plugin's Spartan IPAM hands out.
-    let rangeFirst, rangeLast = IPAddress.Parse "198.51.100.10", IPAddress.Parse "198.51.100.253"
-    /// The IPAM network name the plugin uses for Spartan addresses.
-    let ipamNetwork = "spartan-network"
-
-/// One host-local allocation: the address (the file's name) and the container that holds it.
-type Allocation = { Address: string; Owner: string }
+open Dcos.L4lb.Tests
 
 /// What one scene made, kept so that the last test can check that it is all gone.
 type Made =
@@ -103,10 +23,9 @@ type Made =
 /// Disposing it stops dnsmasq, deletes both namespaces (and with them every link the
 /// plugin made) and the scratch directory, whatever state the test left them in.
 type Scene() =
-    static let counter = ref 0
-    static let made = ConcurrentQueue<Made>()
+    static let scenes = Teardown.Scenes<Made>()
 
-    let number = Interlocked.Increment &counter.contents
+    let number = scenes.Next()
     // Short names: netns names appear in nothing the kernel limits to 15 bytes, but the
     // bridge name does, and keeping them alike makes a leak easy to trace.
     let tag = $"{Environment.ProcessId % 100000}n{number}"
@@ -122,33 +41,14 @@ type Scene() =
           Dnsmasq = None
           TeardownErrors = [] }
 
-    do made.Enqueue record
+    do scenes.Add record
 
     let mutable dnsmasq: Process = null
     let dnsmasqLog = StringBuilder()
 
     let startDnsmasq () =
-        let info =
-            ProcessStartInfo(
-                "ip",
-                [ "netns"
-                  "exec"
-                  agent
-                  "dnsmasq"
-                  "--conf-file=/dev/null"
-                  "--keep-in-foreground"
-                  "--log-facility=-"
-                  "--pid-file=" + Path.Combine(scratch, "dnsmasq.pid")
-                  $"--listen-address={Spartan.dnsServer}"
-                  "--bind-interfaces"
-                  "--port=53"
-                  "--no-resolv"
-                  "--no-hosts"
-                  $"--address=/{Spartan.testName}/{Spartan.testAnswer}" ],
-                RedirectStandardOutput = true,
-                RedirectStandardError = true
-            )
-
+        let program, args = Spartan.dnsmasq agent (Path.Combine(scratch, "dnsmasq.pid"))
+        let info = ProcessStartInfo(program, args, RedirectStandardOutput = true, RedirectStandardError = true)
         let p = new Process(StartInfo = info)
         let log (e: DataReceivedEventArgs) = if not (isNull e.Data) then lock dnsmasqLog (fun () -> dnsmasqLog.AppendLine e.Data |> ignore)
         p.OutputDataReceived.Add log
@@ -163,9 +63,7 @@ type Scene() =
         let deadline = DateTime.UtcNow.AddSeconds 10.
 
         let rec wait () =
-            let bound = Command.run "ss" [ "-N"; agent; "-H"; "-uln"; $"src {Spartan.dnsServer}:53" ]
-
-            if bound.Trim() <> "" then ()
+            if Netns.isListening agent "-uln" Spartan.dnsServer 53 then ()
             elif p.HasExited then failwith $"dnsmasq exited ({p.ExitCode}): {lock dnsmasqLog (fun () -> string dnsmasqLog)}"
             elif DateTime.UtcNow > deadline then failwith "dnsmasq did not bind 198.51.100.1:53 within 10 s"
             else
@@ -175,50 +73,31 @@ type Scene() =
         wait ()
 
     let setup () =
-        Command.run "ip" [ "netns"; "add"; agent ] |> ignore
-        Command.run "ip" [ "netns"; "add"; container ] |> ignore
-        Command.ip agent [ "link"; "set"; "lo"; "up" ] |> ignore
-        Command.ip container [ "link"; "set"; "lo"; "up" ] |> ignore
-        Command.ip agent [ "link"; "add"; "spartan"; "type"; "bridge" ] |> ignore
-        Command.ip agent [ "link"; "set"; "spartan"; "up" ] |> ignore
-
-        for address in Spartan.serverAddresses do
-            Command.ip agent [ "addr"; "add"; address + "/32"; "dev"; "spartan" ] |> ignore
-
+        Netns.create agent
+        Netns.create container
+        Spartan.addServerLink agent "bridge"
         Directory.CreateDirectory(Path.Combine(varLib, "cni")) |> ignore
         startDnsmasq ()
 
-    /// Best effort, every part whatever happened to the others; problems are kept for the
-    /// final leak test and shown on stderr (throwing here would hide the test's own failure).
     let teardown () =
-        let errors = ResizeArray()
-        let attempt what f = try f () with e -> errors.Add $"{what}: {e.Message}"
+        record.TeardownErrors <-
+            Teardown.bestEffort
+                tag
+                [ yield
+                      "stop dnsmasq",
+                      (fun () ->
+                          if not (isNull dnsmasq) then
+                              if not dnsmasq.HasExited then dnsmasq.Kill true
+                              dnsmasq.WaitForExit()
+                              dnsmasq.Dispose())
+                  for ns in [ container; agent ] do
+                      yield $"delete netns {ns}", (fun () -> Netns.delete ns)
+                  yield "remove the scratch directory", (fun () -> Directory.Delete(scratch, true)) ]
 
-        attempt "stop dnsmasq" (fun () ->
-            if not (isNull dnsmasq) then
-                if not dnsmasq.HasExited then dnsmasq.Kill true
-                dnsmasq.WaitForExit()
-                dnsmasq.Dispose())
-
-        for ns in [ container; agent ] do
-            attempt $"delete netns {ns}" (fun () ->
-                if File.Exists $"/run/netns/{ns}" then Command.run "ip" [ "netns"; "del"; ns ] |> ignore)
-
-        attempt "remove the scratch directory" (fun () -> Directory.Delete(scratch, true))
-        record.TeardownErrors <- List.ofSeq errors
-
-        for e in errors do
-            eprintfn $"teardown of scene {tag}: {e}"
-
-    do
-        try
-            setup ()
-        with _ ->
-            teardown ()
-            reraise ()
+    do Teardown.setUp setup teardown
 
     /// Everything any scene of this process made, for the leak test.
-    static member Made = List.ofSeq made
+    static member Made = scenes.Made
 
     member _.Agent = agent
     member _.Container = container
@@ -236,22 +115,8 @@ type Scene() =
     member _.CheckpointDir = Path.Combine(scratch, "l4lb")
     member s.CheckpointFile = Path.Combine(s.CheckpointDir, s.ContainerId)
 
-    /// host-local's allocations in one IPAM network: files named by address, whose first
-    /// line is the owning container ID.
-    member _.Allocations(network: string) : Allocation list =
-        let dir = Path.Combine(varLib, "cni", "networks", network)
-
-        if not (Directory.Exists dir) then
-            []
-        else
-            [ for file in Directory.GetFiles dir do
-                  let name = Path.GetFileName file
-
-                  match IPAddress.TryParse name with
-                  | true, _ ->
-                      { Address = name
-                        Owner = File.ReadAllText(file).Split([| '\r'; '\n' |]).[0] }
-                  | _ -> () ]
+    /// host-local's allocations in one IPAM network.
+    member _.Allocations(network: string) : Allocation list = HostLocal.allocations varLib network
 
     interface IDisposable with
         member _.Dispose() = teardown ()

@@ -2,25 +2,9 @@
 /// holding only the CNI_* variables, the config on stdin.
 module Dcos.L4lb.Tests.Binary
 
-open System
 open System.Diagnostics
 open System.IO
 open System.Text
-
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "cannot find the repository root (paket.dependencies)"
-        elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName
-        else up dir.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
-
-/// bin/dcos-l4lb as `make` builds it, or DCOS_L4LB_BIN.
-let path =
-    match Environment.GetEnvironmentVariable "DCOS_L4LB_BIN" with
-    | null
-    | "" -> Path.Combine(repoRoot, "bin", "dcos-l4lb")
-    | p -> p
 
 type Outcome =
     { ExitCode: int
@@ -36,9 +20,9 @@ let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte
             ProcessStartInfo(
                 "unshare",
                 [| "--mount"; "--propagation"; "private"; "sh"; "-c"
-                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; path |]
+                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; PluginBinary.path |]
             )
-        | None -> ProcessStartInfo(path)
+        | None -> ProcessStartInfo(PluginBinary.path)
 
     info.RedirectStandardInput <- true
     info.RedirectStandardOutput <- true

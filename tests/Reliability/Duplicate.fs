@@ -6,6 +6,7 @@
 module Dcos.L4lb.Tests.Reliability.Duplicate
 
 open Expecto
+open Dcos.L4lb.Tests
 open Expectations
 
 /// The first attachment is whole: its artefacts, unchanged since it was made, and CHECK.
@@ -20,7 +21,7 @@ let private expectIntact
     expectAttached scene c |> ignore
 
     let check =
-        Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf output))
+        Plugin.exec scene (Plugin.invocation scene "CHECK" c (AgentPlugin.withPrevResult conf output))
 
     expectOk "CHECK of the first attachment" check
 
@@ -47,7 +48,7 @@ let private sequential (delegateType: string) () =
 
     Expect.equal (Fakes.calls scene) calls "the second ADD ran no plugin"
     expectIntact scene c conf first.Stdout made
-    expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf first.Stdout)))
+    expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (AgentPlugin.withPrevResult conf first.Stdout)))
     expectUnchanged "after DEL" empty (scene.State [ c ])
 
 /// Two ADDs for one container at the same moment (a runtime retrying too early): both may
@@ -75,7 +76,7 @@ let private concurrent (delegateType: string) (rounds: int) () =
         let failed = outcomes |> List.filter (fun o -> o.ExitCode <> 0)
 
         for o in failed do
-            losers.Add(Plugin.error(o).Msg)
+            losers.Add(AgentPlugin.error(o).Msg)
 
         Expect.equal winners.Length 1 $"round {round}: exactly one ADD succeeds: {outcomes |> List.map Plugin.describe}"
         let winner = winners.Head
@@ -98,10 +99,10 @@ let private concurrent (delegateType: string) (rounds: int) () =
         expectAttached scene c |> ignore
 
         let check =
-            Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf winner.Stdout))
+            Plugin.exec scene (Plugin.invocation scene "CHECK" c (AgentPlugin.withPrevResult conf winner.Stdout))
 
         expectOk $"round {round}: CHECK of the successful attachment" check
-        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf winner.Stdout)))
+        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (AgentPlugin.withPrevResult conf winner.Stdout)))
         expectUnchanged "after DEL" empty (scene.State [ c ])
 
     printfn

@@ -6,6 +6,7 @@ open System
 open System.IO
 open System.Text.RegularExpressions
 open Expecto
+open Dcos.L4lb.Tests
 
 /// What decides the steps of ADD (Plans.add).
 type Shape =
@@ -56,15 +57,15 @@ let stepNumber (s: Shape) (name: string) =
     | Some i -> i + 1
     | None -> failwith $"no step \"{name}\" in the expected plan {addSteps s}"
 
-let expectOk what (o: Shell.Outcome) =
+let expectOk what (o: Command.Outcome) =
     if o.ExitCode <> 0 then
         failtest $"{what} failed: {Plugin.describe o}"
 
 /// The ADD failed, and its error reply's msg begins "ADD step k (<name>): failed" and
 /// says that the steps before it were undone; `mentions` appear in msg or details.
-let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Shell.Outcome) : Plugin.ErrorReply =
+let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Command.Outcome) : AgentPlugin.ErrorReply =
     Expect.notEqual o.ExitCode 0 $"ADD must fail: {Plugin.describe o}"
-    let reply = Plugin.error o
+    let reply = AgentPlugin.error o
     let k = stepNumber s name
     Expect.stringStarts reply.Msg $"ADD step {k} ({name}): failed" $"the error names step {k}: {Plugin.describe o}"
 
@@ -128,9 +129,7 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
     Expect.isTrue (spartan.Up && spartan.Kind = "veth") $"{c.Id}: spartan is an up veth: {spartan}"
     let address = spartanAddress c
 
-    Expect.isTrue
-        (Kernel.inRange Spartan.rangeFirst Spartan.rangeLast address)
-        $"{c.Id}: {address} lies in the Spartan range"
+    Expect.isTrue (Spartan.inRange address) $"{c.Id}: {address} lies in the Spartan range"
 
     let routes = Kernel.routes c.Netns
 
@@ -143,7 +142,7 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
 
         Expect.contains routes expected $"{c.Id}: container route to {service}"
 
-    let hv = Kernel.hostVethName c.Id Plugin.ifName
+    let hv = Kernel.hostVethName c.Id AgentPlugin.ifName
 
     match view.Links |> List.tryFind (fun l -> l.Name = hv) with
     | Some veth ->

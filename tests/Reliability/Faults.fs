@@ -14,6 +14,7 @@ open System
 open System.IO
 open System.Text.RegularExpressions
 open Expecto
+open Dcos.L4lb.Tests
 open Expectations
 
 type Case =
@@ -32,7 +33,7 @@ type Case =
         /// way during the ADD is still there (the rollback must not take it), and removes it.
         Foreign: Scene -> Container -> unit
         /// More checks after the comparison (with the containers Arrange returned).
-        Extra: Scene -> Container -> Container list -> Plugin.ErrorReply -> unit
+        Extra: Scene -> Container -> Container list -> AgentPlugin.ErrorReply -> unit
     }
 
 let private baseCase name step =
@@ -55,7 +56,7 @@ let private foreignLink (netns: string) (name: string) (kind: string) =
     | Some l -> Expect.equal l.Kind kind $"the test's own {name} in {netns} is untouched"
     | None -> failtest $"the rollback removed {name} from {netns}: a link the plugin did not make"
 
-    Shell.ip netns [ "link"; "del"; name ] |> ignore
+    Command.ip netns [ "link"; "del"; name ] |> ignore
 
 let run (case: Case) () =
     use scene = new Scene()
@@ -173,7 +174,7 @@ let private routeCase (service: string) =
         Mentions = [ "File exists" ]
         Arrange =
             fun _ c _ ->
-                Shell.ip c.Netns [ "route"; "add"; service + "/32"; "dev"; "lo" ] |> ignore
+                Command.ip c.Netns [ "route"; "add"; service + "/32"; "dev"; "lo" ] |> ignore
                 [] }
 
 let natural: Case list =
@@ -181,14 +182,14 @@ let natural: Case list =
           Mentions = [ "attached already" ]
           Arrange =
               fun _ c _ ->
-                  Shell.ip c.Netns [ "link"; "add"; "spartan"; "type"; "bridge" ] |> ignore
+                  Command.ip c.Netns [ "link"; "add"; "spartan"; "type"; "bridge" ] |> ignore
                   [] }
 
       { baseCase "not yet attached: the agent has a link of the derived host veth name" "not yet attached (host veth)" with
           Mentions = [ "attached already" ]
           Arrange =
               fun scene c _ ->
-                  Shell.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id Plugin.ifName; "type"; "bridge" ]
+                  Command.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id AgentPlugin.ifName; "type"; "bridge" ]
                   |> ignore
 
                   [] }
@@ -327,10 +328,10 @@ let natural: Case list =
                       scene
                       Fakes.hostLocal
                       "ADD"
-                      $"ip link add {Kernel.hostVethName c.Id Plugin.ifName} type bridge\n"
+                      $"ip link add {Kernel.hostVethName c.Id AgentPlugin.ifName} type bridge\n"
 
                   []
-          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id Plugin.ifName) "bridge" } ]
+          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id AgentPlugin.ifName) "bridge" } ]
     @ [ for service in Spartan.serviceAddresses -> routeCase service ]
     @ [ { baseCase
               "host route: the agent has a route to the Spartan address already"
@@ -342,7 +343,7 @@ let natural: Case list =
                         Spartan = Some(Plugin.oneAddressRange "198.51.100.10") }
             Arrange =
                 fun scene _ _ ->
-                    Shell.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]
+                    Command.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]
                     |> ignore
 
                     [] } ]

@@ -8,6 +8,7 @@ open System.Diagnostics
 open System.IO
 open System.Threading
 open Expecto
+open Dcos.L4lb.Tests
 open Expectations
 
 /// SIGKILL to the plugin's process group; waits until every member is gone.
@@ -151,7 +152,7 @@ let private killAnywhere () =
 
         expectUnchanged $"after a kill at {delay:F0} ms and DEL" before (scene.State [ c ])
         expectNoAllocation scene c
-        Shell.run "ip" [ "netns"; "del"; c.Netns ] |> ignore
+        Command.run "ip" [ "netns"; "del"; c.Netns ] |> ignore
 
     printfn
         "reliability: SIGKILL over an ADD of %.0f ms, %d rounds: %s; lease files host-local left without an owner: %s"

@@ -8,6 +8,7 @@ module Dcos.L4lb.Tests.Reliability.Load
 open System
 open System.Diagnostics
 open Expecto
+open Dcos.L4lb.Tests
 open Expectations
 
 let containers = 244
@@ -17,11 +18,11 @@ let private percentile (p: float) (values: float list) =
     let sorted = values |> List.sort |> Array.ofList
     sorted[min (sorted.Length - 1) (int (Math.Ceiling(p * float sorted.Length)) - 1)]
 
-let private latencies (outcomes: Shell.Outcome list) =
+let private latencies (outcomes: Command.Outcome list) =
     let ms = outcomes |> List.map _.Elapsed.TotalMilliseconds
     $"p50 {percentile 0.5 ms:F0} ms, p95 {percentile 0.95 ms:F0} ms, max {List.max ms:F0} ms"
 
-let private failures what (results: (Container * Shell.Outcome) list) =
+let private failures what (results: (Container * Command.Outcome) list) =
     match results |> List.filter (fun (_, o) -> o.ExitCode <> 0) with
     | [] -> ()
     | failed ->
@@ -60,7 +61,7 @@ let private fill () =
         phase "CHECK" (fun () ->
             adds
             |> Shell.parallelMap degree (fun (c, o) ->
-                c, Plugin.exec scene (Plugin.invocation scene "CHECK" c (Plugin.withPrevResult conf o.Stdout))))
+                c, Plugin.exec scene (Plugin.invocation scene "CHECK" c (AgentPlugin.withPrevResult conf o.Stdout))))
 
     failures "CHECKs" checks
 
@@ -93,7 +94,7 @@ let private fill () =
         phase "DEL" (fun () ->
             adds
             |> Shell.parallelMap degree (fun (c, o) ->
-                c, Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf o.Stdout))))
+                c, Plugin.exec scene (Plugin.invocation scene "DEL" c (AgentPlugin.withPrevResult conf o.Stdout))))
 
     failures "DELs" dels
     phase "final state" (fun () -> expectUnchanged "after DEL of every container" baseline (scene.State all))

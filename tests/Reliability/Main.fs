@@ -34,27 +34,12 @@ let private planShape =
                 (Text.RegularExpressions.Regex.IsMatch(line, "^" + pattern + " -> "))
                 $"step \"{name}\" is \"{pattern}\"; the binary ran \"{line}\""
 
-        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.withPrevResult conf o.Stdout))))
+        expectOk "DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" c (AgentPlugin.withPrevResult conf o.Stdout))))
 
 /// What a leak of ours would change on the machine itself: links of our names in the root
 /// netns, the machine's own IPAM state for our network names.
 let private machineState () =
-    let links =
-        (Shell.run "ip" [ "-o"; "link"; "show" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun line -> line.Split(':').[1].Trim().Split('@').[0])
-        |> Array.filter (fun n -> n = "spartan" || n = "minuteman" || n.StartsWith "spt" || n = Delegate.bridge)
-        |> List.ofArray
-
-    let cniState =
-        if Directory.Exists "/var/lib/cni" then
-            Directory.GetFileSystemEntries("/var/lib/cni", "*", SearchOption.AllDirectories)
-            |> Array.filter (fun p -> p.Contains "/spartan-net")
-            |> Array.sort
-            |> List.ofArray
-        else
-            [ "(no /var/lib/cni)" ]
-
-    links, cniState
+    Machine.links (fun n -> n = Delegate.bridge), Machine.cniState [ "(no /var/lib/cni)" ]
 
 let private before = lazy (machineState ())
 
@@ -63,7 +48,7 @@ let private leaks =
         let prefix = $"l4r{Environment.ProcessId % 100000}s"
 
         let namespaces =
-            (Shell.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             |> Array.filter (fun n -> n.StartsWith prefix)
 
         Expect.isEmpty namespaces "this run's network namespaces"

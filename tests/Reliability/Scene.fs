@@ -4,17 +4,7 @@ open System
 open System.Collections.Concurrent
 open System.IO
 open System.Threading
-
-/// What the agent's Spartan stand-in holds and what the plugin hands out.
-module Spartan =
-    /// The addresses on the agent's `spartan` link.
-    let serverAddresses = [ "198.51.100.1"; "198.51.100.2"; "198.51.100.3" ]
-    /// Every address the container gets a route to (the plugin's default services).
-    let serviceAddresses = serverAddresses @ [ "198.51.100.4" ]
-    /// The plugin's default Spartan range: 244 addresses.
-    let rangeFirst, rangeLast = "198.51.100.10", "198.51.100.253"
-    /// The IPAM network the plugin uses for Spartan addresses.
-    let ipamNetwork = "spartan-network"
+open Dcos.L4lb.Tests
 
 /// The delegate every scene uses: the reference bridge plugin on a bridge the scene makes
 /// beforehand (so that its creation is not part of any test's before/after comparison).
@@ -24,7 +14,7 @@ module Delegate =
     let gateway = "10.244.0.1"
     let mac = "02:00:0a:f4:00:01"
     /// The delegate's IPAM network: host-local names it after the config's name.
-    let network = "spartan-net"
+    let network = AgentPlugin.network
 
 /// One container: its own netns and container ID.
 type Container =
@@ -96,10 +86,9 @@ type Made =
 /// Disposing it deletes every namespace (and with them every link the plugin made) and
 /// the scratch directory, whatever state the test left them in.
 type Scene() =
-    static let counter = ref 0
-    static let made = ConcurrentQueue<Made>()
+    static let scenes = Teardown.Scenes<Made>()
 
-    let number = Interlocked.Increment &counter.contents
+    let number = scenes.Next()
     let tag = $"l4r{Environment.ProcessId % 100000}s{number}"
     let agent = tag + "a"
     let scratch = Directory.CreateTempSubdirectory("l4lb-rel-").FullName
@@ -112,62 +101,37 @@ type Scene() =
           Scratch = scratch
           TeardownErrors = [] }
 
-    do made.Enqueue record
+    do scenes.Add record
 
     let setup () =
-        Shell.run "ip" [ "netns"; "add"; agent ] |> ignore
-        Shell.ip agent [ "link"; "set"; "lo"; "up" ] |> ignore
-        Shell.ip agent [ "link"; "add"; "spartan"; "type"; "bridge" ] |> ignore
-        Shell.ip agent [ "link"; "set"; "spartan"; "up" ] |> ignore
-
-        for address in Spartan.serverAddresses do
-            Shell.ip agent [ "addr"; "add"; address + "/32"; "dev"; "spartan" ] |> ignore
-
-        Shell.ip agent [ "link"; "add"; Delegate.bridge; "type"; "bridge" ] |> ignore
+        Netns.create agent
+        Spartan.addServerLink agent "bridge"
+        Command.ip agent [ "link"; "add"; Delegate.bridge; "type"; "bridge" ] |> ignore
         // A bridge whose MAC was never set takes the lowest MAC of its ports, so it changes
         // as containers come and go, and the bridge plugin's CHECK (which compares it with
         // the ADD result) then fails. A set MAC stays.
-        Shell.ip agent [ "link"; "set"; Delegate.bridge; "address"; Delegate.mac ]
+        Command.ip agent [ "link"; "set"; Delegate.bridge; "address"; Delegate.mac ]
         |> ignore
 
-        Shell.ip agent [ "addr"; "add"; Delegate.gateway + "/16"; "dev"; Delegate.bridge ]
+        Command.ip agent [ "addr"; "add"; Delegate.gateway + "/16"; "dev"; Delegate.bridge ]
         |> ignore
 
-        Shell.ip agent [ "link"; "set"; Delegate.bridge; "up" ] |> ignore
+        Command.ip agent [ "link"; "set"; Delegate.bridge; "up" ] |> ignore
         Directory.CreateDirectory(Path.Combine(varLib, "cni")) |> ignore
         Directory.CreateDirectory fakes |> ignore
 
-    /// Best effort, every part whatever happened to the others; problems are kept for the
-    /// final leak test and shown on stderr (throwing here would hide the test's own failure).
     let teardown () =
-        let errors = ResizeArray()
+        record.TeardownErrors <-
+            Teardown.bestEffort
+                tag
+                [ for ns in record.Namespaces |> Seq.distinct |> Seq.sort |> Seq.rev do
+                      yield $"delete netns {ns}", (fun () -> Netns.delete ns)
+                  yield "remove the scratch directory", (fun () -> Directory.Delete(scratch, true)) ]
 
-        let attempt what f =
-            try
-                f ()
-            with e ->
-                errors.Add $"{what}: {e.Message}"
-
-        for ns in record.Namespaces |> Seq.distinct |> Seq.sort |> Seq.rev do
-            attempt $"delete netns {ns}" (fun () ->
-                if File.Exists $"/run/netns/{ns}" then
-                    Shell.run "ip" [ "netns"; "del"; ns ] |> ignore)
-
-        attempt "remove the scratch directory" (fun () -> Directory.Delete(scratch, true))
-        record.TeardownErrors <- List.ofSeq errors
-
-        for e in errors do
-            eprintfn $"teardown of scene {tag}: {e}"
-
-    do
-        try
-            setup ()
-        with _ ->
-            teardown ()
-            reraise ()
+    do Teardown.setUp setup teardown
 
     /// Everything any scene of this process made, for the leak test.
-    static member Made = List.ofSeq made
+    static member Made = scenes.Made
 
     member _.Tag = tag
     member _.Agent = agent
@@ -184,8 +148,7 @@ type Scene() =
         let k = Interlocked.Increment &containers
         let name = $"{tag}c{k}"
         record.Namespaces.Add name
-        Shell.run "ip" [ "netns"; "add"; name ] |> ignore
-        Shell.ip name [ "link"; "set"; "lo"; "up" ] |> ignore
+        Netns.create name
 
         { Netns = name
           Path = $"/run/netns/{name}"

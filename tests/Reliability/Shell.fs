@@ -1,5 +1,6 @@
 /// Runs programs directly (no shell, so no quoting), bounded in time, each in a process
-/// group of its own so that a test can kill a program together with everything it started.
+/// group of its own so that a test can kill a program together with everything it started;
+/// and finds the processes of a group or of a network namespace.
 module Dcos.L4lb.Tests.Reliability.Shell
 
 open System
@@ -9,15 +10,7 @@ open System.IO
 open System.Runtime.InteropServices
 open System.Threading
 open System.Threading.Tasks
-
-type Outcome =
-    {
-        ExitCode: int
-        Stdout: string
-        Stderr: string
-        /// Wall-clock time from start to exit.
-        Elapsed: TimeSpan
-    }
+open Dcos.L4lb.Tests
 
 module private Native =
     [<DllImport("libc", SetLastError = true)>]
@@ -54,35 +47,13 @@ let killGroup (pgid: int) =
 /// A program started in the background, in a new session and process group (setsid):
 /// its pid is its process group's id.
 type Running(program: string, args: string list, env: (string * string) list option, stdin: string) =
-    let info =
-        ProcessStartInfo(
-            "setsid",
-            program :: args,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true
-        )
-
-    do
-        env
-        |> Option.iter (fun vars ->
-            info.Environment.Clear()
-
-            for key, value in vars do
-                info.Environment[key] <- value)
-
+    let info = Command.startInfo "setsid" (program :: args) env
     let clock = Stopwatch.StartNew()
     let p = Process.Start info
     do startedGroups.Add p.Id
     let stdout = p.StandardOutput.ReadToEndAsync()
     let stderr = p.StandardError.ReadToEndAsync()
-
-    do
-        try
-            p.StandardInput.Write stdin
-            p.StandardInput.Close()
-        with :? IOException ->
-            () // the program may exit before reading its input
+    do Command.feed p stdin
 
     /// The process group (setsid makes the program its leader: it is not one when started,
     /// so setsid does not fork).
@@ -93,13 +64,13 @@ type Running(program: string, args: string list, env: (string * string) list opt
     member _.Kill() = killGroup p.Id
 
     /// Waits for the exit; on timeout kills the group and fails.
-    member _.Wait(timeoutMs: int) : Outcome =
+    member _.Wait(timeoutMs: int) : Command.Outcome =
         if not (p.WaitForExit timeoutMs) then
             killGroup p.Id
             p.WaitForExit()
 
             failwith
-                $"`{program} {String.Join(' ', args)}` did not finish within {timeoutMs / 1000} s; its process group was killed"
+                $"`{Command.show program args}` did not finish within {timeoutMs / 1000} s; its process group was killed"
 
         p.WaitForExit()
         // children that kept the pipes open (a plugin's own children) must not hang us
@@ -125,30 +96,43 @@ type Running(program: string, args: string list, env: (string * string) list opt
 
             p.Dispose()
 
-let defaultTimeoutMs = 30_000
-
 /// Runs the program in its own process group with this environment (or the test's own
 /// when None) and input; kills the group if it outlives the time limit.
-let executeWithin (timeoutMs: int) program args env stdin : Outcome =
+let executeWithin (timeoutMs: int) program args env stdin : Command.Outcome =
     use r = new Running(program, args, env, stdin)
     r.Wait timeoutMs
 
-let execute program args env stdin =
-    executeWithin defaultTimeoutMs program args env stdin
+/// The inode of a network namespace file (/run/netns/x or /proc/pid/ns/net).
+let netnsInode (path: string) : string option =
+    try
+        let target = (FileInfo path).LinkTarget
 
-let attempt program args = execute program args None ""
+        if not (isNull target) then
+            Some target // "net:[4026532...]"
+        else
+            let o = Command.attempt "stat" [ "-L"; "-c"; "%i"; path ]
 
-/// Runs a command of the test's own setup or inspection; fails the test if it fails.
-let run program args =
-    let o = attempt program args
+            if o.ExitCode = 0 then
+                Some $"net:[{o.Stdout.Trim()}]"
+            else
+                None
+    with _ ->
+        None
 
-    if o.ExitCode <> 0 then
-        failwith $"`{program} {String.Join(' ', args)}` failed ({o.ExitCode}): {(o.Stderr + o.Stdout).Trim()}"
-
-    o.Stdout
-
-/// `ip -n <netns> ...`
-let ip netns args = run "ip" ([ "-n"; netns ] @ args)
+/// The processes whose network namespace is this one.
+let processesIn (netnsPath: string) : int list =
+    match netnsInode netnsPath with
+    | None -> []
+    | Some inode ->
+        [ for dir in Directory.GetDirectories "/proc" do
+              match Int32.TryParse(Path.GetFileName dir) with
+              | true, pid ->
+                  try
+                      if (FileInfo(Path.Combine(dir, "ns", "net"))).LinkTarget = inode then
+                          pid
+                  with _ ->
+                      ()
+              | _ -> () ]
 
 /// Waits until the condition holds, polling; fails after the time limit.
 let waitUntil (what: string) (timeoutMs: int) (condition: unit -> bool) =

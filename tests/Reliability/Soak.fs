@@ -9,13 +9,14 @@ open System
 open System.Diagnostics
 open System.IO
 open Expecto
+open Dcos.L4lb.Tests
 open Expectations
 
 let maxCycles = 100
 let maxSeconds = 60.
 
 let private ourNamespaces (scene: Scene) =
-    (Shell.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
     |> Array.filter (fun line -> line.StartsWith scene.Tag)
     |> Array.length
 
@@ -66,7 +67,7 @@ let private soak () =
 
         let add = Plugin.exec scene (inv "ADD" conf)
         expectOk $"cycle {cycle}: ADD" add
-        let withResult = Plugin.withPrevResult conf add.Stdout
+        let withResult = AgentPlugin.withPrevResult conf add.Stdout
         let check = Plugin.exec scene (inv "CHECK" withResult)
         expectOk $"cycle {cycle}: CHECK" check
         let del = Plugin.exec scene (inv "DEL" withResult)
@@ -78,8 +79,8 @@ let private soak () =
         leftovers.Add diff.Length
         expectUnchanged $"after cycle {cycle}" before (scene.State [ c ])
         Expect.equal (ourNamespaces scene) namespaces $"cycle {cycle}: the scene's netns count"
-        Expect.equal (Kernel.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
-        Expect.equal (Kernel.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
+        Expect.equal (Shell.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
+        Expect.equal (Shell.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
 
         if cycle = 1 then
             fds <- openFds ()

@@ -6,79 +6,8 @@ open System.IO
 open System.Text
 open System.Threading
 
-/// Runs a program directly (no shell, so no quoting), with a time limit.
-module Command =
-    type Outcome =
-        { ExitCode: int
-          Stdout: string
-          Stderr: string }
-
-    /// Generous: under User-mode Linux every program starts several times slower.
-    let private timeoutMs = 60_000
-
-    let private show (program: string) (args: string list) = String.Join(' ', program :: args)
-
-    /// Runs the program with this environment (or the test's own when None) and input.
-    let execute (program: string) (args: string list) (env: (string * string) list option) (stdin: string) : Outcome =
-        let info =
-            ProcessStartInfo(
-                program,
-                args,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true
-            )
-
-        env
-        |> Option.iter (fun vars ->
-            info.Environment.Clear()
-
-            for key, value in vars do
-                info.Environment[key] <- value)
-
-        use p = Process.Start info
-        let stdout = p.StandardOutput.ReadToEndAsync()
-        let stderr = p.StandardError.ReadToEndAsync()
-
-        try
-            p.StandardInput.Write stdin
-            p.StandardInput.Close()
-        with :? IOException ->
-            () // the program may exit before reading its input
-
-        if not (p.WaitForExit timeoutMs) then
-            p.Kill true
-            p.WaitForExit()
-            failwith $"`{show program args}` did not finish within {timeoutMs / 1000} s"
-
-        p.WaitForExit()
-
-        { ExitCode = p.ExitCode
-          Stdout = stdout.Result
-          Stderr = stderr.Result }
-
-    let attempt program args = execute program args None ""
-
-    /// Runs a command of the test's own setup or inspection; fails the test if it fails.
-    let run program args =
-        let o = attempt program args
-
-        if o.ExitCode <> 0 then
-            failwith $"`{show program args}` failed ({o.ExitCode}): {(o.Stderr + o.Stdout).Trim()}"
-
-        o.Stdout
-
-    /// `ip -n <netns> ...`
-    let ip netns args = run "ip" ([ "-n"; netns ] @ args)
-
-    /// Runs a command inside the netns a path names (/run/netns/x, or a checkpoint's
-    /// content), as dcos-net does: by the path, not by a name `ip netns` knows.
-    let inNetns (path: string) program args =
-        attempt "nsenter" ([ "--net=" + path; "--"; program ] @ args)
-
-    let runInNetns (path: string) program args =
-        run "nsenter" ([ "--net=" + path; "--"; program ] @ args)
-
+/// What the programs the suite runs beside its tests need: python3, and a wait.
+module Programs =
     /// The machine's python3, not a per-user shim that may sit first in PATH.
     let python3 = if File.Exists "/usr/bin/python3" then "/usr/bin/python3" else "python3"
 

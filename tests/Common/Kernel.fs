@@ -1,8 +1,9 @@
-/// Reads what the kernel holds, through `ip -j` (JSON) in a named netns.
-module Dcos.L4lb.Tests.Reliability.Kernel
+/// Reads what the kernel holds, through `ip -j` (JSON) in a named netns, and asks it what
+/// it can do.
+module Dcos.L4lb.Tests.Kernel
 
-open System.IO
-open System.Net
+open System
+open System.Text
 open System.Text.Json
 open System.Text.RegularExpressions
 
@@ -18,13 +19,23 @@ type Link =
         Master: string option
         /// For a veth: the ifindex of its peer, in the peer's netns.
         Peer: int option
+        Mac: string
     }
 
+/// A route of the main table.
 type Route =
     { Destination: string
       Device: string
       Scope: string
       Source: string option }
+
+/// A route of any table, with the type and protocol `ip -d` shows.
+type TableRoute =
+    { Type: string
+      Destination: string
+      Device: string
+      Scope: string
+      Protocol: string }
 
 let private str (e: JsonElement) (name: string) =
     match e.TryGetProperty name with
@@ -33,7 +44,7 @@ let private str (e: JsonElement) (name: string) =
 
 /// `ip -j` prints nothing rather than [] for some empty answers.
 let private ipJson netns args : JsonElement list =
-    let text = Shell.ip netns ("-j" :: args)
+    let text = Command.ip netns ("-j" :: args)
 
     if text.Trim() = "" then
         []
@@ -45,18 +56,19 @@ let links netns : Link list =
     [ for e in ipJson netns [ "-d"; "link"; "show" ] ->
           { Name = e.GetProperty("ifname").GetString()
             Index = e.GetProperty("ifindex").GetInt32()
-            Up =
-              e.GetProperty("flags").EnumerateArray()
-              |> Seq.exists (fun f -> f.GetString() = "UP")
+            Up = e.GetProperty("flags").EnumerateArray() |> Seq.exists (fun f -> f.GetString() = "UP")
             Kind =
               match e.TryGetProperty "linkinfo" with
               | true, info -> str info "info_kind" |> Option.defaultValue ""
               | _ -> ""
             Master = str e "master"
-            Peer = str e "link_index" |> Option.map int } ]
+            Peer = str e "link_index" |> Option.map int
+            Mac = str e "address" |> Option.defaultValue "" } ]
 
 let link netns name =
     links netns |> List.tryFind (fun l -> l.Name = name)
+
+let linkNames netns = links netns |> List.map _.Name |> List.sort
 
 /// The IPv4 addresses on a link, as (address, prefix length).
 let addresses netns device : (string * int) list =
@@ -80,9 +92,19 @@ let routes netns : Route list =
             Scope = str e "scope" |> Option.defaultValue "global"
             Source = str e "prefsrc" } ]
 
+/// One table's IPv4 routes ("main", "local"). A /32 destination is shown as a bare address.
+/// With -d, `ip` shows the type and protocol even when they are unicast and boot.
+let tableRoutes netns (table: string) : TableRoute list =
+    [ for e in ipJson netns [ "-d"; "-4"; "route"; "show"; "table"; table ] ->
+          { Type = str e "type" |> Option.defaultValue "unicast"
+            Destination = e.GetProperty("dst").GetString()
+            Device = str e "dev" |> Option.defaultValue ""
+            Scope = str e "scope" |> Option.defaultValue "global"
+            Protocol = str e "protocol" |> Option.defaultValue "" } ]
+
 /// Every IPv4 route of every table, as `ip` prints them (for before/after comparisons).
 let allRoutes netns : string list =
-    (Shell.ip netns [ "-4"; "route"; "show"; "table"; "all" ]).Split('\n', System.StringSplitOptions.RemoveEmptyEntries)
+    (Command.ip netns [ "-4"; "route"; "show"; "table"; "all" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
     // a bridge without ports has no carrier, so its routes show "linkdown": not a change
     |> Array.map (fun r -> r.Replace(" linkdown", "").Trim())
     |> Array.sort
@@ -97,58 +119,25 @@ let isHostVeth (link: Link) =
 let hostVethName (containerId: string) (ifName: string) =
     let mutable hash = 0xcbf29ce484222325UL
 
-    for b in System.Text.Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
+    for b in Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
         hash <- (hash ^^^ uint64 b) * 0x100000001b3UL
 
     "spt" + (hash &&& 0xFFFFFFFFFFFFUL).ToString("x12")
 
-let private toNumber (a: IPAddress) =
-    a.GetAddressBytes() |> Array.fold (fun n b -> n * 256u + uint32 b) 0u
+/// Runs `probe` on a throwaway netns of this name, made for it and deleted after.
+let inThrowawayNetns (name: string) (probe: string -> 'a) : 'a =
+    Command.run "ip" [ "netns"; "add"; name ] |> ignore
 
-let inRange (first: string) (last: string) (address: string) =
-    let a = toNumber (IPAddress.Parse address)
-    a >= toNumber (IPAddress.Parse first) && a <= toNumber (IPAddress.Parse last)
-
-/// The inode of a network namespace file (/run/netns/x or /proc/pid/ns/net).
-let netnsInode (path: string) : string option =
     try
-        let target = (FileInfo path).LinkTarget
+        probe name
+    finally
+        Command.run "ip" [ "netns"; "del"; name ] |> ignore
 
-        if not (isNull target) then
-            Some target // "net:[4026532...]"
-        else
-            let o = Shell.attempt "stat" [ "-L"; "-c"; "%i"; path ]
-
-            if o.ExitCode = 0 then
-                Some $"net:[{o.Stdout.Trim()}]"
-            else
-                None
-    with _ ->
-        None
-
-/// The processes whose network namespace is this one.
-let processesIn (netnsPath: string) : int list =
-    match netnsInode netnsPath with
-    | None -> []
-    | Some inode ->
-        [ for dir in Directory.GetDirectories "/proc" do
-              match System.Int32.TryParse(Path.GetFileName dir) with
-              | true, pid ->
-                  try
-                      if (FileInfo(Path.Combine(dir, "ns", "net"))).LinkTarget = inode then
-                          pid
-                  with _ ->
-                      ()
-              | _ -> () ]
+/// Tries to make a dummy link (the kind Minuteman makes) in the netns.
+let tryDummy netns : Command.Outcome =
+    Command.attempt "ip" [ "-n"; netns; "link"; "add"; "probe"; "type"; "dummy" ]
 
 /// Whether this kernel can make a dummy link (Minuteman needs one): tried once, in a
 /// throwaway netns.
 let hasDummy =
-    lazy
-        (let netns = $"l4rdummy{System.Environment.ProcessId}"
-         Shell.run "ip" [ "netns"; "add"; netns ] |> ignore
-
-         try
-             (Shell.attempt "ip" [ "-n"; netns; "link"; "add"; "probe"; "type"; "dummy" ]).ExitCode = 0
-         finally
-             Shell.run "ip" [ "netns"; "del"; netns ] |> ignore)
+    lazy (inThrowawayNetns $"l4dummy{Environment.ProcessId}" (fun netns -> (tryDummy netns).ExitCode = 0))
