@@ -13,13 +13,13 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 # User-mode Linux (with kmod and ipvsadm) is the full kernel for the Minuteman lane when
 # this kernel lacks dummy links or IPVS; python3 runs the dcos-net-like watcher; strace
 # injects faults into single netlink requests of the real binary.
-TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace
+TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace hyperfine time
 
 CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
 
-.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel
+.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel bench bench-micro
 
 all: build
 
@@ -80,6 +80,15 @@ dist: build
 	cp examples/*.conf $(DIST)/examples/
 	tar -C dist -czf $(DIST).tgz $(notdir $(DIST))
 	@echo "wrote $(DIST).tgz"
+
+# Performance (docs/performance.md): ADD+DEL cycles, VERSION latency and peak RSS against
+# the reference plugins (needs root), then the core's micro benchmarks.
+bench: deps build
+	bash tests/Bench/bench.sh
+	dotnet run -c Release --project tests/Bench/Micro
+
+bench-micro: restore
+	dotnet run -c Release --project tests/Bench/Micro
 
 clean:
 	rm -rf bin out dist src/*/bin src/*/obj tests/*/bin tests/*/obj

@@ -16,7 +16,8 @@
 #
 # Run as root:  bash tests/Bench/bench.sh          (or: make bench)
 # Knobs (environment): N (cycles, default 30), WARMUP (2), ROUNDS (3), RUNS (200 runs per
-# command and round), RSS_RUNS (5), PLUGIN (default bin/dcos-l4lb), CNI_DIR (/usr/lib/cni),
+# command and round), RSS_RUNS (5), LOG_RUNS (10 cycles of (c) with the effect log, for the
+# breakdown of where (c)'s time goes), PLUGIN (default bin/dcos-l4lb), CNI_DIR (/usr/lib/cni),
 # IPMASQ (false; true gives bridge and ptp "ipMasq": true as in the README's example),
 # BENCH_OUT (a directory to keep the raw results in).
 # The last lines are the figures and the ratios against their targets.
@@ -29,6 +30,7 @@ WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-200}
 RSS_RUNS=${RSS_RUNS:-5}
+LOG_RUNS=${LOG_RUNS:-10}
 PLUGIN=${PLUGIN:-$repo/bin/dcos-l4lb}
 CNI_DIR=${CNI_DIR:-/usr/lib/cni}
 IPMASQ=${IPMASQ:-false}
@@ -103,10 +105,11 @@ for s in a c; do
     ip netns add "$CTR_PREFIX$s$((total + r))" && created+=("$CTR_PREFIX$s$((total + r))")
   done
 done
+for ((r = 1; r <= LOG_RUNS; r++)); do ip netns add "${CTR_PREFIX}e$r" && created+=("${CTR_PREFIX}e$r"); done
 
 # ---- ADD+DEL cycles: one mount namespace, one `ip netns exec`, all cycles inside --------
 echo "== $N ADD+DEL cycles per scenario (+$WARMUP warm-up), interleaved; load average $(loadavg)"
-export WORK N WARMUP PLUGIN CNI_DIR CTR_PREFIX RSS_RUNS
+export WORK N WARMUP PLUGIN CNI_DIR CTR_PREFIX RSS_RUNS LOG_RUNS
 unshare --mount --propagation private bash -c '
   mount -t tmpfs dcos-l4lb-bench /var/lib &&
   exec ip netns exec "$0" bash "$1"' "$agent" "$here/inner.sh"
@@ -170,6 +173,48 @@ rss_add_tree_bridge=$(rss_col a 3)
 rss_add_own_l4lb=$(rss_col c 4)
 rss_add_own_bridge=$(rss_col a 4)
 
+# ---- where (c)'s time goes, from the effect log ----------------------------------------
+# Each log line: "<time> dcos-l4lb[<pid>] <COMMAND> <container>: <effect> -> <outcome> (<ms> ms)".
+# Effects are grouped by kind (netns paths and the derived host veth name made generic);
+# "rest of the process" is the ADD's or DEL's wall time less its effects: start-up, the
+# core, reading and writing, exit.
+breakdown() {
+  [ -s "$WORK/effects.log" ] || return 0
+  awk -v logged="$WORK/logged.tsv" '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+    }
+    BEGIN {
+      while ((getline line < logged) > 0) {
+        split(line, f, "\t"); wall["ADD", f[1]] = f[2] / 1000; wall["DEL", f[1]] = f[3] / 1000; cycles[f[1]] = 1
+      }
+    }
+    / -> / && / ms\)$/ {
+      cmd = $3; cyc = $4; sub(/^bench-e-/, "", cyc); sub(/:$/, "", cyc)
+      ms = $(NF - 1); sub(/^\(/, "", ms)
+      d = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ /, "", d); sub(/ -> .*/, "", d)
+      gsub(/\/run\/netns\/[^ ]+/, "<netns>", d); gsub(/spt[0-9a-f]+/, "<host veth>", d); gsub(/lock\.[0-9]+/, "lock.<n>", d)
+      # the Spartan address leased for this cycle (the service addresses are .1 to .4)
+      gsub(/198\.51\.100\.([1-9][0-9]|[12][0-9][0-9])([^0-9]|$)/, "<spartan address>&", d)
+      gsub(/<spartan address>198\.51\.100\.[0-9]+/, "<spartan address>", d)
+      key = cmd " " d; sum[key, cyc] += ms; keys[key] = 1; spent[cmd, cyc] += ms
+    }
+    END {
+      for (k in keys) { n = 0; for (c in cycles) v[++n] = sum[k, c] + 0; printf "%s\t%s\n", k, median(v, n) }
+      split("ADD DEL", cmds, " ")
+      for (i = 1; i <= 2; i++) {
+        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c] - spent[cmds[i], c]
+        printf "%s ~ rest of the process (start-up, core, I/O, exit)\t%s\n", cmds[i], median(v, n)
+        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c]
+        printf "%s ~ whole process (wall)\t%s\n", cmds[i], median(v, n)
+      }
+    }' "$WORK/effects.log" | sort >"$WORK/breakdown.tsv"
+  awk -F'\t' '{ printf "  %-76s %8.2f ms\n", $1, $2 }' "$WORK/breakdown.tsv"
+}
+# the median "rest of the process" of ADD plus that of DEL, in ms
+rest_ms() { awk -F'\t' '/~ rest of the process/ { s += $2 } END { printf "%.2f", s }' "$WORK/breakdown.tsv" 2>/dev/null; }
+
 # ---- report ----------------------------------------------------------------------------
 {
   echo
@@ -180,6 +225,10 @@ rss_add_own_bridge=$(rss_col a 4)
   echo "  (a) bridge         $(cycle_ms a | stats | fmt)   ADD $(col a 3 | stats | fmt)   DEL $(col a 4 | stats | fmt)"
   echo "  (b) ptp            $(cycle_ms b | stats | fmt)   ADD $(col b 3 | stats | fmt)   DEL $(col b 4 | stats | fmt)"
   echo "  (c) dcos-l4lb      $(cycle_ms c | stats | fmt)   ADD $(col c 3 | stats | fmt)   DEL $(col c 4 | stats | fmt)"
+  if [ "$LOG_RUNS" -gt 0 ]; then
+    echo "(c) broken down, median ms over $LOG_RUNS cycles with DCOS_L4LB_LOG_FILE set (effects as the plugin timed them):"
+    breakdown
+  fi
   echo "VERSION, ms, median [p25-p75] (min) of $((ROUNDS * RUNS)) runs each:"
   printf '  dcos-l4lb %.2f [%.2f-%.2f] (%.2f)   bridge %.2f [%.2f-%.2f] (%.2f)\n' \
     "$v_l4lb" "$v_l4lb_q1" "$v_l4lb_q3" "$v_l4lb_min" "$v_bridge" "$v_bridge_q1" "$v_bridge_q3" "$v_bridge_min"
@@ -187,6 +236,10 @@ rss_add_own_bridge=$(rss_col a 4)
   echo "peak RSS of ADD, own process (VmHWM sampled until exit): dcos-l4lb $rss_add_own_l4lb KiB, bridge $rss_add_own_bridge KiB"
   printf 'cycle medians: a=%.2f ms, b=%.2f ms, c=%.2f ms; per-cycle (c-a)/b median %.2f [%.2f-%.2f]\n' \
     "$a_med" "$b_med" "$c_med" "$pc_med" "$pc_q1" "$pc_q3"
+  if [ "$LOG_RUNS" -gt 0 ] && [ -s "$WORK/breakdown.tsv" ]; then
+    awk -v a="$a_med" -v b="$b_med" -v c="$c_med" -v r="$(rest_ms)" 'BEGIN {
+      printf "overhead if dcos-l4lb'"'"'s own start-up, core and exit took no time ((c-a-%.2f)/b) = %.2f\n", r, (c - a - r) / b }'
+  fi
   echo "overhead (c-a)/b = $overhead (target <= 0.5)"
   echo "VERSION ratio = $version_ratio (target <= 0.7) [per round: $round_ratios]"
   echo "peak RSS: dcos-l4lb $rss_version_l4lb KiB, bridge $rss_version_bridge KiB (VERSION); ADD own process: dcos-l4lb $rss_add_own_l4lb KiB, bridge $rss_add_own_bridge KiB"

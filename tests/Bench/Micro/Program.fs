@@ -113,6 +113,8 @@ let report (summaries: Summary seq) =
                   yield s.Reports[i] ]
     Console.WriteLine()
     Console.WriteLine("load average (1, 5, 15 min) at the end: " + loadAverage ())
+    let readme, large = Inputs.config "readme", Inputs.config "large"
+    Console.WriteLine("inputs: readme " + string readme.Length + " bytes, large " + string large.Length + " bytes")
 
     for r in reports do
         printReport r
