@@ -8,10 +8,11 @@ open System.Collections.Generic
 module Plugin =
     let name = "dcos-l4lb"
 
-    let version =
-        match typeof<Reply>.Assembly.GetName().Version with
-        | null -> "0.0.0"
-        | v -> $"{v.Major}.{v.Minor}.{v.Build}"
+    // A literal, not read from the assembly: that is reflection every invocation would pay
+    // (all of this module's values are initialised on the first call into it). A property
+    // test keeps it equal to <Version> in Directory.Build.props.
+    [<Literal>]
+    let version = "0.1.0"
 
     /// The line the reference plugins print when run by hand without CNI_COMMAND.
     let about =
@@ -45,7 +46,8 @@ module Plugin =
     let inputTooLarge (env: IReadOnlyDictionary<string, string>) =
         errorReply CniVersion.newest [ CniError.create DecodeFailure "stdin" $"is larger than {maxInputBytes} bytes; expected a network configuration" ]
 
-    let private versionReply =
+    // a function, so that rendering it is no part of every invocation's start
+    let private versionReply () =
         { Stdout =
             Json.render (
                 Json.Object
@@ -98,7 +100,7 @@ module Plugin =
             Finish { Stdout = [||]; Stderr = about; ExitCode = 0 }
         else
             match Runtime.parseCommand env["CNI_COMMAND"] with
-            | Ok Version -> Finish versionReply
+            | Ok Version -> Finish(versionReply ())
             | Error e -> Finish(errorReply (replyVersion stdin) [ e ])
             | Ok _ ->
                 match validate env stdin with

@@ -11,7 +11,7 @@ type Ipv4 =
 
     override a.ToString() =
         let v = a.Value
-        $"{v >>> 24}.{(v >>> 16) &&& 255u}.{(v >>> 8) &&& 255u}.{v &&& 255u}"
+        (v >>> 24).ToString() + "." + ((v >>> 16) &&& 255u).ToString() + "." + ((v >>> 8) &&& 255u).ToString() + "." + (v &&& 255u).ToString()
 
     override a.Equals(other) =
         match other with
@@ -31,7 +31,7 @@ type Ipv4Prefix =
     { Network: Ipv4
       Length: int }
 
-    override p.ToString() = $"{p.Network}/{p.Length}"
+    override p.ToString() = p.Network.ToString() + "/" + p.Length.ToString()
 
 module Ipv4 =
     /// Strict dotted quad, as Go's net.ParseIP reads IPv4 since Go 1.17: four decimal

@@ -87,7 +87,7 @@ module Plans =
     /// Where ADD and DEL serialise: one of 64 lock files chosen by container ID and ifname
     /// (a fixed set, so none is ever left behind), next to the IPAM plugins' own state.
     let lockPath (containerId: string) (ifName: string) =
-        $"/var/lib/cni/dcos-l4lb/lock.{attachmentHash containerId ifName % 64UL}"
+        "/var/lib/cni/dcos-l4lb/lock." + (attachmentHash containerId ifName % 64UL).ToString()
 
     let private step name effect reading compensation =
         { Name = name
@@ -98,15 +98,16 @@ module Plans =
 
     /// The CNI_* variables another plugin is run with: ours, with its command.
     let private environment (rt: Runtime) (command: string) =
+        // one list expression: no copies of the list by `@`
         [ "CNI_COMMAND", command
           "CNI_CONTAINERID", rt.ContainerId
           "CNI_IFNAME", rt.IfName
-          "CNI_PATH", String.Join(":", rt.Path) ]
-        @ (rt.Netns |> Option.map (fun n -> "CNI_NETNS", n) |> Option.toList)
-        @ (if rt.Args.IsEmpty then
-               []
-           else
-               [ "CNI_ARGS", rt.Args |> List.map (fun (k, v) -> $"{k}={v}") |> String.concat ";" ])
+          "CNI_PATH", String.Join(":", rt.Path)
+          match rt.Netns with
+          | Some n -> "CNI_NETNS", n
+          | None -> ()
+          if not rt.Args.IsEmpty then
+              "CNI_ARGS", rt.Args |> List.map (fun (k, v) -> k + "=" + v) |> String.concat ";" ]
 
     let private call (rt: Runtime) (pluginType: string) (command: Command) (config: Json) =
         { Type = pluginType
@@ -140,11 +141,13 @@ module Plans =
                     "rangeStart", Json.String(n.RangeStart.ToString())
                     "rangeEnd", Json.String(n.RangeEnd.ToString()) ] ]
 
-    let private ipamStep (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
-        let c = call rt conf.Spartan.Network.IpamType command (ipamConfig conf)
+    let private ipamStepWith (ipam: Json) (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
+        let c = call rt conf.Spartan.Network.IpamType command ipam
 
         { step $"Spartan IPAM {c.Describe()}" (RunPlugin c) reading compensation with
             Negotiable = true }
+
+    let private ipamStep (conf: NetConf) = ipamStepWith (ipamConfig conf) conf
 
     let private removal name effect = step name effect Removal NothingToUndo
 
@@ -162,20 +165,20 @@ module Plans =
           Scope = LinkScope
           Source = None }
 
-    let private spartanAdd (conf: NetConf) (rt: Runtime) (netns: string) =
+    let private spartanAdd (conf: NetConf) (rt: Runtime) (netns: string) (hostVeth: string) =
         let net = conf.Spartan.Network
         let ns = ContainerNs netns
-        let hostVeth = hostVethName rt.ContainerId rt.IfName
+        let ipam = ipamConfig conf
         let vethStep = "Spartan veth"
         let withVeth = RemovedWith vethStep
 
-        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del PluginSucceeds NothingToUndo))
+        [ ipamStepWith ipam conf rt Add SpartanLease (Undo(ipamStepWith ipam conf rt Del PluginSucceeds NothingToUndo))
           step vethStep (CreateVeth(netns, net.Interface, hostVeth, conf.Mtu)) MustComplete (Undo(removal "delete Spartan veth" (DeleteLink(ns, net.Interface))))
           step "Spartan address" (AddAddress(ns, net.Interface, SpartanAddress, 32)) MustComplete withVeth
           step "Spartan link up" (SetLinkUp(ns, net.Interface)) MustComplete withVeth
           step "host veth up" (SetLinkUp(HostNs, hostVeth)) MustComplete withVeth ]
         @ [ for service in net.Services ->
-                step $"route to Spartan {service}" (AddRoute(ns, serviceRoute net service)) MustComplete withVeth ]
+                step ("route to Spartan " + service.ToString()) (AddRoute(ns, serviceRoute net service)) MustComplete withVeth ]
         @ [ step "host route to the Spartan address" (AddRoute(HostNs, hostRoute hostVeth)) MustComplete withVeth ]
 
     // The link comes before the checkpoint: Minuteman reacts to the file by looking the
@@ -206,13 +209,13 @@ module Plans =
     /// A second ADD for an attached container would fail part-way, and its rollback
     /// (delegate DEL, IPAM DEL by container ID and ifname) would tear down the first
     /// attachment. So ADD first makes sure this plugin's own links are not there yet.
-    let private notYetAttached (conf: NetConf) (rt: Runtime) (netns: string) =
+    let private notYetAttached (conf: NetConf) (netns: string) (hostVeth: string) =
         let ns = ContainerNs netns
         let absent name effect = step name effect MustBeAbsent NothingToUndo
 
         [ if conf.Spartan.Enabled then
               absent "not yet attached (Spartan link)" (InspectLink(ns, conf.Spartan.Network.Interface))
-              absent "not yet attached (host veth)" (InspectLink(HostNs, hostVethName rt.ContainerId rt.IfName))
+              absent "not yet attached (host veth)" (InspectLink(HostNs, hostVeth))
           if conf.Minuteman.Enabled then
               absent "not yet attached (Minuteman link)" (InspectLink(ns, minutemanLink)) ]
 
@@ -220,13 +223,14 @@ module Plans =
     /// the container is not attached already.
     let add (conf: NetConf) (rt: Runtime) : Plan =
         let netns = netnsOf rt
+        let hostVeth = hostVethName rt.ContainerId rt.IfName
 
         let steps =
-            lock rt :: notYetAttached conf rt netns
+            lock rt :: notYetAttached conf netns hostVeth
             @ [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
                 ]
             @ delegateSteps conf rt Add DelegateResult (fun () -> Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo))
-            @ (if conf.Spartan.Enabled then spartanAdd conf rt netns else [])
+            @ (if conf.Spartan.Enabled then spartanAdd conf rt netns hostVeth else [])
             @ (if conf.Minuteman.Enabled then minutemanAdd conf rt netns else [])
 
         { Command = Add

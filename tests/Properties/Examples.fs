@@ -189,7 +189,14 @@ let private stdout (r: Reply) = Encoding.UTF8.GetString r.Stdout
 let protocol =
     testList
         "protocol replies"
-        [ testCase "VERSION lists all seven versions" <| fun () ->
+        [ testCase "the version the plugin reports is the build's" <| fun () ->
+              let rec root (dir: IO.DirectoryInfo) =
+                  if IO.File.Exists(IO.Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName else root dir.Parent
+
+              let props = IO.File.ReadAllText(IO.Path.Combine(root (IO.DirectoryInfo AppContext.BaseDirectory), "Directory.Build.props"))
+              Expect.stringContains props $"<Version>{Plugin.version}</Version>" "Plugin.version matches Directory.Build.props"
+
+          testCase "VERSION lists all seven versions" <| fun () ->
               let r = reply [ "CNI_COMMAND", "VERSION" ] "{\"cniVersion\":\"1.0.0\"}"
               Expect.equal r.ExitCode 0 "exit"
 
