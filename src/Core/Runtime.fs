@@ -95,6 +95,14 @@ module Runtime =
 
         let bad name message = Error [ CniError.invalidEnvironment name message ]
 
+        let path () =
+            match get "CNI_PATH" with
+            | None -> bad "CNI_PATH" "is required: the directories where CNI plugins are found"
+            | Some text ->
+                match text.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray with
+                | [] -> bad "CNI_PATH" "names no directory"
+                | dirs -> Ok dirs
+
         match get "CNI_COMMAND" with
         | None -> bad "CNI_COMMAND" $"is not set; expected {commandNames}"
         | Some text ->
@@ -110,16 +118,14 @@ module Runtime =
                       Path = [] }
             | Ok Status ->
                 // STATUS concerns the network, not a container: only CNI_PATH is needed
-                match get "CNI_PATH" |> Option.map (fun p -> p.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray) with
-                | Some(_ :: _ as dirs) ->
-                    Ok
-                        { Command = Status
-                          ContainerId = ""
-                          Netns = None
-                          IfName = ""
-                          Args = []
-                          Path = dirs }
-                | _ -> bad "CNI_PATH" "is required: the directories where CNI plugins are found"
+                path ()
+                |> Result.map (fun dirs ->
+                    { Command = Status
+                      ContainerId = ""
+                      Netns = None
+                      IfName = ""
+                      Args = []
+                      Path = dirs })
             | Ok command ->
                 let containerId =
                     match get "CNI_CONTAINERID" with
@@ -154,20 +160,12 @@ module Runtime =
                         | Ok pairs -> Ok pairs
                         | Error message -> bad "CNI_ARGS" message
 
-                let path =
-                    match get "CNI_PATH" with
-                    | None -> bad "CNI_PATH" "is required: the directories where CNI plugins are found"
-                    | Some text ->
-                        match text.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray with
-                        | [] -> bad "CNI_PATH" "names no directory"
-                        | dirs -> Ok dirs
-
                 Validation.validate {
                     let! containerId = containerId
                     and! netns = netns
                     and! ifName = ifName
                     and! args = args
-                    and! path = path
+                    and! path = path ()
 
                     return
                         { Command = command
