@@ -1,8 +1,6 @@
 namespace Dcos.L4lb
 
 open System
-open System.Buffers
-open System.Text.Encodings.Web
 open System.Text.Json
 
 /// A JSON value as plain, comparable data.
@@ -26,10 +24,6 @@ module Json =
     let private documentOptions =
         JsonDocumentOptions(MaxDepth = 64, AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow)
 
-    // Relaxed escaping keeps non-ASCII text readable in what we hand to delegates and print.
-    let private writerOptions =
-        JsonWriterOptions(Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
-
     let rec private ofElement (e: JsonElement) : Json =
         match e.ValueKind with
         | JsonValueKind.Object -> Json.Object [ for p in e.EnumerateObject() -> p.Name, ofElement p.Value ]
@@ -49,38 +43,61 @@ module Json =
         with e ->
             Error e.Message
 
-    let rec private write (w: Utf8JsonWriter) json =
+    // Our own writer, not Utf8JsonWriter: its first string builds System.Text.Encodings.Web's
+    // encoders, about a million instructions at every start of the plugin
+    // (docs/performance.md). RFC 8259 needs only '"', '\\' and control characters escaped;
+    // everything else, non-ASCII included, is written as UTF-8 text.
+    let private writeString (sb: Text.StringBuilder) (s: string) =
+        sb.Append '"' |> ignore
+
+        for c in s do
+            match c with
+            | '"' -> sb.Append "\\\"" |> ignore
+            | '\\' -> sb.Append "\\\\" |> ignore
+            | '\n' -> sb.Append "\\n" |> ignore
+            | '\r' -> sb.Append "\\r" |> ignore
+            | '\t' -> sb.Append "\\t" |> ignore
+            | c when c < ' ' -> sb.Append("\\u").Append((int c).ToString("x4")) |> ignore
+            | c -> sb.Append c |> ignore
+
+        sb.Append '"' |> ignore
+
+    let rec private write (sb: Text.StringBuilder) json =
         match json with
-        | Json.Null -> w.WriteNullValue()
-        | Json.Bool b -> w.WriteBooleanValue b
-        | Json.Number text -> w.WriteRawValue(text, skipInputValidation = true)
-        | Json.String s -> w.WriteStringValue s
+        | Json.Null -> sb.Append "null" |> ignore
+        | Json.Bool b -> sb.Append(if b then "true" else "false") |> ignore
+        | Json.Number text -> sb.Append text |> ignore
+        | Json.String s -> writeString sb s
         | Json.Array items ->
-            w.WriteStartArray()
+            sb.Append '[' |> ignore
 
-            for item in items do
-                write w item
+            items
+            |> List.iteri (fun i item ->
+                if i > 0 then
+                    sb.Append ',' |> ignore
 
-            w.WriteEndArray()
+                write sb item)
+
+            sb.Append ']' |> ignore
         | Json.Object members ->
-            w.WriteStartObject()
+            sb.Append '{' |> ignore
 
-            for (key, value) in members do
-                w.WritePropertyName key
-                write w value
+            members
+            |> List.iteri (fun i (key, value) ->
+                if i > 0 then
+                    sb.Append ',' |> ignore
 
-            w.WriteEndObject()
+                writeString sb key
+                sb.Append ':' |> ignore
+                write sb value)
+
+            sb.Append '}' |> ignore
 
     /// Compact UTF-8 JSON text.
     let render (json: Json) : byte[] =
-        let buffer = ArrayBufferWriter<byte>(512)
-
-        do
-            use w = new Utf8JsonWriter(buffer, writerOptions)
-            write w json
-            w.Flush()
-
-        buffer.WrittenSpan.ToArray()
+        let sb = Text.StringBuilder(256)
+        write sb json
+        Text.Encoding.UTF8.GetBytes(sb.ToString())
 
     let ofInt (n: int) = Json.Number(string n)
 

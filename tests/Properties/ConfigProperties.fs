@@ -66,6 +66,9 @@ let parsing =
         [ property "never throws on any byte sequence"
           <| Prop.forAll (ArbMap.defaults |> ArbMap.arbitrary<byte[]>) neverThrows
 
+          property "rendering any JSON value and parsing it back gives the same value"
+          <| Prop.forAll (Arb.fromGen json) (fun j -> Json.parse (ReadOnlyMemory(Json.render j)) = Ok j)
+
           property "never throws on any JSON value"
           <| Prop.forAll (Arb.fromGen json) (Json.render >> neverThrows)
 
