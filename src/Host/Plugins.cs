@@ -61,7 +61,10 @@ static class Plugins
                 process.WaitForExit();
                 return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
             }
-            reading.Wait();
+            // A child the plugin left running may hold its stdout open: the reply is never
+            // waited for longer than the plugin itself may take.
+            if (!reading.Wait(call.TimeoutMs))
+                return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} exited, but its stdout stayed open for {call.TimeoutMs / 1000} s (a process it started holds it)");
             return Outcome.NewPluginExited(process.ExitCode, stdout.ToArray());
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
