@@ -31,6 +31,9 @@ type MinutemanConfig =
       /// holding the netns path) that Minuteman watches.
       Path: string }
 
+/// One attachment of a container to this network, as CNI 1.1's GC names it.
+type Attachment = { ContainerId: string; IfName: string }
+
 /// A validated network configuration of type dcos-l4lb.
 type NetConf =
     { CniVersion: string
@@ -47,7 +50,9 @@ type NetConf =
       Mtu: int option
       Capabilities: Json option
       RuntimeConfig: Json option
-      PrevResult: Json option }
+      PrevResult: Json option
+      /// GC's cni.dev/valid-attachments: the attachments the runtime still has.
+      ValidAttachments: Attachment list option }
 
 module Defaults =
     let private ip text = (Ipv4.tryParse text).Value
@@ -383,6 +388,34 @@ module NetConf =
                 "and $.minuteman.enable are both false; expected at least one enabled (with neither, use the delegate plugin directly)"
         | _ -> Ok()
 
+    /// The key CNI 1.1 gives GC's list of attachments that are still valid.
+    let validAttachmentsKey = "cni.dev/valid-attachments"
+
+    let private validAttachments (root: Json) =
+        let path = "$[\"" + validAttachmentsKey + "\"]"
+
+        let entry i (item: Json) =
+            let at = $"{path}[{i}]"
+
+            match item with
+            | Json.Object _ ->
+                validate {
+                    let! id = Field.string $"{at}.containerID" "containerID" item None
+                    and! ifName = Field.string $"{at}.ifname" "ifname" item None
+                    return { ContainerId = id; IfName = ifName }
+                }
+            | other -> Field.wrongType at "an object with containerID and ifname" other
+
+        match Field.tryGet validAttachmentsKey root with
+        | None -> Ok None
+        | Some(Json.Array items) ->
+            let results = items |> List.mapi entry
+
+            match results |> List.collect Validation.errors with
+            | [] -> Ok(Some [ for r in results do match r with Ok a -> a | Error _ -> () ])
+            | errors -> Error errors
+        | Some other -> Field.wrongType path "an array of {\"containerID\", \"ifname\"} objects" other
+
     let private ofJson (root: Json) : Result<NetConf, CniError list> =
         let spartanJson, minutemanJson = Field.tryGet "spartan" root, Field.tryGet "minuteman" root
 
@@ -401,6 +434,7 @@ module NetConf =
             and! capabilities = Field.optionalObject "$.capabilities" "capabilities" root
             and! runtimeConfig = Field.optionalObject "$.runtimeConfig" "runtimeConfig" root
             and! prevResult = Field.optionalObject "$.prevResult" "prevResult" root
+            and! valid = validAttachments root
 
             return
                 { CniVersion = version
@@ -413,7 +447,8 @@ module NetConf =
                   Mtu = mtu
                   Capabilities = capabilities
                   RuntimeConfig = runtimeConfig
-                  PrevResult = prevResult }
+                  PrevResult = prevResult
+                  ValidAttachments = valid }
         }
 
     /// Reads a network configuration from the bytes a runtime sends on stdin.
@@ -423,6 +458,11 @@ module NetConf =
         | Error message -> Error [ CniError.create DecodeFailure "$" $"is not valid JSON: {message}" ]
         | Ok(Json.Object _ as root) -> ofJson root
         | Ok other -> Error [ CniError.create DecodeFailure "$" $"expected a JSON object, found {Json.kindName other}" ]
+
+    let attachmentsJson (attachments: Attachment list) =
+        Json.Array
+            [ for a in attachments ->
+                  Json.Object [ "containerID", Json.String a.ContainerId; "ifname", Json.String a.IfName ] ]
 
     let toJson (conf: NetConf) : Json =
         let optional key value = value |> Option.map (fun v -> key, v) |> Option.toList
@@ -439,6 +479,7 @@ module NetConf =
             @ optional "capabilities" conf.Capabilities
             @ optional "runtimeConfig" conf.RuntimeConfig
             @ optional "prevResult" conf.PrevResult
+            @ optional validAttachmentsKey (conf.ValidAttachments |> Option.map attachmentsJson)
         )
 
     let render (conf: NetConf) : byte[] = Json.render (toJson conf)

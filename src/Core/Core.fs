@@ -90,6 +90,12 @@ module Plugin =
         | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(Plans.status conf runtime)
         | Status ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"STATUS needs cniVersion 1.1.0 or later; this config has {conf.CniVersion}")
+        | Gc when not (CniVersion.atLeast "1.1.0" conf.CniVersion) ->
+            Error(CniError.create IncompatibleVersion "$.cniVersion" $"GC needs cniVersion 1.1.0 or later; this config has {conf.CniVersion}")
+        | Gc when conf.ValidAttachments.IsNone ->
+            // never read a missing list as an empty one: that would remove every attachment
+            Error(CniError.invalidConfig ("$[\"" + NetConf.validAttachmentsKey + "\"]") "is required for GC: the attachments that are still valid, as [{\"containerID\": ..., \"ifname\": ...}]")
+        | Gc -> Ok(Plans.gc conf runtime)
         | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION has no plan")
 
     /// Starts one invocation: a reply at once (about text, VERSION, an invalid request),

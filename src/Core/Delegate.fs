@@ -5,7 +5,7 @@ module Delegate =
     /// The delegate object with the parent's name and cniVersion (so the delegate speaks
     /// the version the runtime asked for and keeps its state under the parent's network
     /// name), the parent's args and runtimeConfig when it has them, and for CHECK and DEL
-    /// the parent's prevResult. Nothing else is touched. Upstream wrote "args": null when
+    /// the parent's prevResult, for GC the list of valid attachments. Nothing else is touched. Upstream wrote "args": null when
     /// the parent had no args; we never write a null.
     let config (command: Command) (conf: NetConf) : Json =
         let set key value json =
@@ -19,6 +19,7 @@ module Delegate =
             | Del -> conf.PrevResult
             | Add
             | Status
+            | Gc
             | Version -> None
 
         let delegateObject =
@@ -32,6 +33,8 @@ module Delegate =
         |> set "args" conf.Args
         |> set "runtimeConfig" conf.RuntimeConfig
         |> set "prevResult" prevResult
+        // GC (CNI 1.1): the delegate gets the same list of attachments that are still valid
+        |> set NetConf.validAttachmentsKey (if command = Gc then conf.ValidAttachments |> Option.map NetConf.attachmentsJson else None)
 
     /// The delegate's plugin type, a plain file name (checked when the config was read).
     let pluginType (conf: NetConf) =

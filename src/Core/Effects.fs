@@ -92,6 +92,14 @@ type Effect =
     | InspectRoutes of Namespace * link: string
     /// Query: a checkpoint file's content.
     | ReadCheckpoint of directory: string * containerId: string
+    /// This plugin's own record of an attachment (what GC finds stale attachments by):
+    /// written to a dot-file and renamed into place, the directory created when missing.
+    | WriteAttachment of directory: string * name: string * content: string
+    | RemoveAttachment of directory: string * name: string
+    /// Query: every attachment record in the directory (none when it does not exist).
+    | ListAttachments of directory: string
+    /// Query: one attachment record, as it is now.
+    | ReadAttachment of directory: string * name: string
     /// Query: is there an executable plugin of this type in these directories?
     | FindPlugin of pluginType: string * path: string list
     /// Query: could this process write here (the file, or the directory, or for a path
@@ -114,6 +122,10 @@ type Effect =
         | InspectLink(ns, name) -> $"inspect link {name} in {ns.Describe()}"
         | InspectRoutes(ns, link) -> $"list routes via {link} in {ns.Describe()}"
         | ReadCheckpoint(dir, id) -> $"read checkpoint {dir}/{id}"
+        | WriteAttachment(dir, name, _) -> $"record attachment {dir}/{name}"
+        | RemoveAttachment(dir, name) -> $"remove attachment record {dir}/{name}"
+        | ListAttachments dir -> $"list attachment records in {dir}"
+        | ReadAttachment(dir, name) -> $"read attachment record {dir}/{name}"
         | FindPlugin(t, path) -> $"find plugin {t} in {String.Join(':', path)}"
         | CheckWritable path -> $"check that {path} is writable"
 
@@ -154,6 +166,13 @@ type RouteEntry =
       Scope: RouteScope
       Source: Ipv4 option }
 
+/// An attachment record file as the runner found it.
+type AttachmentRecord =
+    { Name: string
+      Content: string
+      /// Last modification, in 100 ns ticks: a record rewritten by a later ADD differs.
+      Modified: int64 }
+
 /// What the runner reports after carrying out one effect.
 type Outcome =
     | Completed
@@ -162,6 +181,8 @@ type Outcome =
     | LinkFound of LinkState
     | RoutesFound of RouteEntry list
     | CheckpointFound of content: string
+    | AttachmentsFound of AttachmentRecord list
+    | AttachmentFound of AttachmentRecord
     | Failed of Failure
 
 module Outcome =

@@ -7,7 +7,10 @@ type Facts =
     { SpartanAddress: Ipv4 option
       DelegateOutput: byte[] option
       /// Versions agreed with plugins that refused ours, by plugin type.
-      Versions: Map<string, string> }
+      Versions: Map<string, string>
+      /// How many problems were counted when the current attachment's removal began (DEL:
+      /// none; GC: one attachment after another), for ForgetIfClean.
+      ProblemsBefore: int }
 
 /// Where a plugin step stands in version negotiation.
 type Negotiation =
@@ -133,6 +136,8 @@ module Machine =
         | MustComplete, _, Completed -> Ok facts
         | Removal, _, Completed -> Ok facts
         | Removal, _, Failed { Kind = NotFound } -> Ok facts
+        | ForgetIfClean, _, Completed -> Ok facts
+        | ForgetIfClean, _, Failed { Kind = NotFound } -> Ok facts
         | SpartanLink(first, last), _, LinkFound link ->
             match link.Up, link.Addresses |> List.filter (fun (ip, length) -> length = 32 && ip >= first && ip <= last) with
             | false, _ -> problem "is down"
@@ -197,6 +202,7 @@ module Machine =
     /// Moves to the next forward step, or finishes.
     and private forward (m: Machine) (rest: Step list) =
         match rest with
+        | { Reading = ForgetIfClean } :: later when m.Problems.Length > m.Facts.ProblemsBefore -> forward m later
         | next :: later ->
             let m =
                 { m with
@@ -267,7 +273,8 @@ module Machine =
               Facts =
                 { SpartanAddress = None
                   DelegateOutput = None
-                  Versions = Map.empty }
+                  Versions = Map.empty
+                  ProblemsBefore = 0 }
               Problems = [] }
 
         forward m plan.Steps
@@ -288,6 +295,21 @@ module Machine =
             | None -> fail m step false refusal
         | AskingVersion refusal, _, _ -> fail m step false refusal
         | _ ->
+            match step.Reading, outcome, m.Phase with
+            | Collect(conf, rt), AttachmentsFound records, Forward(_, rest) ->
+                forward { m with Completed = step :: m.Completed } (Plans.collect conf rt records @ rest)
+            | Unchanged(listed, _), AttachmentFound now, _ when now = listed ->
+                succeed m step { m.Facts with ProblemsBefore = m.Problems.Length }
+            | Unchanged(_, skip), _, Forward(_, rest) ->
+                // a later ADD rewrote the record, or a DEL removed it: that attachment is not
+                // GC's to remove; a record that cannot be read is not removed either
+                let problems =
+                    match outcome with
+                    | Failed f when f.Kind <> NotFound -> stepNamed m (failure step f) :: m.Problems
+                    | _ -> m.Problems
+
+                forward { m with Problems = problems } (List.skip skip rest)
+            | _ ->
             match read step m.Facts outcome with
             | Ok facts -> succeed m step facts
             | Error error when error.Code = 1 && step.Negotiable && m.Negotiation = FirstTry ->

@@ -28,9 +28,21 @@ type Reading =
     | MustBeAbsent
     /// STATUS: a readiness probe that must pass.
     | Ready
-    /// STATUS: the delegate's own STATUS; a delegate that does not know STATUS (it
-    /// answers "incompatible version", as plugins older than CNI 1.1 do) counts as ready.
+    /// STATUS and GC: the delegate's own STATUS or GC; a delegate that does not know the
+    /// command (it answers "incompatible version", as plugins older than CNI 1.1 do) has
+    /// nothing to report or collect.
     | DelegateReady
+    /// GC: the attachment records found. Each one whose attachment is not in the valid
+    /// list gets its removal steps, inserted after this step.
+    | Collect of NetConf * Runtime
+    /// GC, under the attachment's lock: the record is still the one that was listed. When
+    /// it changed (a later ADD) or went (a DEL), the next `skip` steps, this attachment's
+    /// removal, are left out.
+    | Unchanged of listed: AttachmentRecord * skip: int
+    /// DEL and GC's last step, the attachment record's removal: skipped when a removal
+    /// before it failed, so that a later GC can still find the attachment; otherwise read
+    /// as a Removal.
+    | ForgetIfClean
 
 /// One step of a plan: an effect, how to read its outcome, and what undoes it.
 type Step =
@@ -88,6 +100,24 @@ module Plans =
     /// (a fixed set, so none is ever left behind), next to the IPAM plugins' own state.
     let lockPath (containerId: string) (ifName: string) =
         "/var/lib/cni/dcos-l4lb/lock." + (attachmentHash containerId ifName % 64UL).ToString()
+
+    /// Where ADD records the attachments of a network, one file per attachment: what GC
+    /// finds stale attachments by (the Minuteman checkpoints exist only with Minuteman).
+    let attachmentDirectory (conf: NetConf) = "/var/lib/cni/dcos-l4lb/attachments/" + conf.Name
+
+    /// "<container ID>@<ifname>": a container ID never holds '@', so the first one splits.
+    let attachmentName (containerId: string) (ifName: string) = containerId + "@" + ifName
+
+    let parseAttachmentName (name: string) : Attachment option =
+        match name.IndexOf '@' with
+        | i when i > 0 ->
+            let a = { ContainerId = name.Substring(0, i); IfName = name.Substring(i + 1) }
+            if Runtime.isValidContainerId a.ContainerId && Runtime.isValidIfName a.IfName then Some a else None
+        | _ -> None
+
+    /// GCs of one host serialise on this lock; only a GC holds more than one lock at a
+    /// time, so no two processes can wait for each other's locks.
+    let gcLockPath = "/var/lib/cni/dcos-l4lb/lock.gc"
 
     let private step name effect reading compensation =
         { Name = name
@@ -225,9 +255,18 @@ module Plans =
         let netns = netnsOf rt
         let hostVeth = hostVethName rt.ContainerId rt.IfName
 
+        let record = attachmentName rt.ContainerId rt.IfName
+        let directory = attachmentDirectory conf
+
         let steps =
             lock rt :: notYetAttached conf netns hostVeth
-            @ [ step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
+            @ [ // first, so that whatever a crash leaves behind can be found by GC
+                step
+                    "attachment record"
+                    (WriteAttachment(directory, record, netns))
+                    MustComplete
+                    (Undo(removal "remove attachment record" (RemoveAttachment(directory, record))))
+                step "IPv4 forwarding" EnableIpv4Forwarding MustComplete (NotUndone "the host needs forwarding for every container, not just this one")
                 ]
             @ delegateSteps conf rt Add DelegateResult (fun () -> Undo(delegateStep conf rt Del PluginSucceeds NothingToUndo))
             @ (if conf.Spartan.Enabled then spartanAdd conf rt netns hostVeth else [])
@@ -263,7 +302,12 @@ module Plans =
             lock rt
             :: (if conf.Spartan.Enabled then spartan else [])
             @ (if conf.Minuteman.Enabled then minuteman else [])
-            @ delegateSteps conf rt Del PluginSucceeds (fun () -> NothingToUndo) }
+            @ delegateSteps conf rt Del PluginSucceeds (fun () -> NothingToUndo)
+            @ [ step
+                    "remove attachment record"
+                    (RemoveAttachment(attachmentDirectory conf, attachmentName rt.ContainerId rt.IfName))
+                    ForgetIfClean
+                    NothingToUndo ] }
 
     /// CHECK: every artefact of this plugin, then the delegate's own CHECK.
     let check (conf: NetConf) (rt: Runtime) : Plan =
@@ -312,3 +356,53 @@ module Plans =
                    [ probe "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path))
                      delegateStep conf rt Status DelegateReady NothingToUndo ]
                | None -> []) }
+
+    /// GC (CNI 1.1): the attachment records of this network are listed; each attachment
+    /// not in cni.dev/valid-attachments is removed as DEL would (see `collect`); then the
+    /// delegate gets its own GC with the same list.
+    let gc (conf: NetConf) (rt: Runtime) : Plan =
+        { Command = Gc
+          CniVersion = conf.CniVersion
+          Nameservers = []
+          GivenResult = None
+          Steps =
+            [ step "GC lock" (TakeLock gcLockPath) MustComplete (NotUndone "released when the plugin exits")
+              step "attachment records" (ListAttachments(attachmentDirectory conf)) (Collect(conf, rt)) NothingToUndo ]
+            @ delegateSteps conf rt Gc DelegateReady (fun () -> NothingToUndo) }
+
+    /// GC's steps for the records found: for each attachment not in the valid list, under
+    /// its lock, once its record is seen unchanged, DEL's removals without the netns (the
+    /// spec lets GC assume the container's netns is gone) and without the delegate (which
+    /// gets GC instead). A checkpoint stays while the valid list still names its container.
+    let collect (conf: NetConf) (rt: Runtime) (records: AttachmentRecord list) : Step list =
+        let valid = conf.ValidAttachments |> Option.defaultValue []
+        let directory = attachmentDirectory conf
+        let containerInUse id = valid |> List.exists (fun v -> v.ContainerId = id)
+
+        [ for record in records |> List.sortBy (fun r -> r.Name) do
+              match parseAttachmentName record.Name with
+              | Some a when not (List.contains a valid) ->
+                  let stale =
+                      { rt with
+                          Command = Del
+                          ContainerId = a.ContainerId
+                          IfName = a.IfName
+                          Netns = None
+                          Args = [] }
+
+                  let named (s: Step) = { s with Name = $"{record.Name}: {s.Name}" }
+
+                  match (del { conf with Delegate = None } stale).Steps with
+                  | lockStep :: removals ->
+                      let removals =
+                          removals
+                          |> List.filter (fun s ->
+                              match s.Effect with
+                              | RemoveCheckpoint _ -> not (containerInUse a.ContainerId)
+                              | _ -> true)
+
+                      named lockStep
+                      named (step "record unchanged" (ReadAttachment(directory, record.Name)) (Unchanged(record, removals.Length)) NothingToUndo)
+                      yield! removals |> List.map named
+                  | [] -> ()
+              | _ -> () ]

@@ -12,6 +12,8 @@ type Command =
     | Version
     /// CNI 1.1: is the plugin ready to serve ADD?
     | Status
+    /// CNI 1.1: remove what belongs to attachments the runtime no longer has.
+    | Gc
 
     /// The CNI_COMMAND spelling. Also ToString: the compiler's own ToString for a union
     /// goes through FSharp.Core's reflection-based printf, which Native AOT cannot run.
@@ -22,6 +24,7 @@ type Command =
         | Check -> "CHECK"
         | Version -> "VERSION"
         | Status -> "STATUS"
+        | Gc -> "GC"
 
     override command.ToString() = command.Name
 
@@ -71,7 +74,7 @@ module Runtime =
         | Some bad -> Error $"\"{bad}\" is not a KEY=VALUE pair; expected KEY=VALUE pairs separated by ';'"
         | None -> Ok [ for r in parsed do match r with Ok kv -> yield kv | Error _ -> () ]
 
-    let private commandNames = "ADD, DEL, CHECK, STATUS or VERSION"
+    let private commandNames = "ADD, DEL, CHECK, GC, STATUS or VERSION"
 
     let parseCommand (text: string) : Result<Command, CniError> =
         match text with
@@ -80,6 +83,7 @@ module Runtime =
         | "CHECK" -> Ok Check
         | "VERSION" -> Ok Version
         | "STATUS" -> Ok Status
+        | "GC" -> Ok Gc
         | other ->
             Error(
                 CniError.invalidEnvironment "CNI_COMMAND" $"unknown command \"{other}\"; expected {commandNames}"
@@ -116,11 +120,11 @@ module Runtime =
                       IfName = ""
                       Args = []
                       Path = [] }
-            | Ok Status ->
-                // STATUS concerns the network, not a container: only CNI_PATH is needed
+            | Ok(Status | Gc as command) ->
+                // STATUS and GC concern the network, not a container: only CNI_PATH is needed
                 path ()
                 |> Result.map (fun dirs ->
-                    { Command = Status
+                    { Command = command
                       ContainerId = ""
                       Netns = None
                       IfName = ""

@@ -26,6 +26,10 @@ public sealed class EffectRunner : IDisposable
                 Effect.WriteCheckpoint w => Checkpoints.Write(w.directory, w.containerId, w.content),
                 Effect.RemoveCheckpoint r => Checkpoints.Remove(r.directory, r.containerId),
                 Effect.ReadCheckpoint r => Checkpoints.Read(r.directory, r.containerId),
+                Effect.WriteAttachment w => Attachments.Write(w.directory, w.name, w.content),
+                Effect.RemoveAttachment r => Attachments.Remove(r.directory, r.name),
+                Effect.ListAttachments l => Attachments.List(l.directory),
+                Effect.ReadAttachment r => Attachments.Read(r.directory, r.name),
                 _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
                 Effect.TakeLock l => Lock(l.path),
                 Effect.FindPlugin f => Plugins.Find(f.pluginType, f.path) is null
@@ -128,10 +132,14 @@ public sealed class EffectRunner : IDisposable
     // Held until the process exits: the kernel releases a flock with its last descriptor.
     // Opened with libc, not FileStream: .NET takes flocks of its own to emulate FileShare,
     // which would make a waiting process fail instead of wait.
-    readonly List<int> _locks = new();
+    // By path: a GC may be asked for a lock it holds already (two attachments on one of
+    // the striped lock files), and a second flock on a new descriptor would wait forever.
+    readonly Dictionary<string, int> _locks = new(StringComparer.Ordinal);
 
     Outcome Lock(string path)
     {
+        if (_locks.ContainsKey(path))
+            return Outcome.Completed;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         int fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
@@ -142,7 +150,7 @@ public sealed class EffectRunner : IDisposable
                 Libc.close(fd);
             return Failed(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
         }
-        _locks.Add(fd);
+        _locks[path] = fd;
         return Outcome.Completed;
     }
 
@@ -188,7 +196,7 @@ public sealed class EffectRunner : IDisposable
     {
         foreach (var socket in _sockets.Values)
             socket.Dispose();
-        foreach (var fd in _locks)
+        foreach (var fd in _locks.Values)
             Libc.close(fd);
     }
 }

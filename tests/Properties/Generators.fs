@@ -132,6 +132,7 @@ let validConfig: Gen<NetConf> =
         let! mtu = Gen.optionOf (Gen.choose (68, 65535))
         let! capabilities = optionalObject
         let! runtimeConfig = optionalObject
+        let! valid = Gen.optionOf (Gen.listOf (Gen.zip cniName ifName |> Gen.map (fun (id, n) -> { ContainerId = id; IfName = n })))
         // chained mode (no delegate) always has the previous plugin's result
         let! prevResult =
             match delegateObj with
@@ -149,7 +150,8 @@ let validConfig: Gen<NetConf> =
               Mtu = mtu
               Capabilities = capabilities
               RuntimeConfig = runtimeConfig
-              PrevResult = prevResult }
+              PrevResult = prevResult
+              ValidAttachments = valid }
     }
 
 /// One known mistake: a description, how to apply it to a valid config's JSON, the

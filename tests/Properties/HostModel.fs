@@ -29,6 +29,10 @@ type World =
     { Namespaces: Map<Namespace, NsM>
       /// (directory, file name) -> content
       Files: Map<string * string, string>
+      /// (directory, name) -> this plugin's attachment records
+      Records: Map<string * string, AttachmentRecord>
+      /// Ticks on every record write: a record's modification time.
+      Clock: int64
       /// IPAM network name -> (container ID, ifname) -> address
       Ipam: Map<string, Map<string * string, Ipv4>>
       /// (network name, container ID, ifname) of each delegate attachment
@@ -50,6 +54,8 @@ let emptyNs =
 let initial =
     { Namespaces = Map [ HostNs, emptyNs ]
       Files = Map.empty
+      Records = Map.empty
+      Clock = 0L
       Ipam = Map.empty
       Attachments = Set.empty
       Forwarding = false
@@ -177,6 +183,15 @@ let private delegatePlugin (w: World) (call: PluginCall) : World * Outcome =
     | "CHECK" ->
         if w.Attachments.Contains key then w, pluginOk (Json.Object [])
         else w, pluginError 100 $"no attachment of {id}/{ifName} to {network}"
+    | "GC" ->
+        // like the reference plugins from CNI 1.1: forget this network's attachments that
+        // are not in the list (the netns, and so the links, are assumed gone)
+        let valid =
+            match Json.tryField "cni.dev/valid-attachments" call.Config with
+            | Some(Json.Array items) -> items |> List.map (fun a -> network, str "containerID" a, str "ifname" a) |> Set.ofList
+            | _ -> Set.empty
+
+        { w with Attachments = w.Attachments |> Set.filter (fun ((n, _, _) as a) -> n <> network || valid.Contains a) }, pluginOk (Json.Object [])
     | other -> w, pluginError 4 $"unexpected command {other}"
 
 let private isIpam (call: PluginCall) =
@@ -287,6 +302,22 @@ let perform (w: World) (effect: Effect) : World * Outcome =
     | ReadCheckpoint(dir, id) ->
         match w.Files.TryFind(dir, id) with
         | Some content -> w, CheckpointFound content
+        | None -> w, fail NotFound "no such file"
+    | WriteAttachment(dir, name, content) ->
+        let clock = w.Clock + 1L
+
+        { w with
+            Clock = clock
+            Records = w.Records.Add((dir, name), { Name = name; Content = content; Modified = clock }) },
+        Completed
+    | RemoveAttachment(dir, name) ->
+        if w.Records.ContainsKey(dir, name) then { w with Records = w.Records.Remove(dir, name) }, Completed
+        else w, fail NotFound "no such file"
+    | ListAttachments dir ->
+        w, AttachmentsFound [ for KeyValue((d, _), r) in w.Records do if d = dir then r ]
+    | ReadAttachment(dir, name) ->
+        match w.Records.TryFind(dir, name) with
+        | Some r -> w, AttachmentFound r
         | None -> w, fail NotFound "no such file"
 
 /// Runs an invocation to its reply. `inject` may replace the outcome of the n-th effect

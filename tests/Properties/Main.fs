@@ -22,5 +22,6 @@ let main argv =
           Issue8Properties.dns
           Issue8Properties.mesos
           Issue8Properties.chained
-          Issue8Properties.status ]
+          Issue8Properties.status
+          GcProperties.gc ]
     |> Suite.run "properties" argv
