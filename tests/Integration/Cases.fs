@@ -316,6 +316,6 @@ let private leaks =
 
         Expect.equal (machineState ()) before.Value "the root netns's links of our names and /var/lib/cni")
 
-let tests =
+let tests (more: Test list) =
     before.Force() |> ignore
-    testSequenced (testList "integration" ([ for version in versions -> forVersion version ] @ [ leaks ]))
+    testSequenced (testList "integration" ([ for version in versions -> forVersion version ] @ more @ [ leaks ]))

@@ -33,6 +33,7 @@ let addPlan (s: Shape) : (string * string) list =
       "not yet attached (host veth)", $"inspect link {hv} in the host"
       if s.Minuteman then
           "not yet attached (Minuteman link)", $"inspect link minuteman in {netns}"
+      "attachment record", "record attachment /var/lib/cni/dcos-l4lb/attachments/\\S+"
       "IPv4 forwarding", "enable IPv4 forwarding"
       $"delegate {s.Delegate} ADD", $"run {Regex.Escape s.Delegate} ADD"
       $"Spartan IPAM {s.Ipam} ADD", $"run {Regex.Escape s.Ipam} ADD"

@@ -1,0 +1,146 @@
+/// GC and STATUS (CNI 1.1) driven by hand-built 1.1.0 invocations against the real binary,
+/// the reference plugins and the kernel. Containers are attached with a 1.0.0 config (the
+/// reference plugins 1.1.1 stop there); GC gets the same config at 1.1.0, as a runtime
+/// speaking CNI 1.1 sends it.
+module Dcos.L4lb.Tests.Integration.Gc
+
+open System.IO
+open System.Text.Json.Nodes
+open Expecto
+open Dcos.L4lb.Tests
+
+let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
+
+/// A second container in the scene, with its own netns, deleted after `body` whatever
+/// happens (unless the test deleted it already).
+let private withSecond (scene: Scene) (body: string -> string -> unit) =
+    let name = scene.Container + "b"
+    Netns.create name
+
+    try
+        body name (scene.ContainerId + "-b")
+    finally
+        if File.Exists $"/run/netns/{name}" then Netns.delete name
+
+let private run (scene: Scene) command (containerId: string) (netns: string option) (config: JsonNode) =
+    let env =
+        AgentPlugin.environment AgentPlugin.searchPath command containerId netns AgentPlugin.ifName [ AgentPlugin.referencePlugins ]
+
+    AgentPlugin.run scene.VarLib scene.Agent env config
+
+/// GC as CNI 1.1 defines it: only CNI_COMMAND and CNI_PATH, the list in the config.
+let private gc (scene: Scene) (config: JsonObject) (valid: (string * string) list) =
+    let conf = config.DeepClone().AsObject()
+    conf["cniVersion"] <- JsonValue.Create "1.1.0"
+    let list = JsonArray()
+
+    for id, ifName in valid do
+        list.Add(JsonNode.Parse $"""{{ "containerID": "{id}", "ifname": "{ifName}" }}""")
+
+    conf["cni.dev/valid-attachments"] <- list
+    let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
+    AgentPlugin.run scene.VarLib scene.Agent env conf
+
+let private expectOk what (o: Command.Outcome) =
+    if o.ExitCode <> 0 then failtest $"{what} failed: {Command.describe o}"
+
+let private owners (scene: Scene) network =
+    scene.Allocations network |> List.map _.Owner |> List.sort
+
+let private records (scene: Scene) =
+    let dir = Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", AgentPlugin.network)
+    if Directory.Exists dir then Directory.GetFiles dir |> Array.map Path.GetFileName |> Array.sort |> List.ofArray else []
+
+let private scenario name body =
+    testCase name (fun () ->
+        use scene = new Scene()
+        body scene)
+
+let tests =
+    testList
+        "GC and STATUS (CNI 1.1)"
+        [ scenario "GC releases a container that is gone and leaves the listed one attached" (fun scene ->
+              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let a = scene.ContainerId
+
+              withSecond scene (fun bNetns b ->
+                  expectOk "ADD a" (run scene "ADD" a (Some scene.Netns) conf)
+                  expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
+                  Expect.equal (records scene) [ $"{a}@eth0"; $"{b}@eth0" ] "attachment records after ADD"
+                  Expect.equal (owners scene Spartan.ipamNetwork) (List.sort [ a; b ]) "Spartan leases after ADD"
+
+                  // the runtime lost container b (its netns is gone) and no longer lists it
+                  Netns.delete bNetns
+                  expectOk "GC" (gc scene conf [ a, "eth0" ])
+
+                  Expect.equal (owners scene Spartan.ipamNetwork) [ a ] "Spartan leases after GC"
+                  Expect.equal (records scene) [ $"{a}@eth0" ] "attachment records after GC"
+                  Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName b "eth0")) "b's host veth"
+                  // bridge 1.1.1 answers GC with "incompatible version": its lease for b stays
+                  // until b's DEL, which the runtime still owes (GC is no substitute for DEL)
+                  Expect.equal (owners scene AgentPlugin.network) (List.sort [ a; b ]) "the delegate's leases"
+
+                  expectOk "DEL b" (run scene "DEL" b None conf))
+
+              // a is untouched: still attached, CHECK passes, and DNS through Spartan works
+              Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "spartan" ] "a's links"
+              let answer = Command.run "ip" [ "netns"; "exec"; scene.Container; "dig"; "+short"; "+time=2"; "+tries=2"; "@198.51.100.1"; Spartan.testName ]
+              Expect.equal (answer.Trim()) Spartan.testAnswer "a resolves through Spartan after GC"
+              expectOk "DEL a" (run scene "DEL" a (Some scene.Netns) conf)
+              Expect.equal (owners scene Spartan.ipamNetwork) [] "Spartan leases at the end"
+              Expect.equal (owners scene AgentPlugin.network) [] "delegate leases at the end"
+              Expect.equal (records scene) [] "attachment records at the end")
+
+          scenario "GC of a stale container whose netns still exists removes its Spartan veth too" (fun scene ->
+              let conf = Plugin.config scene "1.0.0" minutemanOff
+
+              withSecond scene (fun bNetns b ->
+                  expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
+                  Expect.equal (Kernel.linkNames bNetns) [ "eth0"; "lo"; "spartan" ] "b's links after ADD"
+                  expectOk "GC" (gc scene conf [])
+                  Expect.equal (Kernel.linkNames bNetns) [ "eth0"; "lo" ] "b's links after GC"
+                  Expect.equal (owners scene Spartan.ipamNetwork) [] "Spartan leases after GC"
+                  Expect.equal (records scene) [] "attachment records after GC"
+                  expectOk "DEL b" (run scene "DEL" b (Some $"/run/netns/{bNetns}") conf)
+                  Expect.equal (owners scene AgentPlugin.network) [] "delegate leases after DEL"))
+
+          scenario "GC with nothing attached, and GC twice, succeed and change nothing" (fun scene ->
+              let conf = Plugin.config scene "1.0.0" minutemanOff
+              expectOk "GC on an empty host" (gc scene conf [ "nobody", "eth0" ])
+              expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
+              let listed = [ scene.ContainerId, "eth0" ]
+              expectOk "GC" (gc scene conf listed)
+              expectOk "GC again" (gc scene conf listed)
+              Expect.equal (owners scene Spartan.ipamNetwork) [ scene.ContainerId ] "Spartan lease kept"
+              Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "spartan" ] "links kept"
+              expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
+
+          scenario "GC without cni.dev/valid-attachments is refused with code 7 and removes nothing" (fun scene ->
+              let conf = Plugin.config scene "1.0.0" minutemanOff
+              expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
+              let bare = conf.DeepClone().AsObject()
+              bare["cniVersion"] <- JsonValue.Create "1.1.0"
+              let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
+              let o = AgentPlugin.run scene.VarLib scene.Agent env bare
+              let code, text = Plugin.error o
+              Expect.equal (o.ExitCode, code) (1, 7) text
+              Expect.stringContains text "cni.dev/valid-attachments" "names the field"
+              Expect.equal (owners scene Spartan.ipamNetwork) [ scene.ContainerId ] "Spartan lease kept"
+              expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
+
+          scenario "GC with a 1.0.0 config is refused with code 1" (fun scene ->
+              let conf = Plugin.config scene "1.0.0" minutemanOff
+              conf["cni.dev/valid-attachments"] <- JsonArray()
+              let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
+              let code, text = Plugin.error (AgentPlugin.run scene.VarLib scene.Agent env conf)
+              Expect.equal code 1 text)
+
+          scenario "STATUS on a ready agent succeeds; without the IPAM plugin it fails with code 50" (fun scene ->
+              let conf = Plugin.config scene "1.1.0" minutemanOff
+              let env path = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "STATUS"; "CNI_PATH", path ]
+              expectOk "STATUS" (AgentPlugin.run scene.VarLib scene.Agent (env AgentPlugin.referencePlugins) conf)
+              let empty = Path.Combine(scene.VarLib, "empty-bin")
+              Directory.CreateDirectory empty |> ignore
+              let code, text = Plugin.error (AgentPlugin.run scene.VarLib scene.Agent (env empty) conf)
+              Expect.equal code 50 text
+              Expect.stringContains text "host-local" "names the missing plugin") ]
