@@ -228,6 +228,18 @@ let private delNetnsGone version (list: Lists.Working) =
 
         expectReleased scene)
 
+/// A runtime that lost the container's netns path runs DEL with CNI_NETNS empty: the
+/// plugins release what they can reach from the host.
+let private delWithoutNetns version (list: Lists.Working) =
+    scenario "DEL with an empty CNI_NETNS releases the addresses and the Spartan veth" (fun scene ->
+        let path, _ = add scene version list
+        expectOk "DEL" (Runtime.invoke scene "" "" path "del")
+        expectReleased scene
+        Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
+        // deleting the host end took the container end with it; eth0 is the bridge's,
+        // which cannot reach the container without its netns
+        Expect.equal (names (Kernel.links scene.Container)) [ "eth0"; "lo" ] "container links")
+
 let private forList version (list: Lists.Working) =
     testList
         list.Name
@@ -237,7 +249,8 @@ let private forList version (list: Lists.Working) =
           dns version list
           check version list
           del version list
-          delNetnsGone version list ]
+          delNetnsGone version list
+          delWithoutNetns version list ]
 
 /// The chained list with the CNI_ARGS a Kubernetes runtime passes.
 let private kubernetes version =
