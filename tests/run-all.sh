@@ -29,7 +29,7 @@ count() { # suite-name log-file exit-code
   fi
 }
 
-for suite in Properties Protocol Integration Reliability Ctl LibraryCSharp; do
+for suite in Properties Protocol Integration Conflist Reliability Ctl LibraryCSharp; do
   project=tests/$suite
   if dotnet build "$project" -c Release -v quiet -nologo > "$logs/$suite.build" 2>&1; then
     dotnet "$project/bin/Release/net10.0/Dcos.L4lb.$suite.dll" --summary 2>&1 | tee "$logs/$suite.out"

@@ -1,0 +1,10 @@
+module Dcos.L4lb.Tests.Conflist.Main
+
+open Dcos.L4lb.Tests
+
+[<EntryPoint>]
+let main argv =
+    try
+        Suite.run "conflist" argv Cases.tests
+    finally
+        Runtime.remove ()
