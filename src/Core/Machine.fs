@@ -300,6 +300,9 @@ module Machine =
                 forward { m with Completed = step :: m.Completed } (Plans.collect conf rt records @ rest)
             | Unchanged(listed, _), AttachmentFound now, _ when now = listed ->
                 succeed m step { m.Facts with ProblemsBefore = m.Problems.Length }
+            | SpeaksVersion(version, skip), PluginExited(0, stdout), Forward(_, rest) ->
+                if List.contains version (PluginOutput.supportedVersions stdout) then succeed m step m.Facts
+                else forward m (List.skip skip rest)
             | Unchanged(_, skip), _, Forward(_, rest) ->
                 // a later ADD rewrote the record, or a DEL removed it: that attachment is not
                 // GC's to remove; a record that cannot be read is not removed either

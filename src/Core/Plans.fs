@@ -39,6 +39,10 @@ type Reading =
     /// it changed (a later ADD) or went (a DEL), the next `skip` steps, this attachment's
     /// removal, are left out.
     | Unchanged of listed: AttachmentRecord * skip: int
+    /// STATUS and GC: the delegate's VERSION. Plugins older than CNI 1.1 do not know
+    /// these commands (the reference plugins 1.1 fail them with "missing containerID"), so
+    /// unless it lists this version, the next `skip` steps (its STATUS or GC) are left out.
+    | SpeaksVersion of version: string * skip: int
     /// DEL and GC's last step, the attachment record's removal: skipped when a removal
     /// before it failed, so that a later GC can still find the attachment; otherwise read
     /// as a Removal.
@@ -150,6 +154,26 @@ module Plans =
     let private delegateStep (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
         let c = call rt (Delegate.pluginType conf) command (Delegate.config command conf)
         step $"delegate {c.Describe()}" (RunPlugin c) reading compensation
+
+    /// STATUS and GC: the delegate's own, when it speaks the config's version (CNI 1.1).
+    let private delegateIfSpeaks (conf: NetConf) (rt: Runtime) (command: Command) =
+        match conf.Delegate with
+        | Some _ ->
+            let own = delegateStep conf rt command DelegateReady NothingToUndo
+
+            let query =
+                match own.Effect with
+                | RunPlugin c ->
+                    RunPlugin
+                        { c with
+                            Command = "VERSION"
+                            Environment = [ "CNI_COMMAND", "VERSION" ]
+                            Config = Json.Object [ "cniVersion", Json.String conf.CniVersion ] }
+                | other -> other
+
+            [ step $"delegate {Delegate.pluginType conf} VERSION" query (SpeaksVersion(conf.CniVersion, 1)) NothingToUndo
+              own ]
+        | None -> []
 
     /// The delegate's step, or none in chained mode.
     let private delegateSteps (conf: NetConf) (rt: Runtime) (command: Command) reading compensation =
@@ -353,8 +377,8 @@ module Plans =
                   probe "Minuteman checkpoint directory" (CheckWritable conf.Minuteman.Path) ]
             @ (match conf.Delegate with
                | Some _ ->
-                   [ probe "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path))
-                     delegateStep conf rt Status DelegateReady NothingToUndo ]
+                   probe "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path))
+                   :: delegateIfSpeaks conf rt Status
                | None -> []) }
 
     /// GC (CNI 1.1): the attachment records of this network are listed; each attachment
@@ -368,7 +392,7 @@ module Plans =
           Steps =
             [ step "GC lock" (TakeLock gcLockPath) MustComplete (NotUndone "released when the plugin exits")
               step "attachment records" (ListAttachments(attachmentDirectory conf)) (Collect(conf, rt)) NothingToUndo ]
-            @ delegateSteps conf rt Gc DelegateReady (fun () -> NothingToUndo) }
+            @ delegateIfSpeaks conf rt Gc }
 
     /// GC's steps for the records found: for each attachment not in the valid list, under
     /// its lock, once its record is seen unchanged, DEL's removals without the netns (the

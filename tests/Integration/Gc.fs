@@ -66,7 +66,7 @@ let tests =
               withSecond scene (fun bNetns b ->
                   expectOk "ADD a" (run scene "ADD" a (Some scene.Netns) conf)
                   expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
-                  Expect.equal (records scene) [ $"{a}@eth0"; $"{b}@eth0" ] "attachment records after ADD"
+                  Expect.equal (records scene) (List.sort [ $"{a}@eth0"; $"{b}@eth0" ]) "attachment records after ADD"
                   Expect.equal (owners scene Spartan.ipamNetwork) (List.sort [ a; b ]) "Spartan leases after ADD"
 
                   // the runtime lost container b (its netns is gone) and no longer lists it
