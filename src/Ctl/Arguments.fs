@@ -7,6 +7,8 @@ type Operation =
     | Add
     | Del
     | Check
+    | Gc
+    | Status
 
 type ValidateArgs =
     | [<MainCommand; Mandatory>] Files of file: string list
@@ -20,18 +22,22 @@ type ValidateArgs =
 
 type PlanArgs =
     | [<MainCommand; ExactlyOnce>] Target of operation: Operation * file: string
-    | [<Mandatory; Unique>] Container_Id of id: string
-    | [<Mandatory; Unique>] Netns of path: string
+    | [<Unique>] Container_Id of id: string
+    | [<Unique>] Netns of path: string
     | [<Unique>] Ifname of name: string
+    | Valid of attachment: string
     | Json
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Target _ -> "the operation (add, del or check) and the network config. Example: l4lbctl plan add 10-spartan.conf --container-id web1 --netns /run/netns/web1"
-            | Container_Id _ -> "the container ID (CNI_CONTAINERID)"
-            | Netns _ -> "the container's network namespace path (CNI_NETNS)"
+            | Target _ ->
+                "the operation (add, del, check, gc or status) and the network config. Example: l4lbctl plan add 10-spartan.conf --container-id web1 --netns /run/netns/web1"
+            | Container_Id _ -> "the container ID (CNI_CONTAINERID); add, del and check"
+            | Netns _ -> "the container's network namespace path (CNI_NETNS); add and check, optional for del"
             | Ifname _ -> "the interface name (CNI_IFNAME); default eth0"
+            | Valid _ ->
+                "gc: an attachment that is still valid, as CONTAINERID/IFNAME (repeat it; default: the config's cni.dev/valid-attachments). The plan shows what GC would remove among this host's attachment records. Example: l4lbctl plan gc net.conflist --valid web1/eth0"
             | Json -> "print the plan as JSON"
 
 type ListArgs =
@@ -65,9 +71,9 @@ type CtlArgs =
         member a.Usage =
             match a with
             | Validate _ -> "check network configurations; exit 0 when all are valid, 1 otherwise"
-            | Plan _ -> "show the steps ADD, DEL or CHECK would take, with each step's undo; nothing is executed"
+            | Plan _ -> "show the steps ADD, DEL, CHECK, GC or STATUS would take, with each step's undo; nothing is executed"
             | List _ -> "list the containers registered with Minuteman and whether each netns still exists"
-            | Gc _ -> "remove registrations whose netns no longer exists"
+            | Gc _ -> "remove Minuteman registrations whose netns no longer exists (the runtime's CNI GC does more: see plan gc)"
             | Version -> "print the version"
 
 let examples =
@@ -76,6 +82,7 @@ Examples:
   l4lbctl validate /etc/cni/net.d/10-spartan.conf
   l4lbctl validate --json examples/*.conf
   l4lbctl plan add examples/10-spartan-net.conf --container-id web1 --netns /run/netns/web1
+  l4lbctl plan gc /etc/cni/net.d/40-spartan.conflist --valid web1/eth0 --valid web2/eth0
   l4lbctl list
   l4lbctl gc --dry-run
 """

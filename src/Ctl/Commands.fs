@@ -52,35 +52,106 @@ let private compensation (step: Step) =
     | NotUndone reason -> $"deliberately not undone: {reason}"
     | NothingToUndo -> "nothing to undo"
 
-/// plan: the steps the core would run, numbered, with each step's undo.
-let plan (operation: Operation) (file: string) (containerId: string) (netns: string) (ifName: string) (asJson: bool) : int =
+/// This host's attachment records of a network, as GC would list them (dot-files are
+/// records being written).
+let private attachmentRecords (directory: string) : AttachmentRecord list =
+    if not (Directory.Exists directory) then
+        []
+    else
+        [ for file in Directory.GetFiles directory |> Array.sort do
+              let name = Path.GetFileName file
+
+              if not (name.StartsWith '.') then
+                  try
+                      yield
+                          { Name = name
+                            Content = File.ReadAllText file
+                            Modified = (File.GetLastWriteTimeUtc file).Ticks }
+                  with :? IOException ->
+                      () // removed while we looked
+          ]
+
+/// "CONTAINERID/IFNAME", as --valid takes it.
+let private attachmentArgument (text: string) : Result<Attachment, CniError> =
+    match text.Split '/' with
+    | [| id; ifName |] when Runtime.isValidContainerId id && Runtime.isValidIfName ifName -> Ok { ContainerId = id; IfName = ifName }
+    | _ -> Error(CniError.invalidEnvironment "--valid" $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0")
+
+/// plan: the steps the core would run, numbered, with each step's undo. For GC, the
+/// removals of each attachment this host has a record of and the list does not name.
+let plan
+    (operation: Operation)
+    (file: string)
+    (containerId: string option)
+    (netns: string option)
+    (ifName: string)
+    (valid: string list option)
+    (asJson: bool)
+    : int =
     let command =
         match operation with
         | Operation.Add -> Command.Add
         | Operation.Del -> Command.Del
         | Operation.Check -> Command.Check
+        | Operation.Gc -> Command.Gc
+        | Operation.Status -> Command.Status
+
+    let perContainer = command = Command.Add || command = Command.Del || command = Command.Check
 
     let runtime =
         { Command = command
-          ContainerId = containerId
-          Netns = Some netns
-          IfName = ifName
+          ContainerId = (if perContainer then defaultArg containerId "" else "")
+          Netns = (if perContainer then netns else None)
+          IfName = (if perContainer then ifName else "")
           Args = []
           Path = [ "/opt/cni/bin" ] }
 
+    let validList = valid |> Option.map (List.map attachmentArgument)
+
     let runtimeErrors =
-        [ if not (Runtime.isValidContainerId containerId) then
-              CniError.invalidEnvironment "--container-id" $"\"{containerId}\" is not a valid container ID"
-          if not (Runtime.isValidIfName ifName) then
-              CniError.invalidEnvironment "--ifname" $"\"{ifName}\" is not a valid interface name"
-          if not (netns.StartsWith '/') then
-              CniError.invalidEnvironment "--netns" $"\"{netns}\" is not an absolute path" ]
+        [ if perContainer then
+              match containerId with
+              | None -> CniError.invalidEnvironment "--container-id" $"is required for {command.Name}"
+              | Some id when not (Runtime.isValidContainerId id) -> CniError.invalidEnvironment "--container-id" $"\"{id}\" is not a valid container ID"
+              | Some _ -> ()
+
+              if not (Runtime.isValidIfName ifName) then
+                  CniError.invalidEnvironment "--ifname" $"\"{ifName}\" is not a valid interface name"
+
+              match netns with
+              | None when command <> Command.Del -> CniError.invalidEnvironment "--netns" $"is required for {command.Name}"
+              | Some path when not (path.StartsWith '/') -> CniError.invalidEnvironment "--netns" $"\"{path}\" is not an absolute path"
+              | _ -> ()
+          for v in defaultArg validList [] do
+              match v with
+              | Error e -> e
+              | Ok _ -> () ]
+
+    let withValid (conf: NetConf) =
+        match validList with
+        | Some list -> { conf with ValidAttachments = Some [ for v in list do match v with Ok a -> a | Error _ -> () ] }
+        | None -> conf
 
     let planned =
         match ConfigFile.load file, runtimeErrors with
-        | Ok conf, [] -> Plugin.plan runtime conf |> Result.mapError List.singleton
+        | Ok conf, [] -> Plugin.plan runtime (withValid conf) |> Result.mapError List.singleton
         | Ok _, errors -> Error errors
         | Error errors, more -> Error(errors @ more)
+
+    // GC's removals depend on what it finds: show them for this host's records
+    let expand (p: Plan) =
+        p.Steps
+        |> List.collect (fun s ->
+            match s.Reading with
+            | Collect(conf, rt) -> s :: Plans.collect conf rt (attachmentRecords (Plans.attachmentDirectory conf))
+            | _ -> [ s ])
+
+    let subject =
+        if perContainer then
+            let shownNetns = defaultArg netns "none"
+            $"container {runtime.ContainerId} (netns {shownNetns}, ifname {ifName})"
+        else
+            "the network"
 
     match planned with
     | Error errors ->
@@ -89,27 +160,34 @@ let plan (operation: Operation) (file: string) (containerId: string) (netns: str
 
         1
     | Ok p when asJson ->
+        let steps = expand p
+
         print (
-            Json.Object
-                [ "command", str command.Name
-                  "containerId", str containerId
-                  "netns", str netns
-                  "ifname", str ifName
-                  "steps",
-                  Json.Array
-                      [ for i, step in List.indexed p.Steps ->
-                            Json.Object
-                                [ "number", Json.ofInt (i + 1)
-                                  "name", str step.Name
-                                  "effect", str (step.Effect.Describe())
-                                  "compensation", str (compensation step) ] ] ]
+            Json.Object(
+                [ "command", str command.Name ]
+                @ (if perContainer then
+                       [ "containerId", str runtime.ContainerId
+                         "netns", (match netns with Some n -> str n | None -> Json.Null)
+                         "ifname", str ifName ]
+                   else
+                       [])
+                @ [ "steps",
+                    Json.Array
+                        [ for i, step in List.indexed steps ->
+                              Json.Object
+                                  [ "number", Json.ofInt (i + 1)
+                                    "name", str step.Name
+                                    "effect", str (step.Effect.Describe())
+                                    "compensation", str (compensation step) ] ] ]
+            )
         )
 
         0
     | Ok p ->
-        printfn "%s for container %s (netns %s, ifname %s): %d steps" command.Name containerId netns ifName p.Steps.Length
+        let steps = expand p
+        printfn "%s for %s: %d steps" command.Name subject steps.Length
 
-        for i, step in List.indexed p.Steps do
+        for i, step in List.indexed steps do
             printfn "%3d. %s: %s" (i + 1) step.Name (step.Effect.Describe())
             printfn "     undo: %s" (compensation step)
 

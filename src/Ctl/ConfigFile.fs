@@ -7,8 +7,13 @@ open System
 open System.IO
 open Dcos.L4lb
 
+/// Where a config of ours sits: alone in its file, or in a conflist after `index` others.
+type Position =
+    | Alone
+    | InList of index: int
+
 /// The configs of our type in a file, each with the JSON path it sits at.
-let entries (bytes: byte[]) : Result<(string * byte[]) list, CniError list> =
+let entries (bytes: byte[]) : Result<(string * Position * byte[]) list, CniError list> =
     match Json.parse (ReadOnlyMemory bytes) with
     | Ok(Json.Object _ as list) when (Json.tryField "plugins" list).IsSome ->
         match Json.tryField "plugins" list with
@@ -23,19 +28,34 @@ let entries (bytes: byte[]) : Result<(string * byte[]) list, CniError list> =
                         | Some value -> Json.withField key value p
                         | None -> p
 
-                    $"$.plugins[{i}]", p |> withList "name" |> withList "cniVersion" |> Json.render)
+                    $"$.plugins[{i}]", InList i, p |> withList "name" |> withList "cniVersion" |> Json.render)
 
             if ours.IsEmpty then
                 Error [ CniError.invalidConfig "$.plugins" $"has no plugin of type \"{Plugin.name}\"" ]
             else
                 Ok ours
         | _ -> Error [ CniError.invalidConfig "$.plugins" "expected an array of plugin configs" ]
-    | _ -> Ok [ "$", bytes ]
+    | _ -> Ok [ "$", Alone, bytes ]
 
 /// Errors from an entry at `prefix`, with their paths made relative to the whole file.
 let relocate (prefix: string) (e: CniError) =
     if prefix = "$" || not (e.Field.StartsWith "$") then e
     else { e with Field = prefix + e.Field.Substring 1 }
+
+/// Without a delegate the plugin runs chained: ADD then needs the previous plugin's
+/// result, which only a conflist with a plugin before this one provides.
+let private chainProblems (position: Position) (conf: NetConf) =
+    match conf.Delegate, position with
+    | Some _, _ -> []
+    | None, InList index when index > 0 -> []
+    | None, InList _ ->
+        [ CniError.invalidConfig
+              "$.delegate"
+              "is required for the first plugin of a conflist: without a delegate, dcos-l4lb runs chained and must follow the plugin that gives the container its network (e.g. bridge)" ]
+    | None, Alone ->
+        [ CniError.invalidConfig
+              "$.delegate"
+              "is required in a single network config: without a delegate, dcos-l4lb runs chained and belongs in a conflist after the plugin that gives the container its network (e.g. bridge)" ]
 
 /// Every problem with one file, paths relative to the file.
 let problems (path: string) : CniError list =
@@ -44,20 +64,30 @@ let problems (path: string) : CniError list =
         | Error errors -> errors
         | Ok found ->
             found
-            |> List.collect (fun (prefix, bytes) ->
+            |> List.collect (fun (prefix, position, bytes) ->
                 match NetConf.parse (ReadOnlyMemory bytes) with
-                | Ok _ -> []
+                | Ok conf -> chainProblems position conf |> List.map (relocate prefix)
                 | Error errors -> errors |> List.map (relocate prefix))
     with e ->
         [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
 
-/// The first of our configs in a file, parsed.
+/// The first of our configs in a file, parsed. Chained (no delegate, after another
+/// plugin in a conflist), it carries a stand-in for the previous plugin's result, which
+/// a runtime would pass as prevResult.
 let load (path: string) : Result<NetConf, CniError list> =
     try
         match entries (File.ReadAllBytes path) with
         | Error errors -> Error errors
         | Ok [] -> Error [ CniError.invalidConfig "$" "no config found" ]
-        | Ok((prefix, bytes) :: _) -> NetConf.parse (ReadOnlyMemory bytes) |> Result.mapError (List.map (relocate prefix))
+        | Ok((prefix, position, bytes) :: _) ->
+            match NetConf.parse (ReadOnlyMemory bytes) with
+            | Error errors -> Error(errors |> List.map (relocate prefix))
+            | Ok conf ->
+                match chainProblems position conf with
+                | [] when conf.Delegate.IsNone && conf.PrevResult.IsNone ->
+                    Ok { conf with PrevResult = Some(Json.Object [ "cniVersion", Json.String conf.CniVersion; "note", Json.String "the previous plugin's result" ]) }
+                | [] -> Ok conf
+                | errors -> Error(errors |> List.map (relocate prefix))
     with e ->
         Error [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
 

@@ -9,7 +9,14 @@ let private run (args: ParseResults<CtlArgs>) =
     | Validate v -> Commands.validate (v.GetResult Files) (v.Contains ValidateArgs.Json)
     | Plan p ->
         let operation, file = p.GetResult Target
-        Commands.plan operation file (p.GetResult Container_Id) (p.GetResult Netns) (p.GetResult(Ifname, defaultValue = "eth0")) (p.Contains PlanArgs.Json)
+        Commands.plan
+            operation
+            file
+            (p.TryGetResult Container_Id)
+            (p.TryGetResult Netns)
+            (p.GetResult(Ifname, defaultValue = "eth0"))
+            (if p.Contains Valid then Some(p.GetResults Valid) else None)
+            (p.Contains PlanArgs.Json)
     | List l -> Commands.list (l.GetResult(ListArgs.Path, defaultValue = Commands.defaultPath)) (l.Contains ListArgs.Json)
     | Gc g -> Commands.gc (g.GetResult(GcArgs.Path, defaultValue = Commands.defaultPath)) (g.Contains Dry_Run)
     | Version ->

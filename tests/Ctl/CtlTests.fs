@@ -82,6 +82,17 @@ let validate =
                   let codes = [ for e in files[0].GetProperty("errors").EnumerateArray() -> e.GetProperty("path").GetString(), e.GetProperty("code").GetInt32() ]
                   Expect.equal codes [ "$.cniVersion", 1; "$.minuteman.path", 7 ] "paths and codes")
 
+          testCase "without a delegate: valid only after another plugin in a conflist" <| fun () ->
+              withTemp (fun dir ->
+                  let lone = write dir "lone.conf" """{"cniVersion": "1.0.0", "name": "n", "type": "dcos-l4lb"}"""
+                  let first = write dir "first.conflist" """{"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "dcos-l4lb"}, {"type": "tuning"}]}"""
+                  let chained = Path.Combine(repoRoot, "examples", "40-chained.conflist")
+                  let code, out, _ = ctl [ "validate"; lone; first; chained ]
+                  Expect.equal code 1 out
+                  Expect.stringContains out "$.delegate: is required in a single network config" out
+                  Expect.stringContains out "$.plugins[0].delegate: is required for the first plugin of a conflist" out
+                  Expect.stringContains out $"{chained}: valid" out)
+
           testCase "a conflist: our entry gets the list's name and version; paths point into the list" <| fun () ->
               withTemp (fun dir ->
                   let good = write dir "good.conflist" (conflist.Replace("MMPATH", "/run/l4lb"))
@@ -103,8 +114,9 @@ let plan =
         [ testCase "ADD of the README config: numbered steps, each with its undo" <| fun () ->
               let code, out, _ = ctl [ "plan"; "add"; examples.Head; "--container-id"; "web1"; "--netns"; "/run/netns/web1" ]
               Expect.equal code 0 out
-              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 19 steps" "header"
-              Expect.stringContains out "  6. delegate bridge ADD: run bridge ADD" "delegate step"
+              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 20 steps" "header"
+              Expect.stringContains out "  5. attachment record: record attachment /var/lib/cni/dcos-l4lb/attachments/spartan-net/web1@eth0" "record step"
+              Expect.stringContains out "  7. delegate bridge ADD: run bridge ADD" "delegate step"
               Expect.stringContains out "undo: delegate bridge DEL: run bridge DEL" "its undo"
               Expect.stringContains out "undo: none needed: removed with \"Spartan veth\"" "covered"
 
@@ -115,7 +127,8 @@ let plan =
               let names = [ for s in doc.RootElement.GetProperty("steps").EnumerateArray() -> s.GetProperty("name").GetString() ]
               Expect.equal names.Head "lock" "DEL takes the container's lock first"
               Expect.equal names[1] "Spartan IPAM host-local DEL" "then Spartan"
-              Expect.equal (List.last names) "delegate bridge DEL" "and ends with the delegate"
+              Expect.equal names[names.Length - 2] "delegate bridge DEL" "then the delegate"
+              Expect.equal (List.last names) "remove attachment record" "and forgets the attachment last"
 
           testCase "CHECK of a 0.2.0 config is refused with code 1" <| fun () ->
               let code, _, err = ctl [ "plan"; "check"; examples.Head; "--container-id"; "web1"; "--netns"; "/run/netns/web1" ]
@@ -125,7 +138,54 @@ let plan =
           testCase "a bad container ID is refused" <| fun () ->
               let code, _, err = ctl [ "plan"; "add"; examples.Head; "--container-id"; "../x"; "--netns"; "/run/netns/web1" ]
               Expect.equal code 1 "exit 1"
-              Expect.stringContains err "--container-id" "names the option" ]
+              Expect.stringContains err "--container-id" "names the option"
+
+          testCase "ADD without --container-id or --netns is refused, naming both" <| fun () ->
+              let code, _, err = ctl [ "plan"; "add"; examples.Head ]
+              Expect.equal code 1 "exit 1"
+              Expect.stringContains err "--container-id: is required for ADD" "container ID"
+              Expect.stringContains err "--netns: is required for ADD" "netns"
+
+          testCase "chained in a conflist: ADD runs no delegate, STATUS and GC need no container" <| fun () ->
+              let chained = Path.Combine(repoRoot, "examples", "40-chained.conflist")
+              let code, out, err = ctl [ "plan"; "add"; chained; "--container-id"; "web1"; "--netns"; "/run/netns/web1" ]
+              Expect.equal code 0 err
+              Expect.isFalse (out.Contains "delegate") out
+
+              withTemp (fun dir ->
+                  let v11 = write dir "v11.conflist" ((File.ReadAllText chained).Replace("\"1.0.0\"", "\"1.1.0\""))
+                  let code, out, err = ctl [ "plan"; "status"; v11 ]
+                  Expect.equal code 0 err
+                  Expect.stringStarts out "STATUS for the network: 3 steps" out
+                  let code, out, err = ctl [ "plan"; "gc"; v11; "--valid"; "web1/eth0" ]
+                  Expect.equal code 0 err
+                  Expect.stringContains out "list attachment records in /var/lib/cni/dcos-l4lb/attachments/spartan-net" out)
+
+              let code, _, err = ctl [ "plan"; "gc"; chained; "--valid"; "web1/eth0" ]
+              Expect.equal code 1 "a 1.0.0 config cannot GC"
+              Expect.stringContains err "GC needs cniVersion 1.1.0" err
+
+          testCase "GC's plan shows the removals of this host's stale attachments, never a listed one" <| fun () ->
+              withTemp (fun dir ->
+                  let conf =
+                      write dir "gc.conf" """{"cniVersion": "1.1.0", "name": "gcnet", "type": "dcos-l4lb", "minuteman": {"enable": false}, "delegate": {"type": "bridge"}}"""
+
+                  // this host's records, seen through a private /var/lib
+                  let records = Path.Combine(dir, "varlib", "cni", "dcos-l4lb", "attachments", "gcnet")
+                  Directory.CreateDirectory records |> ignore
+                  File.WriteAllText(Path.Combine(records, "web1@eth0"), "/run/netns/web1")
+                  File.WriteAllText(Path.Combine(records, "old2@eth0"), "/run/netns/old2")
+                  let varlib = Path.Combine(dir, "varlib")
+                  let l4lbctl = Path.Combine(repoRoot, "bin", "l4lbctl")
+                  let output = Path.Combine(dir, "out")
+
+                  sh $"unshare --mount --propagation private sh -c 'mount --bind {varlib} /var/lib && {l4lbctl} plan gc {conf} --valid web1/eth0 > {output}'"
+
+                  let out = File.ReadAllText output
+                  Expect.stringContains out "old2@eth0: record unchanged: read attachment record" out
+                  Expect.stringContains out "old2@eth0: Spartan IPAM host-local DEL" out
+                  Expect.stringContains out "old2@eth0: remove attachment record" out
+                  Expect.isFalse (out.Contains "web1@eth0") out) ]
 
 let registrations =
     testList
