@@ -77,7 +77,10 @@ module CniError =
                 match rest, first.Details with
                 | [], None -> []
                 | [], Some details -> [ "details", Json.String details ]
-                | _ -> [ "details", Json.String(errors |> List.map _.Describe() |> String.concat "; ") ]
+                // the first error is msg already: details carry its own details and the rest
+                | _ ->
+                    let parts = Option.toList first.Details @ (rest |> List.map _.Describe())
+                    [ "details", Json.String(String.concat "; " parts) ]
 
             Json.Object(
                 [ "cniVersion", Json.String cniVersion

@@ -234,18 +234,16 @@ module Machine =
     let private fail (m: Machine) (step: Step) (happened: bool) (error: CniError) =
         match m.Plan.Command, m.Phase with
         | Add, Forward _ ->
-            let underlying = error.Describe()
-
+            // msg says it all; details are kept for undos that fail (runtimes such as libcni
+            // show "msg; details", so repeating the cause there would print it twice)
             let cause =
-                { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}" with
-                    Details = Some underlying }
+                CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}"
 
             undoNext m cause (if happened then step :: m.Completed else m.Completed)
         | _, Forward(_, rest) -> forward { m with Problems = stepNamed m error :: m.Problems } rest
         | _, NotStarted -> invalidOp "the machine has not started"
         | _, RollingBack(cause, _, rest) ->
             let problem = { error with Field = $"undo ({error.Field})" }
-            let cause = { cause with Details = cause.Details |> Option.map (fun d -> $"{d}; {problem.Describe()}") }
             undoNext { m with Problems = problem :: m.Problems } cause rest
 
     let private succeed (m: Machine) (step: Step) (facts: Facts) =
