@@ -354,6 +354,147 @@ let private consumerCase =
             Expect.notEqual after.ExitCode 0 $"the VIP is unreachable after DEL: {Command.describe after}"
             expectNothingLeft scene dir)
 
+// ---- GC (CNI 1.1) --------------------------------------------------------------------
+
+/// The attachment records ADD writes and DEL and GC remove, by name
+/// ("<containerID>@<ifname>"), dot-files included.
+let private records (scene: Scene) =
+    entries (Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", AgentPlugin.network))
+
+/// The Spartan IPAM leases as "<containerID> <ifname>": host-local's lease files hold both,
+/// one a line.
+let private spartanLeases (scene: Scene) =
+    let dir = Path.Combine(scene.VarLib, "cni", "networks", Spartan.ipamNetwork)
+
+    if Directory.Exists dir then
+        [ for file in Directory.GetFiles dir do
+              if Net.IPAddress.TryParse(Path.GetFileName file) |> fst then
+                  String.Join(" ", File.ReadAllText(file).Split([| '\r'; '\n' |], StringSplitOptions.RemoveEmptyEntries)) ]
+        |> List.sort
+    else
+        []
+
+/// Another netns in the scene (a second container, or an earlier sandbox), deleted after
+/// `body` whatever happens, unless the test deleted it already.
+let private withNetns (name: string) (body: string -> unit) =
+    Netns.create name
+
+    try
+        body $"/run/netns/{name}"
+    finally
+        Netns.delete name
+
+let private gcReleasesLost =
+    scenario
+        ("GC (CNI 1.1), Minuteman on: of two containers, the one the runtime lost (its netns deleted) loses its checkpoint "
+         + "(one delete, as the watcher sees), Spartan lease and record; the listed one stays registered and passes CHECK; "
+         + "DEL of both leaves nothing")
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            Directory.CreateDirectory dir |> ignore
+            let watcher = scene.Watch dir
+            let settle () = relevant (watcher.Settle())
+            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let a = scene.ContainerId
+            let b = a + "-b"
+            let eth0 = AgentPlugin.ifName
+            let aFile = Path.Combine(dir, a)
+
+            withNetns (scene.Container + "b") (fun bNetns ->
+                let outputA = add scene conf
+                let addB = Plugin.runFor scene "ADD" b (Some bNetns) eth0 conf
+                expectOk "ADD b" addB
+
+                Expect.equal
+                    (settle ())
+                    [ CloseWrite(a, Ok(netnsBytes scene)); CloseWrite(b, Ok(Encoding.UTF8.GetBytes bNetns)) ]
+                    "the events of both ADDs"
+
+                Expect.equal (entries dir) (List.sort [ a; b ]) "the checkpoint files after both ADDs"
+                Expect.equal (records scene) (List.sort [ $"{a}@{eth0}"; $"{b}@{eth0}" ]) "attachment records after both ADDs"
+                Expect.equal (spartanLeases scene) (List.sort [ $"{a} {eth0}"; $"{b} {eth0}" ]) "Spartan leases after both ADDs"
+                let aBytes, aWritten = File.ReadAllBytes aFile, File.GetLastWriteTimeUtc aFile
+
+                // the runtime loses b: its netns goes, and no DEL comes
+                Netns.delete (scene.Container + "b")
+                Expect.equal (settle ()) [] "events when b's netns goes"
+
+                expectOk "GC" (Plugin.gc scene conf [ a, eth0 ])
+                Expect.equal (settle ()) [ Delete b ] "the events of GC: one delete, for b, and nothing for a"
+                Expect.equal (entries dir) [ a ] "the checkpoint files after GC"
+                Expect.equal (File.ReadAllBytes aFile, File.GetLastWriteTimeUtc aFile) (aBytes, aWritten) "a's checkpoint file is untouched"
+                expectRegistered scene dir
+                expectSpartan scene
+                Expect.equal (spartanLeases scene) [ $"{a} {eth0}" ] "Spartan leases after GC"
+                Expect.equal (records scene) [ $"{a}@{eth0}" ] "attachment records after GC"
+                Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName b eth0)) "b's host veth"
+
+                expectOk "CHECK of a after GC" (Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf outputA))
+                Expect.equal (settle ()) [] "the events of CHECK"
+
+                // the DEL the runtime still owes b (its delegate lease is released by DEL only)
+                expectOk "DEL b" (Plugin.runFor scene "DEL" b None eth0 (AgentPlugin.withPrevResult conf addB.Stdout))
+                Expect.equal (settle ()) [] "the events of b's DEL (its checkpoint is gone already)"
+
+                del scene conf outputA
+                Expect.equal (settle ()) [ Delete a ] "the events of a's DEL")
+
+            expectNothingLeft scene dir
+            Expect.equal (records scene) [] "attachment records at the end")
+
+let private gcKeepsListedCheckpoint =
+    scenario
+        ("GC (CNI 1.1), Minuteman on: a stale attachment of a container ID that is still listed (eth1, in an earlier "
+         + "sandbox netns since deleted) loses its Spartan lease and record, but not the container's checkpoint")
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            Directory.CreateDirectory dir |> ignore
+            let watcher = scene.Watch dir
+            let settle () = relevant (watcher.Settle())
+            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let a = scene.ContainerId
+            let eth0, eth1 = AgentPlugin.ifName, "eth1"
+            let aFile = Path.Combine(dir, a)
+
+            withNetns (scene.Container + "o") (fun earlier ->
+                // the container's earlier sandbox, attached as eth1, then lost without a DEL
+                let first = Plugin.runFor scene "ADD" a (Some earlier) eth1 conf
+                expectOk "ADD in the earlier sandbox (eth1)" first
+                Netns.delete (scene.Container + "o")
+                // its new sandbox, attached as eth0: the checkpoint now names this netns
+                let output = add scene conf
+
+                Expect.equal
+                    (settle ())
+                    [ CloseWrite(a, Ok(Encoding.UTF8.GetBytes earlier)); CloseWrite(a, Ok(netnsBytes scene)) ]
+                    "the events of both ADDs"
+
+                Expect.equal (records scene) [ $"{a}@{eth0}"; $"{a}@{eth1}" ] "attachment records after both ADDs"
+                Expect.equal (spartanLeases scene) [ $"{a} {eth0}"; $"{a} {eth1}" ] "Spartan leases after both ADDs"
+                let written = File.GetLastWriteTimeUtc aFile
+
+                expectOk "GC" (Plugin.gc scene conf [ a, eth0 ])
+                Expect.equal (settle ()) [] "the events of GC: none, the checkpoint stays"
+                Expect.equal (File.GetLastWriteTimeUtc aFile) written "the checkpoint file is untouched"
+                expectRegistered scene dir
+                expectSpartan scene
+                Expect.equal (spartanLeases scene) [ $"{a} {eth0}" ] "Spartan leases after GC"
+                Expect.equal (records scene) [ $"{a}@{eth0}" ] "attachment records after GC"
+                Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName a eth1)) "the eth1 attachment's host veth"
+                expectOk "CHECK after GC" (Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf output))
+
+                // the runtime's DELs: the live attachment's first (DEL removes the checkpoint
+                // by container ID), then the stale one's, which releases its delegate lease
+                del scene conf output
+                Expect.equal (settle ()) [ Delete a ] "the events of the eth0 DEL"
+                expectOk "DEL of eth1" (Plugin.runFor scene "DEL" a None eth1 (AgentPlugin.withPrevResult conf first.Stdout))
+                Expect.equal (settle ()) [] "the events of the eth1 DEL")
+
+            expectNothingLeft scene dir
+            Expect.equal (records scene) [] "attachment records at the end")
+
 // ---- the machine is left as found ----------------------------------------------------
 
 /// What a leak of ours would change on the machine itself: namespaces and links of our
@@ -411,5 +552,7 @@ let tests =
               spartanAndMinuteman
               watcherCase
               consumerCase
+              gcReleasesLost
+              gcKeepsListedCheckpoint
               leaks ]
     )

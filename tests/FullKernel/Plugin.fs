@@ -16,18 +16,46 @@ let private searchPath =
     | "" -> AgentPlugin.searchPath
     | p -> p
 
-/// Runs one command with the scene's container netns.
-let run (scene: Scene) (command: string) (config: JsonNode) : Command.Outcome =
+/// Runs one command for an attachment of the scene's agent: this container ID, CNI_NETNS
+/// (None leaves it unset) and ifname.
+let runFor
+    (scene: Scene)
+    (command: string)
+    (containerId: string)
+    (netns: string option)
+    (ifName: string)
+    (config: JsonNode)
+    : Command.Outcome =
     let env =
-        AgentPlugin.environment
-            searchPath
-            command
-            scene.ContainerId
-            (Some scene.Netns)
-            AgentPlugin.ifName
-            [ AgentPlugin.referencePlugins ]
+        AgentPlugin.environment searchPath command containerId netns ifName [ AgentPlugin.referencePlugins ]
 
     AgentPlugin.run scene.VarLib scene.Agent env config
+
+/// Runs one command with the scene's container netns.
+let run (scene: Scene) (command: string) (config: JsonNode) : Command.Outcome =
+    runFor scene command scene.ContainerId (Some scene.Netns) AgentPlugin.ifName config
+
+/// GC (CNI 1.1) as a runtime sends it: only CNI_COMMAND and CNI_PATH set, the config at
+/// cniVersion 1.1.0 with `valid` (container ID, ifname) as cni.dev/valid-attachments.
+let gc (scene: Scene) (config: JsonNode) (valid: (string * string) list) : Command.Outcome =
+    let conf = config.DeepClone().AsObject()
+    conf["cniVersion"] <- JsonValue.Create "1.1.0"
+    let list = JsonArray()
+
+    for id, ifName in valid do
+        let attachment = JsonObject()
+        attachment["containerID"] <- JsonValue.Create id
+        attachment["ifname"] <- JsonValue.Create ifName
+        list.Add attachment
+
+    conf["cni.dev/valid-attachments"] <- list
+
+    let env =
+        [ "PATH", searchPath
+          "CNI_COMMAND", "GC"
+          "CNI_PATH", AgentPlugin.referencePlugins ]
+
+    AgentPlugin.run scene.VarLib scene.Agent env conf
 
 /// The README's example shape around a bridge delegate unique to the scene (its IPAM
 /// hands out no routes, so the container knows only its own subnet); `features` adds the

@@ -82,7 +82,8 @@ let tests =
           planShape
           Kills.tests
           Duplicate.tests
-          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; leaks ]) ]
+          GcRace.tests
+          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; leaks ]) ]
 
 [<EntryPoint>]
 let main argv = Suite.run "reliability" argv tests
