@@ -71,6 +71,8 @@ type Effect =
     /// Takes an exclusive lock on this file (created, with its directory, when missing),
     /// waiting for it; the lock is held until the plugin exits.
     | TakeLock of path: string
+    /// Releases a lock this process took (GC holds one attachment's at a time).
+    | ReleaseLock of path: string
     | RunPlugin of PluginCall
     /// One request that creates both ends: `Container` inside the netns, `Host` in the
     /// host namespace; both down.
@@ -110,6 +112,7 @@ type Effect =
         match e with
         | EnableIpv4Forwarding -> "enable IPv4 forwarding"
         | TakeLock path -> $"lock {path}"
+        | ReleaseLock path -> $"unlock {path}"
         | RunPlugin call -> $"run {call.Describe()}"
         | CreateVeth(netns, container, host, _) -> $"create veth {container} in {netns} with peer {host} on the host"
         | CreateDummy(ns, name) -> $"create dummy link {name} in {ns.Describe()}"

@@ -116,10 +116,6 @@ module Machine =
 
         named <|
         match step.Reading, step.Effect, outcome with
-        | DelegateReady, RunPlugin call, PluginExited(code, stdout) when code <> 0 ->
-            match PluginOutput.error call code stdout with
-            | e when e.Code = 1 -> Ok facts
-            | e -> Error e
         | _, RunPlugin call, PluginExited(code, stdout) when code <> 0 -> Error(PluginOutput.error call code stdout)
         | DelegateResult, RunPlugin call, PluginExited(_, stdout) ->
             PluginOutput.result call stdout
@@ -130,7 +126,6 @@ module Machine =
             |> Result.bind (PluginOutput.singleIpv4 call)
             |> Result.map (fun (ip, _) -> { facts with SpartanAddress = Some ip })
         | PluginSucceeds, RunPlugin _, PluginExited _ -> Ok facts
-        | DelegateReady, RunPlugin _, PluginExited _ -> Ok facts
         | Ready, _, Completed -> Ok facts
         | Ready, effect, Failed f -> problem $"{effect.Describe()}: {f.Message}"
         | MustComplete, _, Completed -> Ok facts
@@ -298,9 +293,26 @@ module Machine =
                 forward { m with Completed = step :: m.Completed } (Plans.collect conf rt records @ rest)
             | Unchanged(listed, _), AttachmentFound now, _ when now = listed ->
                 succeed m step { m.Facts with ProblemsBefore = m.Problems.Length }
-            | SpeaksVersion(version, skip), PluginExited(0, stdout), Forward(_, rest) ->
-                if List.contains version (PluginOutput.supportedVersions stdout) then succeed m step m.Facts
-                else forward m (List.skip skip rest)
+            | SpeaksVersion(version, _), PluginExited(0, stdout), _ when List.contains version (PluginOutput.supportedVersions stdout) ->
+                succeed m step m.Facts
+            | SpeaksVersion(_, skip), _, Forward(_, rest) ->
+                let problems =
+                    match step.Effect, outcome with
+                    | _, PluginExited(0, _)
+                    | _, Failed { Kind = NotFound } -> m.Problems
+                    | RunPlugin call, PluginExited(code, stdout) -> stepNamed m (PluginOutput.error call code stdout) :: m.Problems
+                    | _, Failed f -> stepNamed m (failure step f) :: m.Problems
+                    | _ -> m.Problems
+
+                forward { m with Problems = problems } (List.skip skip rest)
+            | LockOrSkip _, Completed, _ -> succeed m step m.Facts
+            | LockOrSkip skip, _, Forward(_, rest) ->
+                let problem =
+                    match outcome with
+                    | Failed f -> failure step f
+                    | other -> CniError.create PluginFailure step.Name $"unexpected outcome {other.GetType().Name}"
+
+                forward { m with Problems = stepNamed m problem :: m.Problems } (List.skip skip rest)
             | Unchanged(_, skip), _, Forward(_, rest) ->
                 // a later ADD rewrote the record, or a DEL removed it: that attachment is not
                 // GC's to remove; a record that cannot be read is not removed either

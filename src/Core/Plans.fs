@@ -28,10 +28,9 @@ type Reading =
     | MustBeAbsent
     /// STATUS: a readiness probe that must pass.
     | Ready
-    /// STATUS and GC: the delegate's own STATUS or GC; a delegate that does not know the
-    /// command (it answers "incompatible version", as plugins older than CNI 1.1 do) has
-    /// nothing to report or collect.
-    | DelegateReady
+    /// GC: a lock that must be held for the next `skip` steps; when it cannot be taken,
+    /// the problem is reported and those steps are left out.
+    | LockOrSkip of skip: int
     /// GC: the attachment records found. Each one whose attachment is not in the valid
     /// list gets its removal steps, inserted after this step.
     | Collect of NetConf * Runtime
@@ -42,6 +41,8 @@ type Reading =
     /// STATUS and GC: the delegate's VERSION. Plugins older than CNI 1.1 do not know
     /// these commands (the reference plugins 1.1 fail them with "missing containerID"), so
     /// unless it lists this version, the next `skip` steps (its STATUS or GC) are left out.
+    /// A delegate that is not there is left out silently (a probe before says so); one
+    /// whose VERSION fails is a problem.
     | SpeaksVersion of version: string * skip: int
     /// DEL and GC's last step, the attachment record's removal: skipped when a removal
     /// before it failed, so that a later GC can still find the attachment; otherwise read
@@ -159,7 +160,7 @@ module Plans =
     let private delegateIfSpeaks (conf: NetConf) (rt: Runtime) (command: Command) =
         match conf.Delegate with
         | Some _ ->
-            let own = delegateStep conf rt command DelegateReady NothingToUndo
+            let own = delegateStep conf rt command PluginSucceeds NothingToUndo
 
             let query =
                 match own.Effect with
@@ -171,7 +172,8 @@ module Plans =
                             Config = Json.Object [ "cniVersion", Json.String conf.CniVersion ] }
                 | other -> other
 
-            [ step $"delegate {Delegate.pluginType conf} VERSION" query (SpeaksVersion(conf.CniVersion, 1)) NothingToUndo
+            [ step "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path)) Ready NothingToUndo
+              step $"delegate {Delegate.pluginType conf} VERSION" query (SpeaksVersion(conf.CniVersion, 1)) NothingToUndo
               own ]
         | None -> []
 
@@ -372,14 +374,11 @@ module Plans =
           Steps =
             [ if conf.Spartan.Enabled then
                   probe "Spartan IPAM plugin" (FindPlugin(conf.Spartan.Network.IpamType, rt.Path))
-                  probe "IPv4 forwarding" (CheckWritable "/proc/sys/net/ipv4/ip_forward")
+              // every ADD enables it
+              probe "IPv4 forwarding" (CheckWritable "/proc/sys/net/ipv4/ip_forward")
               if conf.Minuteman.Enabled then
                   probe "Minuteman checkpoint directory" (CheckWritable conf.Minuteman.Path) ]
-            @ (match conf.Delegate with
-               | Some _ ->
-                   probe "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path))
-                   :: delegateIfSpeaks conf rt Status
-               | None -> []) }
+            @ delegateIfSpeaks conf rt Status }
 
     /// GC (CNI 1.1): the attachment records of this network are listed; each attachment
     /// not in cni.dev/valid-attachments is removed as DEL would (see `collect`); then the
@@ -390,12 +389,15 @@ module Plans =
           Nameservers = []
           GivenResult = None
           Steps =
-            [ step "GC lock" (TakeLock gcLockPath) MustComplete (NotUndone "released when the plugin exits")
-              step "attachment records" (ListAttachments(attachmentDirectory conf)) (Collect(conf, rt)) NothingToUndo ]
-            @ delegateIfSpeaks conf rt Gc }
+            let rest =
+                step "attachment records" (ListAttachments(attachmentDirectory conf)) (Collect(conf, rt)) NothingToUndo
+                :: delegateIfSpeaks conf rt Gc
+
+            step "GC lock" (TakeLock gcLockPath) (LockOrSkip rest.Length) (NotUndone "released when the plugin exits")
+            :: rest }
 
     /// GC's steps for the records found: for each attachment not in the valid list, under
-    /// its lock, once its record is seen unchanged, DEL's removals without the netns (the
+    /// its lock (released after), once its record is seen unchanged, DEL's removals without the netns (the
     /// spec lets GC assume the container's netns is gone) and without the delegate (which
     /// gets GC instead). A checkpoint stays while the valid list still names its container.
     let collect (conf: NetConf) (rt: Runtime) (records: AttachmentRecord list) : Step list =
@@ -425,8 +427,16 @@ module Plans =
                               | RemoveCheckpoint _ -> not (containerInUse a.ContainerId)
                               | _ -> true)
 
-                      named lockStep
+                      // held for this attachment only: a GC may find many, and ADDs wait on the
+                      // same 64 lock files
+                      let lockPath =
+                          match lockStep.Effect with
+                          | TakeLock path -> path
+                          | other -> invalidOp $"DEL starts with its lock, not {other.Describe()}"
+
+                      named { lockStep with Reading = LockOrSkip(removals.Length + 2) }
                       named (step "record unchanged" (ReadAttachment(directory, record.Name)) (Unchanged(record, removals.Length)) NothingToUndo)
                       yield! removals |> List.map named
+                      named (removal "release lock" (ReleaseLock lockPath))
                   | [] -> ()
               | _ -> () ]

@@ -20,14 +20,24 @@ static class Attachments
     {
         var temporary = Path.Combine(directory, $".{name}.tmp");
         Directory.CreateDirectory(directory, DirectoryMode);
-        File.WriteAllBytes(temporary, Encoding.UTF8.GetBytes(content));
-        File.Move(temporary, Path.Combine(directory, name), overwrite: true);
+        try
+        {
+            File.WriteAllBytes(temporary, Encoding.UTF8.GetBytes(content));
+            File.Move(temporary, Path.Combine(directory, name), overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temporary);
+            throw;
+        }
         return Outcome.Completed;
     }
 
     public static Outcome Remove(string directory, string name)
     {
         var path = Path.Combine(directory, name);
+        // a dot-file left by a crash mid-write goes too
+        TryDelete(Path.Combine(directory, $".{name}.tmp"));
         if (!File.Exists(path))
             return Outcome.NewFailed(new Failure(FailureKind.NotFound, $"{path} does not exist"));
         File.Delete(path);
@@ -59,6 +69,11 @@ static class Attachments
 
     public static Outcome Read(string directory, string name) =>
         Outcome.NewAttachmentFound(Record(Path.Combine(directory, name)));
+
+    static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
 
     static AttachmentRecord Record(string path)
     {

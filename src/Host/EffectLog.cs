@@ -16,7 +16,10 @@ sealed class EffectLog : IDisposable
 
     public EffectLog(string? path, string command, string containerId)
     {
-        _prefix = $"dcos-l4lb[{Environment.ProcessId}] {command} {containerId}";
+        // STATUS and GC concern the network: no container ID
+        _prefix = containerId.Length == 0
+            ? $"dcos-l4lb[{Environment.ProcessId}] {command}"
+            : $"dcos-l4lb[{Environment.ProcessId}] {command} {containerId}";
         if (string.IsNullOrEmpty(path))
             return;
         try

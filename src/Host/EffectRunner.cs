@@ -32,6 +32,7 @@ public sealed class EffectRunner : IDisposable
                 Effect.ReadAttachment r => Attachments.Read(r.directory, r.name),
                 _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
                 Effect.TakeLock l => Lock(l.path),
+                Effect.ReleaseLock l => Unlock(l.path),
                 Effect.FindPlugin f => Plugins.Find(f.pluginType, f.path) is null
                     ? Failed(FailureKind.NotFound, $"plugin \"{f.pluginType}\" not found in CNI_PATH ({string.Join(":", f.path)})")
                     : Outcome.Completed,
@@ -151,6 +152,14 @@ public sealed class EffectRunner : IDisposable
             return Failed(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
         }
         _locks[path] = fd;
+        return Outcome.Completed;
+    }
+
+    Outcome Unlock(string path)
+    {
+        if (!_locks.Remove(path, out int fd))
+            return Failed(FailureKind.NotFound, $"{path} is not locked by this process");
+        Libc.close(fd);
         return Outcome.Completed;
     }
 

@@ -76,7 +76,7 @@ let tests =
                   Expect.equal (owners scene Spartan.ipamNetwork) [ a ] "Spartan leases after GC"
                   Expect.equal (records scene) [ $"{a}@eth0" ] "attachment records after GC"
                   Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName b "eth0")) "b's host veth"
-                  // bridge 1.1.1 answers GC with "incompatible version": its lease for b stays
+                  // bridge 1.1.1 does not list 1.1.0 in VERSION, so it is not sent GC: its lease for b stays
                   // until b's DEL, which the runtime still owes (GC is no substitute for DEL)
                   Expect.equal (owners scene AgentPlugin.network) (List.sort [ a; b ]) "the delegate's leases"
 

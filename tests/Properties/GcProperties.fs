@@ -217,6 +217,56 @@ let gc =
 
               given = Some(NetConf.attachmentsJson (gcConf s).ValidAttachments.Value))
 
+          property "an attachment whose lock cannot be taken is left alone and reported; the others still go"
+          <| Prop.forAll (Arb.fromGen (gcScenario |> Gen.filter (fun s -> s.Members |> List.exists (fun m -> not m.Valid)))) (fun s ->
+              // GC visits records in name order: the first stale one is the first to ask for
+              // its lock file
+              let target =
+                  s.Members
+                  |> List.filter (fun m -> not m.Valid)
+                  |> List.minBy (fun m -> Plans.attachmentName m.Runtime.ContainerId m.Runtime.IfName)
+
+              let targetLock = Plans.lockPath target.Runtime.ContainerId target.Runtime.IfName
+              let w0 = attached s
+              let plan = match Plugin.plan gcRuntime (gcConf s) with Ok p -> p | Error e -> failwith (e.Describe())
+
+              // the first attempt at that lock file fails
+              let mutable failedOnce = false
+
+              let inject _ effect =
+                  match effect with
+                  | TakeLock path when path = targetLock && not failedOnce ->
+                      failedOnce <- true
+                      Some(Outcome.failed Io "no locks today")
+                  | _ -> None
+
+              let w, reply, _ = runWith inject w0 (Machine.start plan)
+              let text = replyText reply
+              let key = recordKey s.Conf target
+
+              (reply.ExitCode <> 0
+               && text.Contains "no locks today"
+               && w.Records.ContainsKey key
+               && w.Records[key] = w0.Records[key]
+               && (not s.Conf.Spartan.Enabled
+                   || (w.Ipam[s.Conf.Spartan.Network.Network]).ContainsKey(target.Runtime.ContainerId, target.Runtime.IfName)))
+              |> Prop.label text)
+
+          property "without the GC lock, GC removes nothing and says why"
+          <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
+              let w0 = attached s
+              let plan = match Plugin.plan gcRuntime (gcConf s) with Ok p -> p | Error e -> failwith (e.Describe())
+              let inject _ effect = match effect with TakeLock path when path = Plans.gcLockPath -> Some(Outcome.failed Io "no locks today") | _ -> None
+              let w, reply, trace = runWith inject w0 (Machine.start plan)
+              (reply.ExitCode <> 0 && w = w0 && trace.Length = 1) |> Prop.label (replyText reply))
+
+          property "a delegate from before CNI 1.1 is asked its VERSION, never GC"
+          <| Prop.forAll (Arb.fromGen (gcScenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome))) (fun s ->
+              let w0 = { attached s with PluginVersions = Map [ Delegate.pluginType s.Conf, [ "0.4.0"; "1.0.0" ] ] }
+              let _, reply, trace = gcOn s w0
+              let commands = trace |> List.choose (function RunPlugin c when c.Type = Delegate.pluginType s.Conf && (Json.tryField "ipam" c.Config).IsNone -> Some c.Command | _ -> None)
+              (reply.ExitCode = 0 && commands = [ "VERSION" ]) |> Prop.label (replyText reply))
+
           testCase "GC without cni.dev/valid-attachments is refused (code 7), never read as an empty list" <| fun () ->
               let s = (Gen.sample 1 gcScenario)[0]
 

@@ -219,6 +219,7 @@ let perform (w: World) (effect: Effect) : World * Outcome =
     | EnableIpv4Forwarding -> { w with Forwarding = true }, Completed
     // one invocation at a time in the model: a lock is always free
     | TakeLock _ -> w, Completed
+    | ReleaseLock _ -> w, Completed
     | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, fail NotFound $"plugin {t} not found"
     | FindPlugin _ -> w, Completed
     | CheckWritable path when w.ReadOnly.Contains path -> w, fail Io $"{path} is read-only"

@@ -191,12 +191,14 @@ let misbehavingPlugins =
 
 /// STATUS (CNI 1.1) through the binary: it changes nothing, so it runs where the test runs.
 let status =
-    let run (fakes: FakePlugins.FakePath) ipamType (scene: Scene) =
+    let runWith (delegateType: string) (fakes: FakePlugins.FakePath) ipamType (scene: Scene) =
         let config =
             """{"cniVersion": "1.1.0", "name": "proto-net", "type": "dcos-l4lb","""
-            + $"\"minuteman\": {{\"path\": \"{scene.CheckpointDir}\"}}, \"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"fake-ok\"}}}}"
+            + $"\"minuteman\": {{\"path\": \"{scene.CheckpointDir}\"}}, \"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"{delegateType}\"}}}}"
 
         Binary.runBytes [ "CNI_COMMAND", "STATUS"; "CNI_PATH", fakes.Directory ] (Text.Encoding.UTF8.GetBytes config)
+
+    let run = runWith "fake-ok"
 
     testList
         "STATUS"
@@ -206,8 +208,15 @@ let status =
               let before = scene.Snapshot()
               let o = run fakes "ipam-none" scene
               Expect.equal (o.ExitCode, o.Stdout) (0, "") "ready"
-              Expect.equal fakes.Calls [ "fake-ok STATUS" ] "the delegate was asked"
+              Expect.equal fakes.Calls [ "fake-ok VERSION"; "fake-ok STATUS" ] "the delegate's version, then its STATUS"
               Expect.equal (scene.Snapshot()) before "nothing changed"
+
+          testCase "a delegate from before CNI 1.1 is not asked for STATUS" <| fun () ->
+              use scene = new Scene()
+              use fakes = new FakePlugins.FakePath()
+              let o = runWith "fake-old" fakes "ipam-none" scene
+              Expect.equal (o.ExitCode, o.Stdout) (0, "") "ready"
+              Expect.equal fakes.Calls [ "fake-old VERSION" ] "only its version"
 
           testCase "a missing IPAM plugin: code 50, named" <| fun () ->
               use scene = new Scene()

@@ -8,7 +8,14 @@ open System.IO
 let private scripts =
     let ok = """{"cniVersion":"1.0.0","ips":[{"address":"10.99.0.2/24"}]}"""
 
-    [ "fake-ok", $"""case "$CNI_COMMAND" in ADD) echo '{ok}';; *) echo '{{}}';; esac"""
+    let versions (newest: string) (list: string) =
+        $"VERSION) echo '{{\"cniVersion\":\"{newest}\",\"supportedVersions\":[{list}]}}';;"
+
+    [ "fake-ok", $"""case "$CNI_COMMAND" in ADD) echo '{ok}';; {versions "1.1.0" "\"1.0.0\",\"1.1.0\""} *) echo '{{}}';; esac"""
+      // a delegate from before CNI 1.1: as the reference plugins 1.1 do, it fails commands it
+      // does not know asking for the container ID
+      "fake-old",
+      $"""case "$CNI_COMMAND" in ADD|DEL|CHECK) echo '{{}}';; {versions "1.0.0" "\"0.4.0\",\"1.0.0\""} *) echo '{{"code":3,"msg":"missing containerID"}}'; exit 1;; esac"""
       "fake-garbage", """case "$CNI_COMMAND" in ADD) echo 'this is not json';; *) echo '{}';; esac"""
       "fake-noip", """case "$CNI_COMMAND" in ADD) echo '{"cniVersion":"1.0.0"}';; *) echo '{}';; esac"""
       "fake-fail", """echo '{"cniVersion":"1.0.0","code":11,"msg":"try again later"}'; exit 1"""
