@@ -232,7 +232,8 @@ module Machine =
             // msg says it all; details are kept for undos that fail (runtimes such as libcni
             // show "msg; details", so repeating the cause there would print it twice)
             let cause =
-                CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}"
+                { CniError.create error.Kind $"ADD step {m.Number} ({step.Name})" $"failed: {error.Message}; {undoneInFull}" with
+                    Details = error.Details }
 
             undoNext m cause (if happened then step :: m.Completed else m.Completed)
         | _, Forward(_, rest) -> forward { m with Problems = stepNamed m error :: m.Problems } rest

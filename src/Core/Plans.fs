@@ -434,7 +434,10 @@ module Plans =
                           | TakeLock path -> path
                           | other -> invalidOp $"DEL starts with its lock, not {other.Describe()}"
 
-                      named { lockStep with Reading = LockOrSkip(removals.Length + 2) }
+                      named
+                          { lockStep with
+                              Reading = LockOrSkip(removals.Length + 2)
+                              Compensation = NotUndone "released after this attachment's removal" }
                       named (step "record unchanged" (ReadAttachment(directory, record.Name)) (Unchanged(record, removals.Length)) NothingToUndo)
                       yield! removals |> List.map named
                       named (removal "release lock" (ReleaseLock lockPath))

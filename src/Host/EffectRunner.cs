@@ -130,7 +130,8 @@ public sealed class EffectRunner : IDisposable
         return socket;
     }
 
-    // Held until the process exits: the kernel releases a flock with its last descriptor.
+    // Held until released (GC, one attachment at a time) or until the process exits: the
+    // kernel releases a flock with its last descriptor.
     // Opened with libc, not FileStream: .NET takes flocks of its own to emulate FileShare,
     // which would make a waiting process fail instead of wait.
     // By path: a GC may be asked for a lock it holds already (two attachments on one of

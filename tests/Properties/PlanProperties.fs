@@ -221,7 +221,26 @@ let rollback =
               let w0 = { before s with DummySupported = false }
               let w1, reply, _ = add s w0
               let text = replyText reply
-              (reply.ExitCode <> 0 && settled w1 = settled w0 && text.Contains "dummy") |> Prop.label text) ]
+              (reply.ExitCode <> 0 && settled w1 = settled w0 && text.Contains "dummy") |> Prop.label text)
+
+          property "a plugin's own details survive its failed ADD step, and msg is not repeated in details"
+          <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome))) (fun s ->
+              let failing = """{"cniVersion": "1.0.0", "code": 11, "msg": "boom", "details": "more about boom"}"""
+
+              let inject _ effect =
+                  match effect with
+                  | RunPlugin c when c.Command = "ADD" && c.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" c.Config).IsNone ->
+                      Some(PluginExited(1, Encoding.UTF8.GetBytes failing))
+                  | _ -> None
+
+              let _, reply, _ = runWith inject (before s) (invocation s.Conf s.Ours)
+
+              match Json.parse (ReadOnlyMemory reply.Stdout) with
+              | Ok j ->
+                  (Json.tryField "details" j = Some(Json.String "more about boom")
+                   && (match Json.tryField "msg" j with Some(Json.String m) -> m.Contains "boom" | _ -> false))
+                  |> Prop.label (replyText reply)
+              | Error e -> false |> Prop.label e) ]
 
 /// Ways to break one artefact of an attached container, each with the name CHECK must
 /// give in its error.
