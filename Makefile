@@ -19,7 +19,7 @@ CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
 
-.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel bench bench-micro
+.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel bench bench-floor bench-micro
 
 all: build
 
@@ -86,6 +86,23 @@ dist: build
 bench: deps build
 	bash tests/Bench/bench.sh
 	dotnet run -c Release --project tests/Bench/Micro
+
+# Floors of the two whole-process targets (docs/performance.md, "Floors"; needs root):
+# builds the C programs and the minimal Native AOT responders (base and static) into
+# out/bench-floor, then measures VERSION latency of bridge, dcos-l4lb, C and minimal AOT
+# (FLOOR_RUNS runs per command, at normal and at SCHED_FIFO priority), the kernel's veth
+# deletion and host-local alone (FLOOR_N repetitions). A few minutes at the defaults; the
+# doc's figures used FLOOR_RUNS=300 FLOOR_N=50. Results: out/bench-floor/results.
+FLOOR_RUNS ?= 100
+FLOOR_N ?= 20
+FLOOR_PACKAGES := gcc libc6-dev jq bc
+bench-floor: deps build
+	@$(MAKE) --no-print-directory deps TEST_PACKAGES="$(FLOOR_PACKAGES)"
+	bash tests/Bench/floor/build.sh base static
+	ONLY='^(bridge|dcos-l4lb|c-dyn|c-static|aot-base|aot-static)$$' bash tests/Bench/floor/version.sh $(FLOOR_RUNS)
+	bash tests/Bench/floor/version-rt.sh $(FLOOR_RUNS)
+	bash tests/Bench/floor/netns/veth.sh $(FLOOR_N)
+	bash tests/Bench/floor/netns/hostlocal.sh $(FLOOR_N)
 
 bench-micro: restore
 	dotnet run -c Release --project tests/Bench/Micro
