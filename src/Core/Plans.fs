@@ -87,13 +87,28 @@ module Plans =
     let minutemanLink = Defaults.minutemanLink
 
     /// A 64-bit FNV-1a hash of container ID and ifname: the attachment's stable identity.
+    let private fnvPrime = 0x100000001b3UL
+
+    /// FNV-1a over the UTF-8 bytes of `text`, continuing from `hash`. ASCII (every container
+    /// ID, almost every ifname) is hashed as it stands, without copying the string.
+    let private fnv (hash: uint64) (text: string) =
+        let mutable h = hash
+
+        if Ascii.IsValid text then
+            for i in 0 .. text.Length - 1 do
+                h <- (h ^^^ uint64 text[i]) * fnvPrime
+        else
+            let bytes = Encoding.UTF8.GetBytes text
+
+            for i in 0 .. bytes.Length - 1 do
+                h <- (h ^^^ uint64 bytes[i]) * fnvPrime
+
+        h
+
+    /// A 64-bit FNV-1a hash of container ID, a NUL and ifname: the attachment's identity.
     let private attachmentHash (containerId: string) (ifName: string) =
-        let mutable hash = 0xcbf29ce484222325UL
-
-        for b in Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
-            hash <- (hash ^^^ uint64 b) * 0x100000001b3UL
-
-        hash
+        let h = fnv 0xcbf29ce484222325UL containerId
+        fnv ((h ^^^ 0UL) * fnvPrime) ifName
 
     /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
     /// CHECK and DEL find it without state. "spt" + 12 hex digits (the hash's low 48 bits)

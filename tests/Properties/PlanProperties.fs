@@ -405,6 +405,10 @@ let examples =
               Expect.equal a (Plans.hostVethName "abc" "eth0") "stable"
               Expect.notEqual a (Plans.hostVethName "abc" "eth1") "ifname"
               Expect.notEqual a (Plans.hostVethName "abd" "eth0") "container"
+              // FNV-1a over the UTF-8 of "<id>\0<ifname>", as every release names them: a
+              // host veth made by an older release must still be found by DEL and CHECK
+              Expect.equal (Plans.hostVethName "web1" "eth0") "spte72e02531e91" "the name all releases give"
+              Expect.equal (Plans.hostVethName "web1" "eth\u00e9") "spteb2df24c9b13" "non-ASCII ifname"
 
           testCase "CNI_IFNAME may not take the plugin's own link names" <| fun () ->
               let conf = (Gen.sample 1 validConfig)[0]
