@@ -1,16 +1,30 @@
 // Runs another CNI plugin: found by type in CNI_PATH, our environment with its CNI_*
 // variables, the config on stdin, its stderr passed through to ours, bounded in time.
+//
+// The plugin is started with posix_spawn and watched from this thread alone, with one
+// poll() on the three things that can happen: room in its stdin pipe, data or
+// end-of-file on its stdout pipe, and its exit (a pidfd, readable once it has exited).
+// System.Diagnostics.Process did the same with a SIGCHLD thread, thread-pool workers and
+// an epoll thread, and handed the exit between them: about 7 ms of an ADD+DEL cycle,
+// which runs four plugins (docs/performance.md).
 using System;
-using System.Diagnostics;
+using System.Collections;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using Dcos.L4lb;
+using Dcos.L4lb.Host.Netlink;
 
 namespace Dcos.L4lb.Host;
 
-static class Plugins
+static unsafe class Plugins
 {
     const UnixFileMode AnyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
+    // Without a pidfd (Linux before 5.3) nothing wakes poll() when the plugin exits, so
+    // it wakes this often to ask waitpid.
+    const int ExitCheckMs = 2;
 
     public static string? Find(string type, Microsoft.FSharp.Collections.FSharpList<string> path)
     {
@@ -29,49 +43,267 @@ static class Plugins
         if (binary is null)
             return Failed(FailureKind.NotFound, $"plugin \"{call.Type}\" not found in CNI_PATH ({string.Join(":", call.Path)})");
 
-        var start = new ProcessStartInfo(binary)
+        // Both pipes are close-on-exec: the plugin gets only its ends of them, as its fds 0
+        // and 1 (dup2 clears the flag on the copies). Every other fd of ours is
+        // close-on-exec too (netlink sockets, lock files, the log), so it inherits nothing
+        // else but our stderr, its fd 2.
+        int* stdinPipe = stackalloc int[2];
+        int* stdoutPipe = stackalloc int[2];
+        if (Libc.pipe2(stdinPipe, Libc.O_CLOEXEC) != 0)
+            return CannotRun(binary, "pipe", Marshal.GetLastPInvokeError());
+        if (Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0)
         {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = false,
-            UseShellExecute = false,
-        };
-        foreach (var (key, value) in call.Environment.Select(t => (t.Item1, t.Item2)))
-            start.Environment[key] = value;
-        if (!call.Environment.Any(t => t.Item1 == "CNI_NETNS"))
-            start.Environment.Remove("CNI_NETNS");
+            int errno = Marshal.GetLastPInvokeError();
+            Libc.close(stdinPipe[0]);
+            Libc.close(stdinPipe[1]);
+            return CannotRun(binary, "pipe", errno);
+        }
+        // Our end of stdin never blocks: a plugin that does not read must not stop us
+        // from reading its stdout or noticing its exit. (SIGPIPE is ignored by the .NET
+        // runtime, so writing after the plugin is gone fails with EPIPE instead of
+        // killing us.)
+        Libc.fcntl(stdinPipe[1], Libc.F_SETFL, Libc.O_NONBLOCK);
 
+        int error = Spawn(binary, EnvironmentOf(call), stdinPipe[0], stdoutPipe[1], out int pid);
+        Libc.close(stdinPipe[0]);
+        Libc.close(stdoutPipe[1]);
+        if (error != 0)
+        {
+            Libc.close(stdinPipe[1]);
+            Libc.close(stdoutPipe[0]);
+            return CannotRun(binary, null, error);
+        }
+        return Supervise(call, pid, stdinPipe[1], stdoutPipe[0], JsonModule.render(call.Config));
+    }
+
+    // Ours, with the call's CNI_* variables on top; CNI_NETNS only if the call has one.
+    static List<string> EnvironmentOf(PluginCall call)
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in System.Environment.GetEnvironmentVariables())
+            environment[(string)entry.Key] = entry.Value as string ?? "";
+        foreach (var (key, value) in call.Environment.Select(t => (t.Item1, t.Item2)))
+            environment[key] = value;
+        if (!call.Environment.Any(t => t.Item1 == "CNI_NETNS"))
+            environment.Remove("CNI_NETNS");
+        return environment.Select(e => $"{e.Key}={e.Value}").ToList();
+    }
+
+    // The plugin keeps our signal mask and ignored signals (as with Process) and stays in
+    // our process group: a runtime that kills our group on its own timeout kills the
+    // plugins we run with us. Returns posix_spawn's error number (0: started).
+    static int Spawn(string binary, List<string> environment, int stdin, int stdout, out int pid)
+    {
+        var argv = CStrings([binary]);
+        var envp = CStrings(environment);
+        byte* actions = stackalloc byte[Libc.PosixSpawnFileActionsSize];
+        byte* attributes = stackalloc byte[Libc.PosixSpawnAttrSize];
+        // glibc's posix_spawn ignores its two internal signals (32 and 33) in the child
+        // until exec, and exec keeps them ignored: they go back to the default, which is
+        // what the plugin got from Process. (sigaddset refuses them, hence the bits.)
+        ulong* internalSignals = stackalloc ulong[Libc.SigSetSize / sizeof(ulong)];
+        new Span<ulong>(internalSignals, Libc.SigSetSize / sizeof(ulong)).Clear();
+        internalSignals[0] = 1UL << (32 - 1) | 1UL << (33 - 1);
+        Libc.posix_spawn_file_actions_init(actions);
+        Libc.posix_spawnattr_init(attributes);
         try
         {
-            using var process = Process.Start(start)!;
-            var stdout = new MemoryStream();
-            var reading = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+            int error = Libc.posix_spawn_file_actions_adddup2(actions, stdin, 0);
+            if (error == 0)
+                error = Libc.posix_spawn_file_actions_adddup2(actions, stdout, 1);
+            if (error == 0)
+                error = Libc.posix_spawnattr_setflags(attributes, Libc.POSIX_SPAWN_SETSIGDEF);
+            if (error == 0)
+                error = Libc.posix_spawnattr_setsigdefault(attributes, internalSignals);
+            int spawned = 0;
+            if (error == 0)
+                fixed (nint* a = argv, e = envp)
+                    error = Libc.posix_spawn(&spawned, a[0], actions, attributes, a, e);
+            pid = spawned;
+            return error;
+        }
+        finally
+        {
+            Libc.posix_spawnattr_destroy(attributes);
+            Libc.posix_spawn_file_actions_destroy(actions);
+            foreach (var s in argv.Concat(envp))
+                Marshal.FreeCoTaskMem(s);
+        }
+    }
+
+    // NUL-terminated UTF-8 copies, and the NULL that ends the array
+    static nint[] CStrings(IReadOnlyList<string> strings)
+    {
+        var pointers = new nint[strings.Count + 1];
+        for (int i = 0; i < strings.Count; i++)
+            pointers[i] = Marshal.StringToCoTaskMemUTF8(strings[i]);
+        return pointers;
+    }
+
+    // Feeds the config to stdin, collects stdout and waits for the exit. The plugin has
+    // call.TimeoutMs to exit; once it has, its stdout has as long again to reach
+    // end-of-file, since a process it left running may hold it open. Closes both fds.
+    static Outcome Supervise(PluginCall call, int pid, int stdin, int stdout, byte[] input)
+    {
+        int pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0);
+        var output = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int written = 0;
+        int? exitCode = null;
+        long deadline = System.Environment.TickCount64 + call.TimeoutMs;
+        Libc.PollFd* fds = stackalloc Libc.PollFd[3];
+        try
+        {
+            Feed(); // the config usually fits in the pipe at once
+            while (stdout >= 0 || exitCode is null)
+            {
+                int count = 0, stdinAt = -1, stdoutAt = -1, pidfdAt = -1;
+                if (stdin >= 0)
+                    fds[stdinAt = count++] = new Libc.PollFd { Fd = stdin, Events = Libc.POLLOUT };
+                if (stdout >= 0)
+                    fds[stdoutAt = count++] = new Libc.PollFd { Fd = stdout, Events = Libc.POLLIN };
+                if (exitCode is null && pidfd >= 0)
+                    fds[pidfdAt = count++] = new Libc.PollFd { Fd = pidfd, Events = Libc.POLLIN };
+
+                long left = deadline - System.Environment.TickCount64;
+                if (left <= 0)
+                    return TimedOut(call, pid, exited: exitCode is not null);
+                int wait = (int)Math.Min(left, exitCode is null && pidfd < 0 ? ExitCheckMs : int.MaxValue);
+                if (Libc.poll(fds, (nuint)count, wait) < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Libc.EINTR)
+                        continue;
+                    if (exitCode is null)
+                        KillAndReap(pid);
+                    return CannotRun(call.Type, "poll", errno);
+                }
+
+                // POLLERR/POLLHUP too: the next write or read says what happened
+                if (stdinAt >= 0 && fds[stdinAt].Revents != 0)
+                    Feed();
+                if (stdoutAt >= 0 && fds[stdoutAt].Revents != 0)
+                    Drain();
+                if (exitCode is null && (pidfd < 0 || fds[pidfdAt].Revents != 0) && Reap(pid, block: false) is int code)
+                {
+                    exitCode = code;
+                    deadline = System.Environment.TickCount64 + call.TimeoutMs;
+                }
+            }
+            return Outcome.NewPluginExited(exitCode.Value, output.ToArray());
+        }
+        finally
+        {
+            Close(ref stdin);
+            Close(ref stdout);
+            Close(ref pidfd);
+        }
+
+        // Writes what the pipe takes; stops writing once all is written or the plugin
+        // stopped reading (EPIPE: it may exit without reading its input; its exit status
+        // says why).
+        void Feed()
+        {
+            nint n;
+            fixed (byte* p = input)
+                n = written < input.Length ? Libc.write(stdin, p + written, input.Length - written) : 0;
+            if (n > 0)
+                written += (int)n;
+            else if (n < 0 && Marshal.GetLastPInvokeError() is Libc.EAGAIN or Libc.EINTR)
+                return;
+            if (n <= 0 || written == input.Length)
+                Close(ref stdin);
+        }
+
+        // Reads what is there; end-of-file (or an error) closes our end.
+        void Drain()
+        {
+            nint n;
+            fixed (byte* p = chunk)
+                n = Libc.read(stdout, p, chunk.Length);
+            if (n > 0)
+                output.Write(chunk, 0, (int)n);
+            else if (n == 0 || Marshal.GetLastPInvokeError() is not (Libc.EINTR or Libc.EAGAIN))
+                Close(ref stdout);
+        }
+    }
+
+    static Outcome TimedOut(PluginCall call, int pid, bool exited)
+    {
+        if (exited)
+            return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} exited, but its stdout stayed open for {call.TimeoutMs / 1000} s (a process it started holds it)");
+        KillAndReap(pid);
+        return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
+    }
+
+    // The exit status as Process.ExitCode gave it: the code, or 128 + the signal.
+    static int? Reap(int pid, bool block)
+    {
+        int status, reaped;
+        while ((reaped = Libc.waitpid(pid, &status, block ? 0 : Libc.WNOHANG)) < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR)
+        {
+        }
+        if (reaped <= 0)
+            return null;
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+    }
+
+    // Kills the plugin and every process it started that is still its descendant, as
+    // Process.Kill(entireProcessTree: true) did. (A process group of its own would be one
+    // kill(), but the plugin must stay in ours; see Spawn.) Each process is stopped before
+    // its children are listed, so none of them starts another unseen, and children are
+    // killed before their parents: a stopped parent reaps nobody, so no listed pid can be
+    // reused by another process before its kill.
+    static void KillAndReap(int pid)
+    {
+        var tree = new List<int>();
+        Stop(pid, tree);
+        for (int i = tree.Count - 1; i >= 0; i--)
+            Libc.kill(tree[i], Libc.SIGKILL);
+        Reap(pid, block: true);
+
+        static void Stop(int pid, List<int> tree)
+        {
+            Libc.kill(pid, Libc.SIGSTOP);
+            tree.Add(pid);
+            foreach (var child in ChildrenOf(pid))
+                Stop(child, tree);
+        }
+    }
+
+    // From /proc/<pid>/stat: "pid (comm) state ppid ...", where comm may hold spaces.
+    static List<int> ChildrenOf(int parent)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+                continue;
             try
             {
-                using (var stdin = process.StandardInput.BaseStream)
-                    stdin.Write(JsonModule.render(call.Config));
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1]) == parent)
+                    children.Add(pid);
             }
             catch (IOException)
             {
-                // the plugin may exit without reading its input; its exit status says why
+                // gone since the directory was read
             }
-            if (!process.WaitForExit(call.TimeoutMs))
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-                return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
-            }
-            // A child the plugin left running may hold its stdout open: the reply is never
-            // waited for longer than the plugin itself may take.
-            if (!reading.Wait(call.TimeoutMs))
-                return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} exited, but its stdout stayed open for {call.TimeoutMs / 1000} s (a process it started holds it)");
-            return Outcome.NewPluginExited(process.ExitCode, stdout.ToArray());
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
-        {
-            return Failed(FailureKind.OtherFailure, $"cannot run plugin {binary}: {e.Message}");
-        }
+        return children;
     }
+
+    static void Close(ref int fd)
+    {
+        if (fd >= 0)
+            Libc.close(fd);
+        fd = -1;
+    }
+
+    // call: the libc call that failed, unless it was posix_spawn (the exec itself)
+    static Outcome CannotRun(string plugin, string? call, int errno) =>
+        Failed(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Libc.StrError(errno)}");
 
     static Outcome Failed(FailureKind kind, string message) => Outcome.NewFailed(new Failure(kind, message));
 }

@@ -189,6 +189,27 @@ let misbehavingPlugins =
                   Expect.equal (scene.Snapshot()) before "nothing left behind" ]
     |> testSequenced
 
+/// A delegate that exits without reading a config larger than a pipe holds: writing the
+/// rest fails (EPIPE), which must neither kill dcos-l4lb (SIGPIPE) nor hide the exit status.
+let deafDelegate =
+    testCase "a delegate that exits without reading its config (larger than a pipe holds)" <| fun () ->
+        use scene = new Scene()
+        use fakes = new FakePlugins.FakePath()
+        let before = scene.Snapshot()
+        let pad = String('x', 256 * 1024)
+
+        let config =
+            """{"cniVersion": "1.0.0", "name": "proto-net", "type": "dcos-l4lb", "minuteman": {"enable": false},"""
+            + $"\"spartan\": {{\"ipam\": {{\"type\": \"host-local\"}}}}, \"delegate\": {{\"type\": \"{FakePlugins.deaf}\", \"pad\": \"{pad}\"}}}}"
+
+        let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory else k, v)
+        let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
+        Expect.equal outcome.ExitCode 1 $"exit 1; stderr {outcome.Stderr}"
+        Expect.equal (errorCode outcome.Stdout) 100 $"code; reply {outcome.Stdout}"
+        Expect.stringContains outcome.Stdout "exited with status 2" "the delegate's exit status"
+        Expect.equal fakes.Calls [ $"{FakePlugins.deaf} ADD" ] "what ran"
+        Expect.equal (scene.Snapshot()) before "nothing left behind"
+
 /// STATUS (CNI 1.1) through the binary: it changes nothing, so it runs where the test runs.
 let status =
     let runWith (delegateType: string) (fakes: FakePlugins.FakePath) ipamType (scene: Scene) =

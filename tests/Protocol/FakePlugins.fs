@@ -20,9 +20,14 @@ let private scripts =
       "fake-noip", """case "$CNI_COMMAND" in ADD) echo '{"cniVersion":"1.0.0"}';; *) echo '{}';; esac"""
       "fake-fail", """echo '{"cniVersion":"1.0.0","code":11,"msg":"try again later"}'; exit 1"""
       "fake-silent", """exit 2"""
+      // exits without reading its input (see `deaf`)
+      "fake-deaf", """exit 2"""
       "ipam-two", """case "$CNI_COMMAND" in ADD) echo '{"cniVersion":"1.0.0","ips":[{"address":"198.51.100.20/24"},{"address":"198.51.100.21/24"}]}';; *) echo '{}';; esac"""
       "ipam-none", """case "$CNI_COMMAND" in ADD) echo '{"cniVersion":"1.0.0","ips":[]}';; *) echo '{}';; esac"""
       "ipam-v6", """case "$CNI_COMMAND" in ADD) echo '{"cniVersion":"1.0.0","ips":[{"address":"fd00::5/64"}]}';; *) echo '{}';; esac""" ]
+
+/// The one fake that never reads its stdin; every other reads it whole first.
+let deaf = "fake-deaf"
 
 /// A directory of fake plugins; `Calls` lists "<plugin> <command>" in invocation order.
 type FakePath() =
@@ -32,7 +37,8 @@ type FakePath() =
     do
         for name, body in scripts do
             let file = Path.Combine(dir.FullName, name)
-            File.WriteAllText(file, $"#!/bin/sh\ncat > /dev/null\necho \"{name} $CNI_COMMAND\" >> '{log}'\n{body}\n")
+            let input = if name = deaf then "" else "cat > /dev/null\n"
+            File.WriteAllText(file, $"#!/bin/sh\n{input}echo \"{name} $CNI_COMMAND\" >> '{log}'\n{body}\n")
             File.SetUnixFileMode(file, enum<UnixFileMode> 0o755)
 
     member _.Directory = dir.FullName
