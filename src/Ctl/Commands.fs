@@ -52,9 +52,9 @@ let private compensation (step: Step) =
     | NotUndone reason -> $"deliberately not undone: {reason}"
     | NothingToUndo -> "nothing to undo"
 
-/// This host's attachment records of a network, as GC would list them (dot-files are
-/// records being written).
-let private attachmentRecords (directory: string) : AttachmentRecord list =
+/// The files of a directory with their content and modification time, in name order:
+/// checkpoints and attachment records alike (dot-files are files being written).
+let private filesIn (directory: string) : (string * string * DateTime) list =
     if not (Directory.Exists directory) then
         []
     else
@@ -63,13 +63,17 @@ let private attachmentRecords (directory: string) : AttachmentRecord list =
 
               if not (name.StartsWith '.') then
                   try
-                      yield
-                          { Name = name
-                            Content = File.ReadAllText file
-                            Modified = (File.GetLastWriteTimeUtc file).Ticks }
+                      yield name, File.ReadAllText file, File.GetLastWriteTimeUtc file
                   with :? IOException ->
                       () // removed while we looked
           ]
+
+/// This host's attachment records of a network, as GC would list them.
+let private attachmentRecords (directory: string) : AttachmentRecord list =
+    [ for name, content, written in filesIn directory ->
+          { Name = name
+            Content = content
+            Modified = written.Ticks } ]
 
 /// "CONTAINERID/IFNAME", as --valid takes it.
 let private attachmentArgument (text: string) : Result<Attachment, CniError> =
@@ -203,24 +207,11 @@ type Registration =
 
 /// The checkpoint files of a directory, as the consumer reads them (dot-files ignored).
 let registrations (directory: string) : Registration list =
-    if not (Directory.Exists directory) then
-        []
-    else
-        [ for file in Directory.GetFiles directory |> Array.sort do
-              let name = Path.GetFileName file
-
-              if not (name.StartsWith '.') then
-                  try
-                      let netns = File.ReadAllText file
-
-                      yield
-                          { ContainerId = name
-                            Netns = netns
-                            Live = netns.Length > 0 && File.Exists netns
-                            Written = File.GetLastWriteTimeUtc file }
-                  with :? IOException ->
-                      () // removed while we looked
-          ]
+    [ for name, netns, written in filesIn directory ->
+          { ContainerId = name
+            Netns = netns
+            Live = netns.Length > 0 && File.Exists netns
+            Written = written } ]
 
 let list (directory: string) (asJson: bool) : int =
     let found = registrations directory
