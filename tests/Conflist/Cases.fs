@@ -18,14 +18,8 @@ let private kubernetesArgs (scene: Scene) =
 
 // ---- helpers -------------------------------------------------------------------------
 
-let private scenario name (body: Scene -> unit) =
-    testCase name (fun () ->
-        use scene = new Scene()
-        body scene)
-
-let private expectOk what (o: Command.Outcome) =
-    if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Command.describe o}"
+let private scenario name body = AgentScenes.scenario<Scene> name body
+let private expectOk = AgentScenes.expectOk
 
 let private writeList (scene: Scene) version (plugins: string list) =
     scene.Write $"{Lists.network}.conflist" (Lists.document version plugins)
@@ -37,20 +31,9 @@ let private add (scene: Scene) version (list: Lists.Working) =
     expectOk "ADD through libcni" o
     path, o.Stdout
 
-let private names (links: Kernel.Link list) = links |> List.map _.Name |> List.sort
+let private names = Attachment.names
 
 let private field (node: JsonNode) (name: string) = string node[name]
-
-/// The Spartan address: the one /32 on the container's `spartan` link.
-let private spartanAddress (scene: Scene) =
-    match Kernel.addresses scene.Container "spartan" with
-    | [ address, 32 ] -> address
-    | other -> failtest $"the container's spartan link holds {other}; expected one /32"
-
-let private eth0Address (scene: Scene) =
-    match Kernel.addresses scene.Container AgentPlugin.ifName with
-    | [ address, length ] -> $"{address}/{length}"
-    | other -> failtest $"the container's eth0 holds {other}"
 
 /// The bridge's side of eth0: a veth in the agent that is a port of the scene's bridge.
 let private expectBridgePort (scene: Scene) =
@@ -63,66 +46,23 @@ let private expectBridgePort (scene: Scene) =
 /// Every artefact of the bridge's attachment and of the Spartan one, as the kernel and
 /// the IPAM state show them.
 let private expectAttached (scene: Scene) =
-    let links = Kernel.links scene.Container
-    Expect.equal (names links) [ "eth0"; "lo"; "spartan" ] "container links"
-    Expect.stringStarts (eth0Address scene) scene.SubnetPrefix $"eth0's address is in {scene.Subnet}"
+    Attachment.expectAttached scene |> ignore
+    Expect.stringStarts (Attachment.eth0Address scene) scene.SubnetPrefix $"eth0's address is in {scene.Subnet}"
     expectBridgePort scene
 
-    let spartan = links |> List.find (fun l -> l.Name = "spartan")
-    Expect.isTrue spartan.Up "the container's spartan link is up"
-    Expect.equal spartan.Kind "veth" "the container's spartan link is a veth"
-    let address = spartanAddress scene
-    Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
-
-    let routes = Kernel.routes scene.Container
-
-    for service in Spartan.serviceAddresses do
-        let expected: Kernel.Route =
-            { Destination = service
-              Device = "spartan"
-              Scope = "link"
-              Source = Some address }
-
-        Expect.contains routes expected $"container route to {service}"
-
-    let hostVeth =
-        match Kernel.links scene.Agent |> List.filter Kernel.isHostVeth with
-        | [ veth ] -> veth
-        | other -> failtest $"agent spt* links: {names other}; expected one"
-
-    Expect.isTrue hostVeth.Up "the host veth is up"
-    Expect.equal spartan.Peer (Some hostVeth.Index) "the host veth is the container spartan link's peer"
-
-    Expect.equal
-        (Kernel.routes scene.Agent
-         |> List.filter (fun r -> r.Destination = address)
-         |> List.map (fun r -> r.Device, r.Scope))
-        [ hostVeth.Name, "link" ]
-        $"agent route to {address}"
-
-    Expect.equal
-        (scene.Allocations Spartan.ipamNetwork)
-        [ { Address = address
-            Owner = scene.ContainerId } ]
-        "Spartan IPAM allocation"
-
-    Expect.equal
-        (scene.Allocations Lists.network |> List.map _.Owner)
-        [ scene.ContainerId ]
-        "the bridge's IPAM allocation"
+let private expectNoCachedResult (scene: Scene) =
+    Expect.equal scene.CachedResults [] "libcni's cached results"
 
 /// No address held in either IPAM network, no result cached.
 let private expectReleased (scene: Scene) =
-    Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations Lists.network) [] "the bridge's IPAM allocations"
-    Expect.equal scene.CachedResults [] "libcni's cached results"
+    Attachment.expectReleased scene
+    expectNoCachedResult scene
 
 /// What a container looks like that was never attached: nothing in it but `lo`, no veth
 /// in the agent (neither the bridge's nor an spt* one), nothing held, nothing cached.
 let private expectNothingLeft (scene: Scene) =
-    Expect.equal (names (Kernel.links scene.Container)) [ "lo" ] "container links"
-    Expect.equal (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names) [] "agent veth links"
-    expectReleased scene
+    Attachment.expectNothingLeft scene
+    expectNoCachedResult scene
 
 let private tunedValue (scene: Scene) =
     let file = "/proc/sys/" + Lists.tunedSysctl.Replace('.', '/')
@@ -147,7 +87,7 @@ let private addResult version (list: Lists.Working) =
             | [ ip ] -> ip
             | other -> failtest $"ips: {other}"
 
-        Expect.equal (field ip "address") (eth0Address scene) "ips[0].address is eth0's address"
+        Expect.equal (field ip "address") (Attachment.eth0Address scene) "ips[0].address is eth0's address"
         Expect.equal (field ip "gateway") scene.Gateway "ips[0].gateway is the bridge"
         let eth0 = result["interfaces"].AsArray()[ip["interface"].GetValue<int>()]
         Expect.equal (field eth0 "name") AgentPlugin.ifName "ips[0].interface names eth0"
@@ -186,14 +126,7 @@ let private attached version (list: Lists.Working) =
 let private dns version (list: Lists.Working) =
     scenario "the container resolves names through Spartan" (fun scene ->
         add scene version list |> ignore
-
-        let answer =
-            Command.runInNetns
-                scene.Netns
-                "dig"
-                [ "+short"; "+time=2"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
-
-        Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}")
+        Attachment.expectResolves scene)
 
 let private check version (list: Lists.Working) =
     scenario "CHECK passes, then fails once a Spartan route is gone" (fun scene ->
@@ -220,12 +153,7 @@ let private delNetnsGone version (list: Lists.Working) =
         let path, _ = add scene version list
         Command.run "ip" [ "netns"; "del"; scene.Container ] |> ignore
         expectOk "DEL" (Runtime.run scene path "del")
-
-        Expect.equal
-            (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names)
-            []
-            "agent veth links"
-
+        Attachment.expectNoAgentVeth scene
         expectReleased scene)
 
 /// A runtime that lost the container's netns path runs DEL with CNI_NETNS empty: the
@@ -235,7 +163,7 @@ let private delWithoutNetns version (list: Lists.Working) =
         let path, _ = add scene version list
         expectOk "DEL" (Runtime.invoke scene "" "" path "del")
         expectReleased scene
-        Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
+        Attachment.expectNoHostVeth scene
         // deleting the host end took the container end with it; eth0 is the bridge's,
         // which cannot reach the container without its netns
         Expect.equal (names (Kernel.links scene.Container)) [ "eth0"; "lo" ] "container links")
@@ -283,7 +211,7 @@ let private failingCase version (list: Lists.Failing) =
         // it is the one that fails.
         if list.L4lbFails then
             Expect.equal (names (Kernel.links scene.Container)) [ "eth0"; "lo" ] "container links after the failed ADD"
-            Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
+            Attachment.expectNoHostVeth scene
             Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
         else
             expectAttached scene
@@ -300,36 +228,5 @@ let private forVersion version =
           yield kubernetes version
           yield testList "failing chains" [ for list in Lists.failing -> failingCase version list ] ]
 
-// ---- the machine is left as found ----------------------------------------------------
-
-/// What a leak of ours would change on the machine itself: links of our names in the root
-/// netns; the machine's own /var/lib/cni for our network name (IPAM leases, and libcni's
-/// cached results, named "spartan-net-<container>-eth0").
-let private machineState () =
-    Machine.links (fun n -> n.StartsWith "l4lb"), Machine.cniState [ "(no /var/lib/cni)" ]
-
-let private before = lazy (machineState ())
-
-let private leaks =
-    testCase "every scene was torn down and the machine left as found" (fun () ->
-        let namespaces = Command.run "ip" [ "netns"; "list" ]
-
-        for made in Scene.Made do
-            Expect.equal made.TeardownErrors [] "teardown errors"
-
-            for ns in made.Namespaces do
-                Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left: {namespaces}"
-
-            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
-
-            match made.Dnsmasq with
-            | Some pid when File.Exists $"/proc/{pid}/cmdline" ->
-                let cmdline = File.ReadAllText $"/proc/{pid}/cmdline"
-                Expect.isFalse (cmdline.Contains made.Scratch) $"dnsmasq {pid} still runs"
-            | _ -> ()
-
-        Expect.equal (machineState ()) before.Value "the root netns's links of our names and /var/lib/cni")
-
 let tests =
-    before.Force() |> ignore
-    testSequenced (testList "conflist" ([ for version in versions -> forVersion version ] @ [ leaks ]))
+    AgentScenes.suite Scene.Names "conflist" [ for version in versions -> forVersion version ]

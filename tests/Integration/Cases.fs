@@ -47,14 +47,8 @@ let minutemanVariants =
 
 // ---- helpers -------------------------------------------------------------------------
 
-let private scenario name (body: Scene -> unit) =
-    testCase name (fun () ->
-        use scene = new Scene()
-        body scene)
-
-let private expectOk what (o: Command.Outcome) =
-    if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Command.describe o}"
+let private scenario name body = AgentScenes.scenario<Scene> name body
+let private expectOk = AgentScenes.expectOk
 
 /// A successful ADD: the config it was given and its output.
 let private add (scene: Scene) version variant =
@@ -67,77 +61,9 @@ let private add (scene: Scene) version variant =
 let private delConfig version conf addOutput =
     if hasCheck version then AgentPlugin.withPrevResult conf addOutput else conf
 
-let private names (links: Kernel.Link list) = links |> List.map _.Name |> List.sort
-
-/// The Spartan address: the one /32 on the container's `spartan` link.
-let private spartanAddress (scene: Scene) =
-    match Kernel.addresses scene.Container "spartan" with
-    | [ address, 32 ] -> address
-    | other -> failtest $"the container's spartan link holds {other}; expected one /32"
-
-/// Every artefact of a Spartan attachment, as the kernel and the IPAM state show it.
-let private expectAttached (scene: Scene) =
-    let links = Kernel.links scene.Container
-    Expect.equal (names links) [ "eth0"; "lo"; "spartan" ] "container links"
-    let spartan = links |> List.find (fun l -> l.Name = "spartan")
-    Expect.isTrue spartan.Up "the container's spartan link is up"
-    Expect.equal spartan.Kind "veth" "the container's spartan link is a veth"
-
-    let address = spartanAddress scene
-    Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
-
-    let routes = Kernel.routes scene.Container
-
-    for service in Spartan.serviceAddresses do
-        let expected: Kernel.Route =
-            { Destination = service
-              Device = "spartan"
-              Scope = "link"
-              Source = Some address }
-
-        Expect.contains routes expected $"container route to {service}"
-
-    let hostVeth =
-        match Kernel.links scene.Agent |> List.filter Kernel.isHostVeth with
-        | [ veth ] -> veth
-        | other -> failtest $"agent spt* links: {names other}; expected one"
-
-    Expect.isTrue hostVeth.Up "the host veth is up"
-    Expect.equal spartan.Peer (Some hostVeth.Index) "the host veth is the container spartan link's peer"
-
-    let hostRoute =
-        Kernel.routes scene.Agent |> List.filter (fun r -> r.Destination = address)
-
-    Expect.equal
-        (hostRoute |> List.map (fun r -> r.Device, r.Scope))
-        [ hostVeth.Name, "link" ]
-        $"agent route to {address}"
-
-    Expect.equal
-        (scene.Allocations Spartan.ipamNetwork)
-        [ { Address = address; Owner = scene.ContainerId } ]
-        "Spartan IPAM allocation"
-
-    Expect.equal
-        (scene.Allocations AgentPlugin.network |> List.map _.Owner)
-        [ scene.ContainerId ]
-        "the delegate's IPAM allocation"
-
-    address
-
-/// No address held in either IPAM network.
-let private expectReleased (scene: Scene) =
-    Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations AgentPlugin.network) [] "delegate IPAM allocations"
-
-let private expectNoHostVeth (scene: Scene) =
-    Expect.equal (Kernel.links scene.Agent |> List.filter Kernel.isHostVeth |> names) [] "agent spt* links"
-
 /// What a container looks like that was never attached.
 let private expectNothingLeft (scene: Scene) =
-    Expect.equal (names (Kernel.links scene.Container)) [ "lo" ] "container links"
-    Expect.equal (Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth") |> names) [] "agent veth links"
-    expectReleased scene
+    Attachment.expectNothingLeft scene
     Expect.isFalse (File.Exists scene.CheckpointFile) "the Minuteman checkpoint file exists"
 
 // ---- the cases -----------------------------------------------------------------------
@@ -150,10 +76,7 @@ let private addResult version variant =
 
         Expect.equal (field result "cniVersion") version "the result's cniVersion"
 
-        let eth0 =
-            match Kernel.addresses scene.Container AgentPlugin.ifName with
-            | [ address, length ] -> $"{address}/{length}"
-            | other -> failtest $"the container's eth0 holds {other}"
+        let eth0 = Attachment.eth0Address scene
 
         Expect.stringStarts eth0 scene.SubnetPrefix $"eth0's address is in {scene.Subnet}"
         Expect.isFalse (output.Contains "198.51.100.") "the result does not mention the Spartan attachment"
@@ -190,18 +113,12 @@ let private addResult version variant =
 let private kernelState version variant =
     scenario "ADD attaches the container to Spartan" (fun scene ->
         add scene version variant |> ignore
-        expectAttached scene |> ignore)
+        Attachment.expectAttached scene |> ignore)
 
 let private dns version variant =
     scenario "the container resolves names through Spartan" (fun scene ->
         add scene version variant |> ignore
-
-        let answer =
-            Command.run
-                "ip"
-                [ "netns"; "exec"; scene.Container; "dig"; "+short"; "+time=2"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
-
-        Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}")
+        Attachment.expectResolves scene)
 
 /// ADD, CHECK passes, then `breakIt` removes one artefact and CHECK fails naming `named`.
 let private checkCase version variant title named (breakIt: Scene -> string -> unit) =
@@ -209,7 +126,7 @@ let private checkCase version variant title named (breakIt: Scene -> string -> u
         let conf, output = add scene version variant
         let conf = AgentPlugin.withPrevResult conf output
         expectOk "CHECK of an intact attachment" (Plugin.run scene "CHECK" conf)
-        breakIt scene (spartanAddress scene)
+        breakIt scene (Attachment.spartanAddress scene)
         let o = Plugin.run scene "CHECK" conf
         Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Command.describe o}"
         let _, text = Plugin.error o
@@ -234,7 +151,7 @@ let private dels version variant =
 
     [ scenario "DEL removes the attachment and releases both addresses" (fun scene ->
           let conf, output = add scene version variant
-          expectAttached scene |> ignore
+          Attachment.expectAttached scene |> ignore
           expectOk "DEL" (del scene scene.Netns conf output)
           expectNothingLeft scene)
 
@@ -247,15 +164,15 @@ let private dels version variant =
       scenario "DEL with an empty CNI_NETNS releases the addresses" (fun scene ->
           let conf, output = add scene version variant
           expectOk "DEL" (del scene "" conf output)
-          expectReleased scene
-          expectNoHostVeth scene)
+          Attachment.expectReleased scene
+          Attachment.expectNoHostVeth scene)
 
       scenario "DEL after the netns is gone releases the addresses" (fun scene ->
           let conf, output = add scene version variant
           Command.run "ip" [ "netns"; "del"; scene.Container ] |> ignore
           expectOk "DEL" (del scene scene.Netns conf output)
-          expectReleased scene
-          expectNoHostVeth scene) ]
+          Attachment.expectReleased scene
+          Attachment.expectNoHostVeth scene) ]
 
 let private minuteman version variant =
     if Kernel.hasDummy.Force() then
@@ -287,35 +204,5 @@ let private forVersion version =
           for variant in minutemanVariants do
               yield minuteman version variant ]
 
-// ---- the machine is left as found ----------------------------------------------------
-
-/// What a leak of ours would change on the machine itself: links of our names in the root
-/// netns, the machine's own IPAM state for our network names.
-let private machineState () =
-    Machine.links (fun n -> n.StartsWith "l4t"), Machine.cniState [ "(no /var/lib/cni)" ]
-
-let private before = lazy (machineState ())
-
-let private leaks =
-    testCase "every scene was torn down and the machine left as found" (fun () ->
-        let namespaces = Command.run "ip" [ "netns"; "list" ]
-
-        for made in Scene.Made do
-            Expect.equal made.TeardownErrors [] "teardown errors"
-
-            for ns in made.Namespaces do
-                Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left: {namespaces}"
-
-            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
-
-            match made.Dnsmasq with
-            | Some pid when File.Exists $"/proc/{pid}/cmdline" ->
-                let cmdline = File.ReadAllText $"/proc/{pid}/cmdline"
-                Expect.isFalse (cmdline.Contains made.Scratch) $"dnsmasq {pid} still runs"
-            | _ -> ()
-
-        Expect.equal (machineState ()) before.Value "the root netns's links of our names and /var/lib/cni")
-
 let tests (more: Test list) =
-    before.Force() |> ignore
-    testSequenced (testList "integration" ([ for version in versions -> forVersion version ] @ more @ [ leaks ]))
+    AgentScenes.suite Scene.Names "integration" ([ for version in versions -> forVersion version ] @ more)

@@ -41,20 +41,15 @@ let private gc (scene: Scene) (config: JsonObject) (valid: (string * string) lis
     let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
     AgentPlugin.run scene.VarLib scene.Agent env conf
 
-let private expectOk what (o: Command.Outcome) =
-    if o.ExitCode <> 0 then failtest $"{what} failed: {Command.describe o}"
+let private expectOk = AgentScenes.expectOk
 
 let private owners (scene: Scene) network =
     scene.Allocations network |> List.map _.Owner |> List.sort
 
 let private records (scene: Scene) =
-    let dir = Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", AgentPlugin.network)
-    if Directory.Exists dir then Directory.GetFiles dir |> Array.map Path.GetFileName |> Array.sort |> List.ofArray else []
+    scene.FilesIn("cni", "dcos-l4lb", "attachments", AgentPlugin.network)
 
-let private scenario name body =
-    testCase name (fun () ->
-        use scene = new Scene()
-        body scene)
+let private scenario name body = AgentScenes.scenario<Scene> name body
 
 let tests =
     testList
