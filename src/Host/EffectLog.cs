@@ -28,7 +28,7 @@ sealed class EffectLog : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"dcos-l4lb: cannot open log file {path}: {e.Message}");
+            StandardStreams.WriteError($"dcos-l4lb: cannot open log file {path}: {e.Message}\n");
         }
     }
 

@@ -12,7 +12,7 @@ public static class Program
     public static int Main()
     {
         var env = ReadEnvironment();
-        byte[] input = Plugin.wantsInput(env) ? ReadBounded(Console.OpenStandardInput(), Plugin.maxInputBytes) : [];
+        byte[] input = Plugin.wantsInput(env) ? StandardStreams.ReadInput(Plugin.maxInputBytes) : [];
         Next next = input.Length > Plugin.maxInputBytes
             ? Next.NewFinish(Plugin.inputTooLarge(env))
             : Plugin.start(env, input);
@@ -26,9 +26,8 @@ public static class Program
         var reply = ((Next.Finish)next).Item;
         log.Finish(reply);
         if (reply.Stderr.Length > 0)
-            Console.Error.Write(reply.Stderr);
-        using (var stdout = Console.OpenStandardOutput())
-            stdout.Write(reply.Stdout);
+            StandardStreams.WriteError(reply.Stderr);
+        StandardStreams.WriteOutput(reply.Stdout);
         return reply.ExitCode;
     }
 
@@ -38,17 +37,5 @@ public static class Program
         foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
             env[(string)entry.Key] = entry.Value as string ?? "";
         return env;
-    }
-
-    // Reads at most limit + 1 bytes, so the core can tell "too large" without the host
-    // buffering an unbounded stream.
-    static byte[] ReadBounded(Stream stream, int limit)
-    {
-        var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while (buffer.Length <= limit && (read = stream.Read(chunk, 0, chunk.Length)) > 0)
-            buffer.Write(chunk, 0, (int)Math.Min(read, limit + 1 - buffer.Length));
-        return buffer.ToArray();
     }
 }

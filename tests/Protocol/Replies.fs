@@ -1,6 +1,7 @@
 /// The binary's protocol surface: VERSION, the about text, and a valid request.
 module Dcos.L4lb.Tests.Replies
 
+open System
 open System.Text.Json
 open Expecto
 
@@ -22,6 +23,34 @@ let tests =
               let o = Binary.run [ "CNI_COMMAND", "VERSION" ] ""
               Expect.equal o.ExitCode 0 "exit"
               Expect.stringContains o.Stdout "supportedVersions" "reply"
+
+          testCase "stdout redirected to a file that has content already: the reply is added after it" <| fun () ->
+              // a positional writer would put the reply at offset 0, over what is there
+              let file = IO.Path.GetTempFileName()
+
+              try
+                  Binary.sh $"(echo before; echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {PluginBinary.path}; echo; echo after) > {file}"
+                  |> ignore
+
+                  let lines = IO.File.ReadAllLines file
+                  Expect.equal lines.Length 3 (String.Join("|", lines))
+                  Expect.equal lines[0] "before" "first line kept"
+                  Expect.stringStarts lines[1] "{\"cniVersion\":\"1.1.0\",\"supportedVersions\"" "the reply"
+                  Expect.equal lines[2] "after" "last line"
+              finally
+                  IO.File.Delete file
+
+          testCase "a reader that closes stdout early does not make the plugin crash" <| fun () ->
+              let errors = IO.Path.GetTempFileName()
+
+              try
+                  // `true` exits at once: the reply is written to a pipe nobody reads (EPIPE)
+                  Binary.sh $"echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {PluginBinary.path} 2> {errors} | true"
+                  |> ignore
+
+                  Expect.equal (IO.File.ReadAllText errors) "" "nothing on stderr"
+              finally
+                  IO.File.Delete errors
 
           testCase "run by hand: the about text on stderr, stdout empty, exit 0" <| fun () ->
               let o = Binary.run [] ""
