@@ -77,7 +77,7 @@ install: build
 dist: build
 	rm -rf $(DIST) && mkdir -p $(DIST)/examples
 	cp bin/dcos-l4lb LICENSE README.md $(DIST)/
-	cp examples/*.conf $(DIST)/examples/
+	cp examples/*.conf examples/*.conflist $(DIST)/examples/
 	tar -C dist -czf $(DIST).tgz $(notdir $(DIST))
 	@echo "wrote $(DIST).tgz"
 
