@@ -77,16 +77,6 @@ module Machine =
             | None -> step.Effect
         | other -> other
 
-    let private versionQuery (call: PluginCall) =
-        RunPlugin
-            { call with
-                Command = "VERSION"
-                Environment = [ "CNI_COMMAND", "VERSION" ]
-                Config =
-                    Json.Object
-                        [ "cniVersion",
-                          Json.tryField "cniVersion" call.Config |> Option.defaultValue (Json.String CniVersion.newest) ] }
-
     let private failure (step: Step) (f: Failure) =
         let kind =
             match f.Kind with
@@ -273,6 +263,16 @@ module Machine =
 
         forward m plan.Steps
 
+    /// Leaves out the next `count` steps, which depended on the current one, noting why
+    /// when that is a problem.
+    let private leaveOut (m: Machine) (problem: CniError option) (count: int) (rest: Step list) =
+        let problems =
+            match problem with
+            | Some p -> stepNamed m p :: m.Problems
+            | None -> m.Problems
+
+        forward { m with Problems = problems } (List.skip count rest)
+
     /// Takes the outcome of the effect last asked for; says what to do next.
     let advance (m: Machine) (outcome: Outcome) : Next =
         let step = current m
@@ -297,15 +297,14 @@ module Machine =
             | SpeaksVersion(version, _), PluginExited(0, stdout), _ when List.contains version (PluginOutput.supportedVersions stdout) ->
                 succeed m step m.Facts
             | SpeaksVersion(_, skip), _, Forward(_, rest) ->
-                let problems =
+                // a delegate that lists another version, or is not there (a probe says so)
+                let problem =
                     match step.Effect, outcome with
-                    | _, PluginExited(0, _)
-                    | _, Failed { Kind = NotFound } -> m.Problems
-                    | RunPlugin call, PluginExited(code, stdout) -> stepNamed m (PluginOutput.error call code stdout) :: m.Problems
-                    | _, Failed f -> stepNamed m (failure step f) :: m.Problems
-                    | _ -> m.Problems
+                    | RunPlugin call, PluginExited(code, stdout) when code <> 0 -> Some(PluginOutput.error call code stdout)
+                    | _, Failed f when f.Kind <> NotFound -> Some(failure step f)
+                    | _ -> None
 
-                forward { m with Problems = problems } (List.skip skip rest)
+                leaveOut m problem skip rest
             | LockOrSkip _, Completed, _ -> succeed m step m.Facts
             | LockOrSkip skip, _, Forward(_, rest) ->
                 let problem =
@@ -313,16 +312,16 @@ module Machine =
                     | Failed f -> failure step f
                     | other -> CniError.create PluginFailure step.Name $"unexpected outcome {other.GetType().Name}"
 
-                forward { m with Problems = stepNamed m problem :: m.Problems } (List.skip skip rest)
+                leaveOut m (Some problem) skip rest
             | Unchanged(_, skip), _, Forward(_, rest) ->
                 // a later ADD rewrote the record, or a DEL removed it: that attachment is not
                 // GC's to remove; a record that cannot be read is not removed either
-                let problems =
+                let problem =
                     match outcome with
-                    | Failed f when f.Kind <> NotFound -> stepNamed m (failure step f) :: m.Problems
-                    | _ -> m.Problems
+                    | Failed f when f.Kind <> NotFound -> Some(failure step f)
+                    | _ -> None
 
-                forward { m with Problems = problems } (List.skip skip rest)
+                leaveOut m problem skip rest
             | _ ->
             match read step m.Facts outcome with
             | Ok facts -> succeed m step facts
@@ -330,7 +329,7 @@ module Machine =
                 match step.Effect with
                 | RunPlugin call ->
                     let asked = match resolve m.Facts step with RunPlugin c -> c | _ -> call
-                    Perform(versionQuery asked, { m with Negotiation = AskingVersion error })
+                    Perform(Plans.versionQuery asked, { m with Negotiation = AskingVersion error })
                 | _ -> fail m step false error
             | Error error ->
                 let happened =

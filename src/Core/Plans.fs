@@ -171,6 +171,17 @@ module Plans =
         let c = call rt (Delegate.pluginType conf) command (Delegate.config command conf)
         step $"delegate {c.Describe()}" (RunPlugin c) reading compensation
 
+    /// The VERSION question to a plugin, at the version its call's config names.
+    let versionQuery (call: PluginCall) =
+        RunPlugin
+            { call with
+                Command = "VERSION"
+                Environment = [ "CNI_COMMAND", "VERSION" ]
+                Config =
+                    Json.Object
+                        [ "cniVersion",
+                          Json.tryField "cniVersion" call.Config |> Option.defaultValue (Json.String CniVersion.newest) ] }
+
     /// STATUS and GC: the delegate's own, when it speaks the config's version (CNI 1.1).
     let private delegateIfSpeaks (conf: NetConf) (rt: Runtime) (command: Command) =
         match conf.Delegate with
@@ -179,12 +190,7 @@ module Plans =
 
             let query =
                 match own.Effect with
-                | RunPlugin c ->
-                    RunPlugin
-                        { c with
-                            Command = "VERSION"
-                            Environment = [ "CNI_COMMAND", "VERSION" ]
-                            Config = Json.Object [ "cniVersion", Json.String conf.CniVersion ] }
+                | RunPlugin c -> versionQuery c
                 | other -> other
 
             [ step "delegate plugin" (FindPlugin(Delegate.pluginType conf, rt.Path)) Ready NothingToUndo
@@ -442,19 +448,14 @@ module Plans =
                               | RemoveCheckpoint _ -> not (containerInUse a.ContainerId)
                               | _ -> true)
 
-                      // held for this attachment only: a GC may find many, and ADDs wait on the
-                      // same 64 lock files
-                      let lockPath =
-                          match lockStep.Effect with
-                          | TakeLock path -> path
-                          | other -> invalidOp $"DEL starts with its lock, not {other.Describe()}"
-
                       named
                           { lockStep with
                               Reading = LockOrSkip(removals.Length + 2)
                               Compensation = NotUndone "released after this attachment's removal" }
                       named (step "record unchanged" (ReadAttachment(directory, record.Name)) (Unchanged(record, removals.Length)) NothingToUndo)
                       yield! removals |> List.map named
-                      named (removal "release lock" (ReleaseLock lockPath))
+                      // held for this attachment only: a GC may find many, and ADDs wait on the
+                      // same 64 lock files
+                      named (removal "release lock" (ReleaseLock(lockPath a.ContainerId a.IfName)))
                   | [] -> ()
               | _ -> () ]

@@ -57,17 +57,18 @@ let private chainProblems (position: Position) (conf: NetConf) =
               "$.delegate"
               "is required in a single network config: without a delegate, dcos-l4lb runs chained and belongs in a conflist after the plugin that gives the container its network (e.g. bridge)" ]
 
+/// One entry parsed and checked for its place, error paths relative to the file.
+let private check (prefix: string, position: Position, bytes: byte[]) : Result<NetConf, CniError list> =
+    match NetConf.parse (ReadOnlyMemory bytes) |> Result.bind (fun conf -> match chainProblems position conf with [] -> Ok conf | errors -> Error errors) with
+    | Ok conf -> Ok conf
+    | Error errors -> Error(errors |> List.map (relocate prefix))
+
 /// Every problem with one file, paths relative to the file.
 let problems (path: string) : CniError list =
     try
         match entries (File.ReadAllBytes path) with
         | Error errors -> errors
-        | Ok found ->
-            found
-            |> List.collect (fun (prefix, position, bytes) ->
-                match NetConf.parse (ReadOnlyMemory bytes) with
-                | Ok conf -> chainProblems position conf |> List.map (relocate prefix)
-                | Error errors -> errors |> List.map (relocate prefix))
+        | Ok found -> found |> List.collect (check >> Validation.errors)
     with e ->
         [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
 
@@ -79,15 +80,13 @@ let load (path: string) : Result<NetConf, CniError list> =
         match entries (File.ReadAllBytes path) with
         | Error errors -> Error errors
         | Ok [] -> Error [ CniError.invalidConfig "$" "no config found" ]
-        | Ok((prefix, position, bytes) :: _) ->
-            match NetConf.parse (ReadOnlyMemory bytes) with
-            | Error errors -> Error(errors |> List.map (relocate prefix))
-            | Ok conf ->
-                match chainProblems position conf with
-                | [] when conf.Delegate.IsNone && conf.PrevResult.IsNone ->
-                    Ok { conf with PrevResult = Some(Json.Object [ "cniVersion", Json.String conf.CniVersion; "note", Json.String "the previous plugin's result" ]) }
-                | [] -> Ok conf
-                | errors -> Error(errors |> List.map (relocate prefix))
+        | Ok(first :: _) ->
+            check first
+            |> Result.map (fun conf ->
+                if conf.Delegate.IsNone && conf.PrevResult.IsNone then
+                    { conf with PrevResult = Some(Json.Object [ "cniVersion", Json.String conf.CniVersion; "note", Json.String "the previous plugin's result" ]) }
+                else
+                    conf)
     with e ->
         Error [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
 

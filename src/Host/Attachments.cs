@@ -13,13 +13,10 @@ namespace Dcos.L4lb.Host;
 
 static class Attachments
 {
-    const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-
     public static Outcome Write(string directory, string name, string content)
     {
         var temporary = Path.Combine(directory, $".{name}.tmp");
-        Directory.CreateDirectory(directory, DirectoryMode);
+        Directory.CreateDirectory(directory, Checkpoints.DirectoryMode);
         try
         {
             File.WriteAllBytes(temporary, Encoding.UTF8.GetBytes(content));
@@ -27,22 +24,14 @@ static class Attachments
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temporary);
+            Checkpoints.TryDelete(temporary);
             throw;
         }
         return Outcome.Completed;
     }
 
-    public static Outcome Remove(string directory, string name)
-    {
-        var path = Path.Combine(directory, name);
-        // a dot-file left by a crash mid-write goes too
-        TryDelete(Path.Combine(directory, $".{name}.tmp"));
-        if (!File.Exists(path))
-            return Outcome.NewFailed(new Failure(FailureKind.NotFound, $"{path} does not exist"));
-        File.Delete(path);
-        return Outcome.Completed;
-    }
+    // the same dot-file convention as the checkpoints: a leftover dot-file goes too
+    public static Outcome Remove(string directory, string name) => Checkpoints.Remove(directory, name);
 
     public static Outcome List(string directory)
     {
@@ -69,11 +58,6 @@ static class Attachments
 
     public static Outcome Read(string directory, string name) =>
         Outcome.NewAttachmentFound(Record(Path.Combine(directory, name)));
-
-    static void TryDelete(string path)
-    {
-        try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-    }
 
     static AttachmentRecord Record(string path)
     {

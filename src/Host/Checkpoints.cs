@@ -13,7 +13,7 @@ namespace Dcos.L4lb.Host;
 
 static class Checkpoints
 {
-    const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+    internal const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     const UnixFileMode FileMode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
@@ -42,6 +42,7 @@ static class Checkpoints
         }
     }
 
+    // Attachment records follow the same dot-file convention and are removed the same way.
     public static Outcome Remove(string directory, string containerId)
     {
         var final = Path.Combine(directory, containerId);
@@ -77,7 +78,7 @@ static class Checkpoints
         }
     }
 
-    static void TryDelete(string path)
+    internal static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }

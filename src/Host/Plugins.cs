@@ -76,12 +76,16 @@ static unsafe class Plugins
         return Supervise(call, pid, stdinPipe[1], stdoutPipe[0], JsonModule.render(call.Config));
     }
 
+    // Our environment, read once: every plugin run of this process starts from it.
+    static readonly KeyValuePair<string, string>[] Inherited = System.Environment.GetEnvironmentVariables()
+        .Cast<DictionaryEntry>()
+        .Select(e => KeyValuePair.Create((string)e.Key, e.Value as string ?? ""))
+        .ToArray();
+
     // Ours, with the call's CNI_* variables on top; CNI_NETNS only if the call has one.
     static List<string> EnvironmentOf(PluginCall call)
     {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in System.Environment.GetEnvironmentVariables())
-            environment[(string)entry.Key] = entry.Value as string ?? "";
+        var environment = new Dictionary<string, string>(Inherited, StringComparer.Ordinal);
         foreach (var (key, value) in call.Environment.Select(t => (t.Item1, t.Item2)))
             environment[key] = value;
         if (!call.Environment.Any(t => t.Item1 == "CNI_NETNS"))
