@@ -148,10 +148,26 @@ let private del version (list: Lists.Working) =
         expectOk "the second DEL" (Runtime.run scene path "del")
         expectNothingLeft scene)
 
+/// `ip netns del` returns before the kernel has destroyed the namespace: its veths, and
+/// so the bridge's ends of them in the agent, go some 20 ms later. The netns is gone
+/// once no veth but this plugin's own host ends (spt…) is left in the agent.
+let private awaitNetnsTeardown (scene: Scene) =
+    let deadline = System.DateTime.UtcNow.AddSeconds 5.
+
+    let rec wait () =
+        let others = Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth" && not (Kernel.isHostVeth l))
+
+        if not others.IsEmpty && System.DateTime.UtcNow < deadline then
+            System.Threading.Thread.Sleep 10
+            wait ()
+
+    wait ()
+
 let private delNetnsGone version (list: Lists.Working) =
     scenario "DEL after the container's netns is gone releases everything" (fun scene ->
         let path, _ = add scene version list
         Command.run "ip" [ "netns"; "del"; scene.Container ] |> ignore
+        awaitNetnsTeardown scene
         expectOk "DEL" (Runtime.run scene path "del")
         Attachment.expectNoAgentVeth scene
         expectReleased scene)
