@@ -125,7 +125,7 @@ module internal Names =
     let plainFileNameExpected = "expected a plugin binary name: not empty, no '/', not \".\" or \"..\""
 
     /// CNI 1.0 gives network names the container ID's alphabet (libcni checks it).
-    let isValidNetworkName = Runtime.isValidContainerId
+    let isValidNetworkName = Invocation.isValidContainerId
 
     let networkNameExpected =
         "expected an ASCII letter or digit followed by letters, digits, '_', '.' or '-'"
@@ -250,7 +250,7 @@ module internal SpartanParse =
         validate {
             let! iface =
                 Field.string "$.spartan.interface" "interface" obj (Some d.Interface)
-                |> Field.check Runtime.isValidIfName "$.spartan.interface" (fun name ->
+                |> Field.check Invocation.isValidIfName "$.spartan.interface" (fun name ->
                     $"\"{name}\" is not a valid interface name; expected 1 to 15 bytes without '/', ':' or white space")
                 |> Field.check (fun name -> name <> "lo" && name <> Defaults.minutemanLink) "$.spartan.interface" (fun name ->
                     $"\"{name}\" is taken in every container (\"lo\") or by Minuteman; expected another name")

@@ -5,7 +5,7 @@ open System.Collections.Generic
 
 /// The public face of the core: the CNI protocol decisions, and configuration
 /// validation for other programs. Everything here is pure; the host does the I/O.
-module Plugin =
+module Core =
     let name = "dcos-l4lb"
 
     // A literal, not read from the assembly: that is reflection every invocation would pay
@@ -29,10 +29,7 @@ module Plugin =
         | true, command -> not (String.IsNullOrEmpty command)
         | _ -> false
 
-    let private errorReply cniVersion errors =
-        { Stdout = Json.render (CniError.toJson cniVersion errors)
-          Stderr = ""
-          ExitCode = 1 }
+    let private errorReply = Commands.errorReply
 
     /// The version to state in an error: the config's own when it names a supported one.
     let private replyVersion (stdin: byte[]) =
@@ -59,16 +56,17 @@ module Plugin =
 
     /// Validates an invocation: its environment and its network configuration, every
     /// error reported. The library entry point for checking a config.
-    let validate (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Result<Runtime * NetConf, CniError list> =
-        let runtime = Runtime.ofEnvironment env
+    let validate (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Result<Invocation * NetConf, CniError list> =
+        let runtime = Invocation.ofEnvironment env
         let conf = NetConf.parse (ReadOnlyMemory stdin)
 
         match runtime, conf with
         | Ok r, Ok c -> Ok(r, c)
         | _ -> Error(Validation.errors runtime @ Validation.errors conf)
 
-    /// The plan a valid request runs; CHECK needs 0.4.0 or later, as in the reference plugins.
-    let plan (runtime: Runtime) (conf: NetConf) : Result<Plan, CniError> =
+    /// The program a valid request runs; CHECK needs 0.4.0 or later, as in the reference
+    /// plugins, STATUS and GC 1.1.0.
+    let command (runtime: Invocation) (conf: NetConf) : Result<Program<Reply>, CniError> =
         let taken =
             [ if conf.Spartan.Enabled then conf.Spartan.Network.Interface
               if conf.Minuteman.Enabled then Plans.minutemanLink ]
@@ -82,12 +80,12 @@ module Plugin =
             )
         | _ when List.contains runtime.IfName taken ->
             Error(CniError.invalidEnvironment "CNI_IFNAME" $"\"{runtime.IfName}\" is the name of this plugin's own link in the container; use another interface name")
-        | Add -> Ok(Plans.add conf runtime)
-        | Del -> Ok(Plans.del conf runtime)
-        | Check when CniVersion.atLeast "0.4.0" conf.CniVersion -> Ok(Plans.check conf runtime)
+        | Add -> Ok(Commands.add conf runtime)
+        | Del -> Ok(Commands.del conf runtime)
+        | Check when CniVersion.atLeast "0.4.0" conf.CniVersion -> Ok(Commands.check conf runtime)
         | Check ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"CHECK needs cniVersion 0.4.0 or later; this config has {conf.CniVersion}")
-        | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(Plans.status conf runtime)
+        | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(Commands.status conf runtime)
         | Status ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"STATUS needs cniVersion 1.1.0 or later; this config has {conf.CniVersion}")
         | Gc when not (CniVersion.atLeast "1.1.0" conf.CniVersion) ->
@@ -95,26 +93,31 @@ module Plugin =
         | Gc when conf.ValidAttachments.IsNone ->
             // never read a missing list as an empty one: that would remove every attachment
             Error(CniError.invalidConfig ("$[\"" + NetConf.validAttachmentsKey + "\"]") "is required for GC: the attachments that are still valid, as [{\"containerID\": ..., \"ifname\": ...}]")
-        | Gc -> Ok(Plans.gc conf runtime)
-        | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION has no plan")
+        | Gc -> Ok(Commands.gc conf runtime)
+        | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION runs no program")
 
-    /// Starts one invocation: a reply at once (about text, VERSION, an invalid request),
-    /// or the first effect of the request's plan. The host performs effects and hands
-    /// each outcome to Machine.advance until it gets a reply.
-    let start (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Next =
+    /// Answers one invocation: a reply at once (about text, VERSION, an invalid request),
+    /// or as a program of effects.
+    let answer (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Program<Reply> =
+        let reply r : Program<Reply> = program { return r }
+
         if not (wantsInput env) then
-            Finish { Stdout = [||]; Stderr = about; ExitCode = 0 }
+            reply { Stdout = [||]; Stderr = about; ExitCode = 0 }
         else
-            match Runtime.parseCommand env["CNI_COMMAND"] with
-            | Ok Version -> Finish(versionReply ())
-            | Error e -> Finish(errorReply (replyVersion stdin) [ e ])
+            match Invocation.parseCommand env["CNI_COMMAND"] with
+            | Ok Version -> reply (versionReply ())
+            | Error e -> reply (errorReply (replyVersion stdin) [ e ])
             | Ok _ ->
                 match validate env stdin with
-                | Error errors -> Finish(errorReply (replyVersion stdin) errors)
+                | Error errors -> reply (errorReply (replyVersion stdin) errors)
                 | Ok(runtime, conf) ->
-                    match plan runtime conf with
-                    | Ok p -> Machine.start p
-                    | Error e -> Finish(errorReply conf.CniVersion [ e ])
+                    match command runtime conf with
+                    | Ok p -> p
+                    | Error e -> reply (errorReply conf.CniVersion [ e ])
 
-    /// Hands the outcome of the last effect back to the plan; says what to do next.
-    let advance (state: Machine) (outcome: Outcome) : Next = Machine.advance state outcome
+    /// Starts one invocation: what the host must do first. The host answers each request
+    /// it gets (each answer says what to do next) until it gets a Finished reply.
+    let start (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Next = Perform.first (answer env stdin)
+
+    /// A reply the host makes without reading the config (stdin too large).
+    let finished (reply: Reply) : Next = Finished reply

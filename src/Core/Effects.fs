@@ -1,6 +1,7 @@
 namespace Dcos.L4lb
 
 open System
+open System.Collections.Generic
 
 /// Where a link or route lives.
 type Namespace =
@@ -14,16 +15,28 @@ type Namespace =
         | HostNs -> "the host"
         | ContainerNs path -> path
 
-/// An address in a plan. The Spartan address is only known once the IPAM plugin has
-/// answered, so a plan names it and the machine fills it in before the runner sees it.
+    /// For the host: the netns path, or null for the host's own namespace.
+    member ns.NetnsPath: string | null =
+        match ns with
+        | HostNs -> null
+        | ContainerNs path -> path
+
+/// An address in a step. The Spartan address is only known once the IPAM plugin has
+/// answered, so a step names it and the step runner fills it in before the host sees it.
 type Address =
-    | Fixed of Ipv4
+    | Fixed of address: Ipv4
     | SpartanAddress
 
     member a.Describe() =
         match a with
         | Fixed ip -> ip.ToString()
         | SpartanAddress -> "<spartan address>"
+
+    /// For the host, which only ever sees resolved addresses.
+    member a.Value =
+        match a with
+        | Fixed ip -> ip.Value
+        | SpartanAddress -> invalidOp "the Spartan address is resolved before an effect reaches the host"
 
 type RouteScope =
     | LinkScope
@@ -50,70 +63,80 @@ type Route =
 
         $"{r.Destination.Describe()}/{r.PrefixLength} dev {r.Device} scope {r.Scope.Name}{source}"
 
+    /// For the host: the source address, or null.
+    member r.SourceValue: Nullable<uint32> =
+        match r.Source with
+        | Some s -> Nullable s.Value
+        | None -> Nullable()
+
 /// One run of another CNI plugin (the delegate or the Spartan IPAM plugin): the binary
 /// `Type` found in `Path`, the CNI_* variables, the config on stdin.
 type PluginCall =
     { Type: string
       Command: string
-      Environment: (string * string) list
+      Environment: KeyValuePair<string, string>[]
       Config: Json
-      Path: string list
-      /// How long the runner waits before it kills the plugin.
+      Path: string[]
+      /// How long the host waits before it kills the plugin.
       TimeoutMs: int }
 
     member c.Describe() = $"{c.Type} {c.Command}"
 
-/// What the runner does, exactly and nothing more. Mutations report Completed or
-/// Failed; queries report what they found.
-type Effect =
+    /// The config as the plugin reads it on stdin.
+    member c.Stdin() = Json.render c.Config
+
+/// The two kinds of small file the plugin keeps: the same store, different readers.
+type FileKind =
+    /// Minuteman's, one per container, named by container ID; read by dcos-net.
+    | Checkpoint
+    /// This plugin's own, one per attachment: what GC finds stale attachments by.
+    | AttachmentRecord
+
+    member k.Name =
+        match k with
+        | Checkpoint -> "checkpoint"
+        | AttachmentRecord -> "attachment record"
+
+/// A change to the host, or a probe of it: answered Completed or Failed.
+type Change =
     /// Writes 1 to /proc/sys/net/ipv4/ip_forward.
     | EnableIpv4Forwarding
     /// Takes an exclusive lock on this file (created, with its directory, when missing),
-    /// waiting for it; the lock is held until the plugin exits.
+    /// waiting for it; the lock is held until released or until the process exits.
     | TakeLock of path: string
     /// Releases a lock this process took (GC holds one attachment's at a time).
     | ReleaseLock of path: string
-    | RunPlugin of PluginCall
     /// One request that creates both ends: `Container` inside the netns, `Host` in the
     /// host namespace; both down.
-    | CreateVeth of netns: string * container: string * host: string * mtu: int option
-    | CreateDummy of Namespace * name: string
-    | SetLinkUp of Namespace * name: string
-    | AddAddress of Namespace * link: string * Address * prefixLength: int
-    | AddRoute of Namespace * Route
+    | CreateVeth of netns: string * container: string * host: string * mtu: Nullable<int>
+    | CreateDummy of ns: Namespace * name: string
+    | SetLinkUp of ns: Namespace * name: string
+    | AddAddress of ns: Namespace * link: string * address: Address * prefixLength: int
+    | AddRoute of ns: Namespace * route: Route
     /// Deleting one end of a veth pair deletes the other and every route through either.
     /// A missing link, or a missing netns, is reported as Failed NotFound.
-    | DeleteLink of Namespace * name: string
+    | DeleteLink of ns: Namespace * name: string
     /// Creates the directory (mode 0755) when missing; the file appears under its final
-    /// name complete, in one close-write.
+    /// name complete, in one close-write (what Minuteman's consumer watches for).
     | WriteCheckpoint of directory: string * containerId: string * content: string
-    | RemoveCheckpoint of directory: string * containerId: string
-    /// Query: the link's kind, state and IPv4 addresses.
-    | InspectLink of Namespace * name: string
-    /// Query: the main-table IPv4 routes whose output device is this link.
-    | InspectRoutes of Namespace * link: string
-    /// Query: a checkpoint file's content.
-    | ReadCheckpoint of directory: string * containerId: string
     /// This plugin's own record of an attachment (what GC finds stale attachments by):
     /// written to a dot-file and renamed into place, the directory created when missing.
-    | WriteAttachment of directory: string * name: string * content: string
-    | RemoveAttachment of directory: string * name: string
-    /// Query: every attachment record in the directory (none when it does not exist).
-    | ListAttachments of directory: string
-    /// Query: one attachment record, as it is now.
-    | ReadAttachment of directory: string * name: string
-    /// Query: is there an executable plugin of this type in these directories?
-    | FindPlugin of pluginType: string * path: string list
-    /// Query: could this process write here (the file, or the directory, or for a path
+    | WriteRecord of directory: string * name: string * content: string
+    /// Removes a checkpoint or a record (and a dot-file a crash left of it).
+    | RemoveFile of kind: FileKind * directory: string * name: string
+    /// Probe: is there an executable plugin of this type in these directories?
+    | FindPlugin of pluginType: string * path: string[]
+    /// Probe: could this process write here (the file, or the directory, or for a path
     /// that does not exist yet, its nearest existing parent)?
     | CheckWritable of path: string
+    /// Probe: does this path exist (a container's netns, for l4lbctl's GC)?
+    | CheckExists of path: string
 
-    member e.Describe() =
-        match e with
+    member c.Describe() =
+        match c with
         | EnableIpv4Forwarding -> "enable IPv4 forwarding"
         | TakeLock path -> $"lock {path}"
         | ReleaseLock path -> $"unlock {path}"
-        | RunPlugin call -> $"run {call.Describe()}"
         | CreateVeth(netns, container, host, _) -> $"create veth {container} in {netns} with peer {host} on the host"
         | CreateDummy(ns, name) -> $"create dummy link {name} in {ns.Describe()}"
         | SetLinkUp(ns, name) -> $"set {name} up in {ns.Describe()}"
@@ -121,19 +144,48 @@ type Effect =
         | AddRoute(ns, route) -> $"add route {route.Describe()} in {ns.Describe()}"
         | DeleteLink(ns, name) -> $"delete link {name} in {ns.Describe()}"
         | WriteCheckpoint(dir, id, _) -> $"write checkpoint {dir}/{id}"
-        | RemoveCheckpoint(dir, id) -> $"remove checkpoint {dir}/{id}"
-        | InspectLink(ns, name) -> $"inspect link {name} in {ns.Describe()}"
-        | InspectRoutes(ns, link) -> $"list routes via {link} in {ns.Describe()}"
-        | ReadCheckpoint(dir, id) -> $"read checkpoint {dir}/{id}"
-        | WriteAttachment(dir, name, _) -> $"record attachment {dir}/{name}"
-        | RemoveAttachment(dir, name) -> $"remove attachment record {dir}/{name}"
-        | ListAttachments dir -> $"list attachment records in {dir}"
-        | ReadAttachment(dir, name) -> $"read attachment record {dir}/{name}"
+        | WriteRecord(dir, name, _) -> $"record attachment {dir}/{name}"
+        | RemoveFile(kind, dir, name) -> $"remove {kind.Name} {dir}/{name}"
         | FindPlugin(t, path) -> $"find plugin {t} in {String.Join(':', path)}"
         | CheckWritable path -> $"check that {path} is writable"
+        | CheckExists path -> $"check that {path} exists"
+
+/// A plugin the host has started and not yet awaited.
+type RunningPlugin =
+    { /// The host's handle for it.
+      Id: int
+      Call: PluginCall }
+
+/// What the host does, as data: what logs, traces and `l4lbctl plan` show. Each kind is
+/// answered with its own outcome (see Requests.fs).
+type Effect =
+    | Change of change: Change
+    /// Starts a plugin: answered with a handle, or Failed (not found, cannot run).
+    | StartPlugin of call: PluginCall
+    /// Waits for a started plugin to exit (killing it at its timeout): its exit code and
+    /// stdout, or Failed TimedOut.
+    | AwaitPlugin of plugin: RunningPlugin
+    /// The link's kind, state and IPv4 addresses.
+    | InspectLink of ns: Namespace * name: string
+    /// The main-table IPv4 routes whose output device is this link.
+    | ListRoutes of ns: Namespace * link: string
+    /// One small file (a checkpoint, an attachment record) as it is now.
+    | ReadFile of kind: FileKind * directory: string * name: string
+    /// Every file of a directory (none when it does not exist), dot-files left out.
+    | ListFiles of kind: FileKind * directory: string
+
+    member e.Describe() =
+        match e with
+        | Change c -> c.Describe()
+        | StartPlugin call -> $"start {call.Describe()}"
+        | AwaitPlugin p -> $"run {p.Call.Describe()}"
+        | InspectLink(ns, name) -> $"inspect link {name} in {ns.Describe()}"
+        | ListRoutes(ns, link) -> $"list routes via {link} in {ns.Describe()}"
+        | ReadFile(kind, dir, name) -> $"read {kind.Name} {dir}/{name}"
+        | ListFiles(kind, dir) -> $"list {kind.Name}s in {dir}"
 
 type FailureKind =
-    /// The thing (link, file, netns) is not there.
+    /// The thing (link, file, netns, plugin) is not there.
     | NotFound
     | AlreadyExists
     /// The kernel lacks the feature (for example the dummy link type).
@@ -157,36 +209,28 @@ type Failure =
     { Kind: FailureKind
       Message: string }
 
+/// An IPv4 address on a link.
+type LinkAddress = { Address: Ipv4; PrefixLength: int }
+
 type LinkState =
     { Kind: string
       Up: bool
-      Addresses: (Ipv4 * int) list }
+      Addresses: LinkAddress[] }
 
 /// A route as the kernel lists it.
 type RouteEntry =
     { Destination: Ipv4
       PrefixLength: int
       Scope: RouteScope
-      Source: Ipv4 option }
+      /// The preferred source, when the route has one.
+      Source: Nullable<Ipv4> }
 
-/// An attachment record file as the runner found it.
-type AttachmentRecord =
+/// A small file (a checkpoint, an attachment record) as the host found it.
+type StoredFile =
     { Name: string
       Content: string
       /// Last modification, in 100 ns ticks: a record rewritten by a later ADD differs.
       Modified: int64 }
 
-/// What the runner reports after carrying out one effect.
-type Outcome =
-    | Completed
-    /// A plugin ran to its end: its exit code and its stdout.
-    | PluginExited of exitCode: int * stdout: byte[]
-    | LinkFound of LinkState
-    | RoutesFound of RouteEntry list
-    | CheckpointFound of content: string
-    | AttachmentsFound of AttachmentRecord list
-    | AttachmentFound of AttachmentRecord
-    | Failed of Failure
-
-module Outcome =
-    let failed kind message = Failed { Kind = kind; Message = message }
+/// A plugin that ran to its end.
+type PluginExit = { ExitCode: int; Stdout: byte[] }

@@ -78,7 +78,7 @@ let private attachmentRecords (directory: string) : AttachmentRecord list =
 /// "CONTAINERID/IFNAME", as --valid takes it.
 let private attachmentArgument (text: string) : Result<Attachment, CniError> =
     match text.Split '/' with
-    | [| id; ifName |] when Runtime.isValidContainerId id && Runtime.isValidIfName ifName -> Ok { ContainerId = id; IfName = ifName }
+    | [| id; ifName |] when Invocation.isValidContainerId id && Invocation.isValidIfName ifName -> Ok { ContainerId = id; IfName = ifName }
     | _ -> Error(CniError.invalidEnvironment "--valid" $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0")
 
 /// plan: the steps the core would run, numbered, with each step's undo. For GC, the
@@ -116,10 +116,10 @@ let plan
         [ if perContainer then
               match containerId with
               | None -> CniError.invalidEnvironment "--container-id" $"is required for {command.Name}"
-              | Some id when not (Runtime.isValidContainerId id) -> CniError.invalidEnvironment "--container-id" $"\"{id}\" is not a valid container ID"
+              | Some id when not (Invocation.isValidContainerId id) -> CniError.invalidEnvironment "--container-id" $"\"{id}\" is not a valid container ID"
               | Some _ -> ()
 
-              if not (Runtime.isValidIfName ifName) then
+              if not (Invocation.isValidIfName ifName) then
                   CniError.invalidEnvironment "--ifname" $"\"{ifName}\" is not a valid interface name"
 
               match netns with

@@ -29,7 +29,7 @@ type Command =
     override command.ToString() = command.Name
 
 /// The runtime parameters of one invocation (the CNI_* environment), validated.
-type Runtime =
+type Invocation =
     { Command: Command
       ContainerId: string
       /// None only for DEL, which the spec lets run without a netns.
@@ -39,7 +39,7 @@ type Runtime =
       /// CNI_PATH, in search order, empty entries dropped.
       Path: string list }
 
-module Runtime =
+module Invocation =
     let private isAsciiAlnum (c: char) = Char.IsAsciiLetterOrDigit c
 
     /// The spec's container ID: an ASCII letter or digit, then letters, digits, '_', '.', '-'.
@@ -91,7 +91,7 @@ module Runtime =
 
     /// Reads and checks the CNI_* variables for the command CNI_COMMAND names.
     /// Every problem is reported, not just the first.
-    let ofEnvironment (env: IReadOnlyDictionary<string, string>) : Result<Runtime, CniError list> =
+    let ofEnvironment (env: IReadOnlyDictionary<string, string>) : Result<Invocation, CniError list> =
         let get name =
             match env.TryGetValue name with
             | true, v when not (String.IsNullOrEmpty v) -> Some v

@@ -1,0 +1,144 @@
+namespace Dcos.L4lb
+
+open System
+
+/// The step of a plan a request belongs to, for the log and for `l4lbctl plan`.
+type Label =
+    { Step: string
+      /// How the step is undone, in words.
+      Undo: string }
+
+/// What the host does next: answer a request, or finish with a reply. The core is a
+/// program that stops at every effect; the host carries the effect out and resumes the
+/// program by answering the request with the outcome its kind has (a link's state for
+/// InspectLink, an exit for AwaitPlugin, ...). No other outcome can be handed in.
+[<AbstractClass>]
+type Next internal () = class end
+
+/// The end of an invocation: what to print and the exit code.
+[<Sealed>]
+type Finished internal (reply: Reply) =
+    inherit Next()
+    member _.Reply = reply
+
+/// An effect the host must carry out. Every request can fail; each kind has its own answer.
+[<AbstractClass>]
+type Request internal (effect: Effect, label: Label option, failed: Failure -> Next) =
+    inherit Next()
+    /// What to do, as data (for the log).
+    member _.Effect = effect
+    /// The plan step this request carries out, if it is one.
+    member _.Label = label
+    member _.Fail(failure: Failure) = failed failure
+    member r.Fail(kind: FailureKind, message: string) = failed { Kind = kind; Message = message }
+
+/// A change or a probe: answered Completed.
+[<Sealed>]
+type ChangeRequest internal (change: Change, label, resume: Result<unit, Failure> -> Next) =
+    inherit Request(Effect.Change change, label, Error >> resume)
+    member _.Change = change
+    member _.Completed() = resume (Ok())
+
+[<Sealed>]
+type StartRequest internal (call: PluginCall, label, resume: Result<int, Failure> -> Next) =
+    inherit Request(StartPlugin call, label, Error >> resume)
+    member _.Call = call
+    /// The host's handle for the started plugin, handed back in its AwaitRequest.
+    member _.Started(id: int) = resume (Ok id)
+
+[<Sealed>]
+type AwaitRequest internal (plugin: RunningPlugin, label, resume: Result<PluginExit, Failure> -> Next) =
+    inherit Request(AwaitPlugin plugin, label, Error >> resume)
+    member _.Plugin = plugin
+    member _.Exited(exitCode: int, stdout: byte[]) = resume (Ok { ExitCode = exitCode; Stdout = stdout })
+
+[<Sealed>]
+type LinkRequest internal (ns: Namespace, name: string, label, resume: Result<LinkState, Failure> -> Next) =
+    inherit Request(InspectLink(ns, name), label, Error >> resume)
+    member _.Namespace = ns
+    member _.Name = name
+    member _.Found(link: LinkState) = resume (Ok link)
+
+[<Sealed>]
+type RoutesRequest internal (ns: Namespace, link: string, label, resume: Result<RouteEntry[], Failure> -> Next) =
+    inherit Request(ListRoutes(ns, link), label, Error >> resume)
+    member _.Namespace = ns
+    member _.Link = link
+    member _.Found(routes: RouteEntry[]) = resume (Ok routes)
+
+[<Sealed>]
+type FileRequest internal (kind: FileKind, directory: string, name: string, label, resume: Result<StoredFile, Failure> -> Next) =
+    inherit Request(ReadFile(kind, directory, name), label, Error >> resume)
+    member _.Directory = directory
+    member _.Name = name
+    member _.Found(file: StoredFile) = resume (Ok file)
+
+[<Sealed>]
+type FilesRequest internal (kind: FileKind, directory: string, label, resume: Result<StoredFile[], Failure> -> Next) =
+    inherit Request(ListFiles(kind, directory), label, Error >> resume)
+    member _.Directory = directory
+    member _.Found(files: StoredFile[]) = resume (Ok files)
+
+/// A piece of the core that performs effects and then yields a value: given what to do
+/// with the value, the next thing the host must do.
+type Program<'a> = ('a -> Next) -> Next
+
+/// The computation expression for programs: `let!` performs, `for` loops over a list
+/// performing as it goes, `match!` branches on an outcome.
+type ProgramBuilder() =
+    member _.Return(value: 'a) : Program<'a> = fun k -> k value
+    member _.ReturnFrom(p: Program<'a>) : Program<'a> = p
+    member _.Bind(p: Program<'a>, f: 'a -> Program<'b>) : Program<'b> = fun k -> p (fun a -> f a k)
+    member _.Zero() : Program<unit> = fun k -> k ()
+    member _.Delay(f: unit -> Program<'a>) : Program<'a> = fun k -> f () k
+    member _.Combine(first: Program<unit>, second: Program<'a>) : Program<'a> = fun k -> first (fun () -> second k)
+
+    member b.For(items: 'x list, body: 'x -> Program<unit>) : Program<unit> =
+        match items with
+        | [] -> b.Zero()
+        | x :: rest -> b.Combine(body x, b.Delay(fun () -> b.For(rest, body)))
+
+[<AutoOpen>]
+module ProgramBuilder =
+    let program = ProgramBuilder()
+
+module Program =
+    /// Runs `f` on each item in turn and joins what they yield, in order.
+    let rec collect (f: 'x -> Program<'y list>) (items: 'x list) : Program<'y list> =
+        program {
+            match items with
+            | [] -> return []
+            | x :: rest ->
+                let! first = f x
+                let! others = collect f rest
+                return first @ others
+        }
+
+/// The effects, one primitive each: the only places a request is made. `label` names the
+/// plan step the effect carries out, when it is one.
+module Perform =
+    let change label (c: Change) : Program<Result<unit, Failure>> = fun k -> ChangeRequest(c, label, k)
+    let start label (call: PluginCall) : Program<Result<int, Failure>> = fun k -> StartRequest(call, label, k)
+
+    let await label (plugin: RunningPlugin) : Program<Result<PluginExit, Failure>> =
+        fun k -> AwaitRequest(plugin, label, k)
+
+    let inspectLink label ns name : Program<Result<LinkState, Failure>> = fun k -> LinkRequest(ns, name, label, k)
+    let listRoutes label ns link : Program<Result<RouteEntry[], Failure>> = fun k -> RoutesRequest(ns, link, label, k)
+
+    let readFile label kind directory name : Program<Result<StoredFile, Failure>> =
+        fun k -> FileRequest(kind, directory, name, label, k)
+
+    let listFiles label kind directory : Program<Result<StoredFile[], Failure>> =
+        fun k -> FilesRequest(kind, directory, label, k)
+
+    /// A plugin run from start to exit.
+    let run label (call: PluginCall) : Program<Result<PluginExit, Failure>> =
+        program {
+            match! start label call with
+            | Ok id -> return! await label { Id = id; Call = call }
+            | Error f -> return Error f
+        }
+
+    /// Runs a whole program: the first thing the host must do.
+    let first (p: Program<Reply>) : Next = p (fun reply -> Finished reply)

@@ -1,0 +1,248 @@
+namespace Dcos.L4lb
+
+/// What the steps of one invocation have learnt so far.
+type Learnt =
+    { SpartanAddress: Ipv4 option
+      /// The delegate's ADD result, as it printed it.
+      DelegateOutput: byte[] option
+      /// Versions agreed with plugins that refused ours, by plugin type.
+      Versions: Map<string, string> }
+
+module Learnt =
+    let nothing =
+        { SpartanAddress = None
+          DelegateOutput = None
+          Versions = Map.empty }
+
+/// Why a step failed.
+type StepFailure =
+    { Error: CniError
+      /// The step's effect took place although its outcome was not accepted (a plugin that
+      /// exited 0 with an unusable result, or was killed at its timeout, may have attached
+      /// or allocated something): its own undo runs too.
+      Happened: bool
+      /// What the step was to change was not there: for a removal, that is done.
+      Gone: bool }
+
+/// One step's result in a command's journal: its name and its problem, if any. Problems
+/// are numbered by the step's place in the journal ("DEL step 3 (...)").
+type Entry = { Step: string; Problem: CniError option }
+
+/// Running the steps of a plan: one place where each kind of step is carried out and its
+/// outcome read.
+module Steps =
+    let label (step: Step) =
+        Some
+            { Step = step.Name
+              Undo = step.Undo.Describe() }
+
+    /// A query or probe that is not an ADD or DEL step.
+    let probe (name: string) = Some { Step = name; Undo = NothingToUndo.Describe() }
+
+    let failure (stepName: string) (f: Failure) =
+        let kind =
+            match f.Kind with
+            | Io -> IoFailure
+            | _ -> PluginFailure
+
+        CniError.create kind stepName f.Message
+
+    let private resolveAddress (learnt: Learnt) (address: Address) =
+        match address, learnt.SpartanAddress with
+        | SpartanAddress, Some ip -> Fixed ip
+        | other, _ -> other
+
+    let resolveRoute (learnt: Learnt) (r: Route) =
+        { r with
+            Destination = resolveAddress learnt r.Destination
+            Source = r.Source |> Option.map (resolveAddress learnt) }
+
+    /// The change as the host must see it: the Spartan address filled in.
+    let private resolve (learnt: Learnt) (change: Change) =
+        match change with
+        | AddAddress(ns, link, a, length) -> AddAddress(ns, link, resolveAddress learnt a, length)
+        | AddRoute(ns, r) -> AddRoute(ns, resolveRoute learnt r)
+        | other -> other
+
+    let private cniVersionOf (call: PluginCall) =
+        match Json.tryField "cniVersion" call.Config with
+        | Some(Json.String v) -> Some v
+        | _ -> None
+
+    /// A plugin run. When `negotiable` and the plugin refuses the config's version (code
+    /// 1), it is asked its VERSION and run once more with the newest version both speak,
+    /// which later runs of the same plugin type use too (an IPAM DEL that undoes the ADD).
+    /// Otherwise the refusal stands.
+    let runPlugin label (learnt: Learnt) (call: PluginCall) (negotiable: bool) : Program<Learnt * Result<PluginExit, Failure>> =
+        let agreed (learnt: Learnt) =
+            match learnt.Versions.TryFind call.Type with
+            | Some v when negotiable -> { call with Config = Json.withField "cniVersion" (Json.String v) call.Config }
+            | _ -> call
+
+        program {
+            let asked = agreed learnt
+
+            match! Perform.run label asked with
+            | Ok exit when exit.ExitCode <> 0 && negotiable && (PluginOutput.error asked exit.ExitCode exit.Stdout).Code = 1 ->
+                match! Perform.run label (Plans.versionQuery asked) with
+                | Ok version when version.ExitCode = 0 ->
+                    match cniVersionOf asked |> Option.bind (fun w -> PluginOutput.negotiate w (PluginOutput.supportedVersions version.Stdout)) with
+                    | Some v ->
+                        let learnt = { learnt with Versions = learnt.Versions.Add(call.Type, v) }
+                        let! exit = Perform.run label (agreed learnt)
+                        return learnt, exit
+                    | None -> return learnt, Ok exit
+                | _ -> return learnt, Ok exit
+            | outcome -> return learnt, outcome
+        }
+
+    let private failed error =
+        Error { Error = error; Happened = false; Gone = false }
+
+    /// What a plugin step learns from a successful run, by the use of its result.
+    let private readResult (step: Step) (learnt: Learnt) (call: PluginCall) (result: PluginUse) (stdout: byte[]) =
+        match result with
+        | Succeeds -> Ok learnt
+        | DelegateResult ->
+            PluginOutput.result call stdout
+            |> Result.bind (PluginOutput.withAddress call)
+            |> Result.map (fun _ -> { learnt with DelegateOutput = Some stdout })
+        | SpartanLease ->
+            PluginOutput.result call stdout
+            |> Result.bind (PluginOutput.singleIpv4 call)
+            |> Result.map (fun (ip, _) -> { learnt with SpartanAddress = Some ip })
+        |> Result.mapError (fun e ->
+            { Error = { e with Field = step.Name }
+              Happened = true
+              Gone = false })
+
+    /// Carries out one step: what it learnt, or why it failed.
+    let perform (step: Step) (learnt: Learnt) : Program<Learnt * Result<unit, StepFailure>> =
+        let label = label step
+
+        program {
+            match step.Action with
+            | Make change ->
+                match! Perform.change label (resolve learnt change) with
+                | Ok() -> return learnt, Ok()
+                | Error f ->
+                    return
+                        learnt,
+                        Error
+                            { Error = failure step.Name f
+                              Happened = false
+                              Gone = (f.Kind = NotFound) }
+            | ExpectNoLink(ns, name) ->
+                match! Perform.inspectLink label ns name with
+                | Error { Kind = NotFound } -> return learnt, Ok()
+                | Ok _ ->
+                    let what = (InspectLink(ns, name)).Describe()
+
+                    return
+                        learnt,
+                        failed (
+                            CniError.create
+                                PluginFailure
+                                step.Name
+                                $"{what}: the link exists, so this container is attached already (ADD twice without DEL?); run DEL first"
+                        )
+                | Error f -> return learnt, failed (failure step.Name f)
+            | Run(call, result, negotiable) ->
+                let! learnt, outcome = runPlugin label learnt call negotiable
+
+                match outcome with
+                | Ok exit when exit.ExitCode <> 0 -> return learnt, failed { PluginOutput.error call exit.ExitCode exit.Stdout with Field = step.Name }
+                | Ok exit ->
+                    match readResult step learnt call result exit.Stdout with
+                    | Ok learnt -> return learnt, Ok()
+                    | Error e -> return learnt, Error e
+                | Error f ->
+                    return
+                        learnt,
+                        Error
+                            { Error = failure step.Name f
+                              Happened = (f.Kind = TimedOut)
+                              Gone = false }
+        }
+
+    /// Carries out a step whose failure is a problem to report, not a reason to stop.
+    let attempt (step: Step) (learnt: Learnt) : Program<Learnt * Entry> =
+        program {
+            let! learnt, outcome = perform step learnt
+
+            let problem =
+                match outcome with
+                | Ok() -> None
+                | Error f -> Some f.Error
+
+            return learnt, { Step = step.Name; Problem = problem }
+        }
+
+    /// Carries out a removal (a DEL step, an undo): a change whose object is gone already
+    /// is done.
+    let remove (step: Step) (learnt: Learnt) : Program<Learnt * Entry> =
+        program {
+            let! learnt, outcome = perform step learnt
+
+            let problem =
+                match step.Action, outcome with
+                | _, Ok()
+                | Make _, Error { Gone = true } -> None
+                | _, Error f -> Some f.Error
+
+            return learnt, { Step = step.Name; Problem = problem }
+        }
+
+    /// Carries out every removal in order, whatever the others found.
+    let rec removeAll (steps: Step list) (learnt: Learnt) : Program<Learnt * Entry list> =
+        program {
+            match steps with
+            | [] -> return learnt, []
+            | step :: rest ->
+                let! learnt, entry = remove step learnt
+                let! learnt, entries = removeAll rest learnt
+                return learnt, entry :: entries
+        }
+
+    /// How far ADD's steps got.
+    type Progress =
+        | AllDone of Learnt
+        /// Step `Number` failed; `Completed`: the steps done before it, newest first.
+        | StoppedAt of number: int * step: Step * failure: StepFailure * completed: Step list * learnt: Learnt
+
+    /// Carries out ADD's steps in order until one fails.
+    let rec forward (number: int) (completed: Step list) (learnt: Learnt) (steps: Step list) : Program<Progress> =
+        program {
+            match steps with
+            | [] -> return AllDone learnt
+            | step :: rest ->
+                match! perform step learnt with
+                | learnt, Ok() -> return! forward (number + 1) (step :: completed) learnt rest
+                | learnt, Error failure -> return StoppedAt(number, step, failure, completed, learnt)
+        }
+
+    /// Undoes completed steps, newest first, never stopping at a failed undo.
+    let undo (completed: Step list) (learnt: Learnt) : Program<Entry list> =
+        program {
+            let undos =
+                completed
+                |> List.choose (fun s ->
+                    match s.Undo with
+                    | Undo u -> Some u
+                    | RemovedWith _
+                    | NotUndone _
+                    | NothingToUndo -> None)
+
+            let! _, entries = removeAll undos learnt
+            return entries
+        }
+
+    /// The problems of a journal, each named by its step's number.
+    let problems (command: Command) (entries: Entry list) : CniError list =
+        entries
+        |> List.indexed
+        |> List.choose (fun (i, e) ->
+            e.Problem
+            |> Option.map (fun p ->
+                { p with
+                    Field = $"{command.Name} step {i + 1} ({p.Field})" }))
