@@ -15,7 +15,7 @@ type ErrorKind =
     /// Codes 100 and up belong to the plugin: a failure of this plugin's own work.
     | PluginFailure
     /// A code another plugin (the delegate, the IPAM plugin) reported, passed on.
-    | ForeignCode of int
+    | ForeignCode of code: int
 
     member kind.Code =
         match kind with

@@ -5,7 +5,7 @@ open System
 /// An IPv4 address as its 32-bit number, so ranges and subnets are plain arithmetic.
 [<Struct; CustomEquality; CustomComparison>]
 type Ipv4 =
-    | Ipv4 of uint32
+    | Ipv4 of value: uint32
 
     member a.Value = let (Ipv4 v) = a in v
 

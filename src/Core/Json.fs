@@ -11,11 +11,11 @@ open System.Text.Json
 [<RequireQualifiedAccess>]
 type Json =
     | Null
-    | Bool of bool
-    | Number of string
-    | String of string
-    | Array of Json list
-    | Object of (string * Json) list
+    | Bool of value: bool
+    | Number of text: string
+    | String of value: string
+    | Array of items: Json list
+    | Object of fields: (string * Json) list
 
 [<RequireQualifiedAccess>]
 module Json =

@@ -2,7 +2,7 @@ namespace Dcos.L4lb
 
 /// Where a Mesos container's IPv4 address comes from (the original's pkg/mesos).
 type MesosContainerIp =
-    | MesosAddress of Ipv4
+    | MesosAddress of address: Ipv4
     /// 0.0.0.0: the container uses the host's address; resolve the host name.
     | ResolveHostname
 

@@ -206,7 +206,7 @@ module Steps =
 
     /// How far ADD's steps got.
     type Progress =
-        | AllDone of Learnt
+        | AllDone of learnt: Learnt
         /// Step `Number` failed; `Completed`: the steps done before it, newest first.
         | StoppedAt of number: int * step: Step * failure: StepFailure * completed: Step list * learnt: Learnt
 

@@ -1,11 +1,10 @@
 /// A pure model of a host: namespaces with links, addresses and routes; checkpoint
-/// files; IPAM allocations; delegate attachments. `perform` interprets one effect the way
-/// the kernel and the reference plugins do, so plans can be run and judged without a
-/// machine.
-module Dcos.L4lb.Tests.HostModel
+/// files; IPAM allocations; delegate attachments. `answer` carries out one request the way
+/// the kernel and the reference plugins do, so commands can be run and judged without a
+/// machine (the property tests), and shown without changing one (`l4lbctl plan`).
+module Dcos.L4lb.HostModel
 
 open System
-open Dcos.L4lb
 
 type LinkM =
     { Kind: string
@@ -30,7 +29,7 @@ type World =
       /// (directory, file name) -> content
       Files: Map<string * string, string>
       /// (directory, name) -> this plugin's attachment records
-      Records: Map<string * string, AttachmentRecord>
+      Records: Map<string * string, StoredFile>
       /// Ticks on every record write: a record's modification time.
       Clock: int64
       /// IPAM network name -> (container ID, ifname) -> address
@@ -45,7 +44,9 @@ type World =
       /// Plugin types no CNI_PATH directory holds.
       MissingPlugins: Set<string>
       /// Paths this process may not write.
-      ReadOnly: Set<string> }
+      ReadOnly: Set<string>
+      /// Plugins started and not yet awaited (in the model, a plugin runs when awaited).
+      Running: Map<int, PluginCall> }
 
 let emptyNs =
     { Links = Map [ "lo", { Kind = "loopback"; Up = true; Addresses = Set.empty; Peer = None } ]
@@ -62,7 +63,8 @@ let initial =
       DummySupported = true
       PluginVersions = Map.empty
       MissingPlugins = Set.empty
-      ReadOnly = Set.empty }
+      ReadOnly = Set.empty
+      Running = Map.empty }
 
 let addNetns (path: string) (w: World) =
     { w with Namespaces = w.Namespaces.Add(ContainerNs path, emptyNs) }
@@ -95,12 +97,13 @@ let deleteNetns (path: string) (w: World) =
         let peers = n.Links |> Map.toList |> List.choose (fun (_, l) -> l.Peer)
         removeLinks peers { w with Namespaces = w.Namespaces.Remove ns }
 
-let private fail kind message = Outcome.failed kind message
+let private fail kind message = Error { Kind = kind; Message = message }
 
 let private pluginError code (message: string) =
-    PluginExited(1, Json.render (Json.Object [ "cniVersion", Json.String "1.0.0"; "code", Json.ofInt code; "msg", Json.String message ]))
+    { ExitCode = 1
+      Stdout = Json.render (Json.Object [ "cniVersion", Json.String "1.0.0"; "code", Json.ofInt code; "msg", Json.String message ]) }
 
-let private pluginOk (json: Json) = PluginExited(0, Json.render json)
+let private pluginOk (json: Json) = { ExitCode = 0; Stdout = Json.render json }
 
 let private str key json =
     match Json.tryField key json with
@@ -108,7 +111,7 @@ let private str key json =
     | _ -> ""
 
 let private env (call: PluginCall) key =
-    call.Environment |> List.tryFind (fst >> (=) key) |> Option.map snd |> Option.defaultValue ""
+    call.Environment |> Array.tryFind (fun v -> v.Key = key) |> Option.map _.Value |> Option.defaultValue ""
 
 let private resultJson (version: string) (address: Ipv4) (length: int) =
     if CniVersion.atLeast "0.3.0" version then
@@ -123,7 +126,7 @@ let private versionsOf (w: World) (call: PluginCall) =
 
 /// host-local, in the model: the lowest free address of the range, keyed by
 /// (container ID, ifname); DEL releases and is idempotent.
-let private ipam (w: World) (call: PluginCall) : World * Outcome =
+let private ipam (w: World) (call: PluginCall) : World * PluginExit =
     let version = str "cniVersion" call.Config
     let network = str "name" call.Config
     let ipamConf = Json.tryField "ipam" call.Config |> Option.defaultValue (Json.Object [])
@@ -157,7 +160,7 @@ let private ipam (w: World) (call: PluginCall) : World * Outcome =
 
 /// A bridge-like delegate, in the model: ADD puts `ifname` in the netns and records an
 /// attachment under the network name; DEL undoes both and is idempotent; CHECK looks.
-let private delegatePlugin (w: World) (call: PluginCall) : World * Outcome =
+let private delegatePlugin (w: World) (call: PluginCall) : World * PluginExit =
     let network = str "name" call.Config
     let id, ifName = env call "CNI_CONTAINERID", env call "CNI_IFNAME"
     let netns = env call "CNI_NETNS"
@@ -211,26 +214,23 @@ let private fixedAddress (a: Address) =
     | Fixed ip -> ip
     | SpartanAddress -> failwith "the machine must resolve the Spartan address before the runner sees it"
 
-/// Carries out one effect on the model.
-let perform (w: World) (effect: Effect) : World * Outcome =
-    let noNetns ns = fail NotFound $"network namespace {ns} does not exist"
+let private noNetns ns = fail NotFound $"network namespace {ns} does not exist"
 
-    match effect with
-    | EnableIpv4Forwarding -> { w with Forwarding = true }, Completed
+/// A change (or probe) on the model.
+let change (w: World) (c: Change) : World * Result<unit, Failure> =
+    let completed = Ok()
+
+    match c with
+    | EnableIpv4Forwarding -> { w with Forwarding = true }, completed
     // one invocation at a time in the model: a lock is always free
-    | TakeLock _ -> w, Completed
-    | ReleaseLock _ -> w, Completed
+    | TakeLock _ -> w, completed
+    | ReleaseLock _ -> w, completed
     | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, fail NotFound $"plugin {t} not found"
-    | FindPlugin _ -> w, Completed
+    | FindPlugin _ -> w, completed
     | CheckWritable path when w.ReadOnly.Contains path -> w, fail Io $"{path} is read-only"
-    | CheckWritable _ -> w, Completed
-    | RunPlugin call when call.Command = "STATUS" ->
-        if List.contains "1.1.0" (versionsOf w call) then w, pluginOk (Json.Object [])
-        else w, pluginError 1 "incompatible CNI version 1.1.0"
-    | RunPlugin call when call.Command = "VERSION" ->
-        w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
-    | RunPlugin call when isIpam call -> ipam w call
-    | RunPlugin call -> delegatePlugin w call
+    | CheckWritable _ -> w, completed
+    | CheckExists path when w.Namespaces.ContainsKey(ContainerNs path) -> w, completed
+    | CheckExists path -> w, fail NotFound $"{path} does not exist"
     | CreateVeth(netns, container, host, _) ->
         let ns = ContainerNs netns
 
@@ -241,24 +241,24 @@ let perform (w: World) (effect: Effect) : World * Outcome =
         | Some _ ->
             let veth peer = { Kind = "veth"; Up = false; Addresses = Set.empty; Peer = Some peer }
             let w = setLink w ns container (veth (HostNs, host))
-            setLink w HostNs host (veth (ns, container)), Completed
+            setLink w HostNs host (veth (ns, container)), completed
     | CreateDummy(ns, name) ->
         match w.Namespaces.TryFind ns with
         | None -> w, noNetns (ns.Describe())
         | Some _ when not w.DummySupported -> w, fail Unsupported "the kernel has no dummy link type"
         | Some n when n.Links.ContainsKey name -> w, fail AlreadyExists $"{name} exists"
-        | Some _ -> setLink w ns name { Kind = "dummy"; Up = false; Addresses = Set.empty; Peer = None }, Completed
+        | Some _ -> setLink w ns name { Kind = "dummy"; Up = false; Addresses = Set.empty; Peer = None }, completed
     | SetLinkUp(ns, name) ->
         match link w ns name with
-        | Some l -> setLink w ns name { l with Up = true }, Completed
+        | Some l -> setLink w ns name { l with Up = true }, completed
         | None -> w, fail NotFound $"no link {name}"
     | AddAddress(ns, name, address, length) ->
         match link w ns name with
         | Some l when l.Addresses.Contains(fixedAddress address, length) -> w, fail AlreadyExists "address exists"
-        | Some l -> setLink w ns name { l with Addresses = l.Addresses.Add(fixedAddress address, length) }, Completed
+        | Some l -> setLink w ns name { l with Addresses = l.Addresses.Add(fixedAddress address, length) }, completed
         | None -> w, fail NotFound $"no link {name}"
     | AddRoute(ns, r) ->
-        let entry =
+        let entry: RouteM =
             { Destination = fixedAddress r.Destination
               PrefixLength = r.PrefixLength
               Device = r.Device
@@ -275,65 +275,136 @@ let perform (w: World) (effect: Effect) : World * Outcome =
         | Some _ when w.Namespaces[ns].Routes.Contains entry -> w, fail AlreadyExists "route exists"
         | Some _ ->
             let n = w.Namespaces[ns]
-            { w with Namespaces = w.Namespaces.Add(ns, { n with Routes = n.Routes.Add entry }) }, Completed
+            { w with Namespaces = w.Namespaces.Add(ns, { n with Routes = n.Routes.Add entry }) }, completed
     | DeleteLink(ns, name) ->
         match w.Namespaces.TryFind ns, link w ns name with
         | None, _ -> w, noNetns (ns.Describe())
         | _, None -> w, fail NotFound $"no link {name}"
-        | _, Some l -> removeLinks (withPeer ns name l) w, Completed
-    | WriteCheckpoint(dir, id, content) -> { w with Files = w.Files.Add((dir, id), content) }, Completed
-    | RemoveCheckpoint(dir, id) ->
-        if w.Files.ContainsKey(dir, id) then { w with Files = w.Files.Remove(dir, id) }, Completed
-        else w, fail NotFound "no such file"
-    | InspectLink(ns, name) ->
-        match link w ns name with
-        | Some l -> w, LinkFound { Kind = l.Kind; Up = l.Up; Addresses = Set.toList l.Addresses }
-        | None -> w, fail NotFound $"no link {name}"
-    | InspectRoutes(ns, name) ->
-        match w.Namespaces.TryFind ns with
-        | None -> w, noNetns (ns.Describe())
-        | Some n ->
-            let found =
-                n.Routes
-                |> Set.filter (fun r -> r.Device = name)
-                |> Set.toList
-                |> List.map (fun r -> { Destination = r.Destination; PrefixLength = r.PrefixLength; Scope = r.Scope; Source = r.Source })
-
-            w, RoutesFound found
-    | ReadCheckpoint(dir, id) ->
-        match w.Files.TryFind(dir, id) with
-        | Some content -> w, CheckpointFound content
-        | None -> w, fail NotFound "no such file"
-    | WriteAttachment(dir, name, content) ->
+        | _, Some l -> removeLinks (withPeer ns name l) w, completed
+    | WriteCheckpoint(dir, id, content) -> { w with Files = w.Files.Add((dir, id), content) }, completed
+    | WriteRecord(dir, name, content) ->
         let clock = w.Clock + 1L
 
         { w with
             Clock = clock
             Records = w.Records.Add((dir, name), { Name = name; Content = content; Modified = clock }) },
-        Completed
-    | RemoveAttachment(dir, name) ->
-        if w.Records.ContainsKey(dir, name) then { w with Records = w.Records.Remove(dir, name) }, Completed
+        completed
+    | RemoveFile(Checkpoint, dir, id) ->
+        if w.Files.ContainsKey(dir, id) then { w with Files = w.Files.Remove(dir, id) }, completed
         else w, fail NotFound "no such file"
-    | ListAttachments dir ->
-        w, AttachmentsFound [ for KeyValue((d, _), r) in w.Records do if d = dir then r ]
-    | ReadAttachment(dir, name) ->
+    | RemoveFile(AttachmentRecord, dir, name) ->
+        if w.Records.ContainsKey(dir, name) then { w with Records = w.Records.Remove(dir, name) }, completed
+        else w, fail NotFound "no such file"
+
+/// A plugin run on the model, start to exit.
+let runPlugin (w: World) (call: PluginCall) : World * Result<PluginExit, Failure> =
+    let w, exit =
+        match call.Command with
+        | "STATUS" ->
+            if List.contains "1.1.0" (versionsOf w call) then w, pluginOk (Json.Object [])
+            else w, pluginError 1 "incompatible CNI version 1.1.0"
+        | "VERSION" ->
+            w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
+        | _ when isIpam call -> ipam w call
+        | _ -> delegatePlugin w call
+
+    w, Ok exit
+
+let inspectLink (w: World) ns name : Result<LinkState, Failure> =
+    match link w ns name with
+    | Some l ->
+        Ok
+            { LinkState.Kind = l.Kind
+              Up = l.Up
+              Addresses = [| for a, length in l.Addresses -> { Address = a; PrefixLength = length } |] }
+    | None -> fail NotFound $"no link {name}"
+
+let listRoutes (w: World) ns name : Result<RouteEntry[], Failure> =
+    match w.Namespaces.TryFind ns with
+    | None -> noNetns (ns.Describe())
+    | Some n ->
+        Ok
+            [| for r in n.Routes do
+                   if r.Device = name then
+                       { RouteEntry.Destination = r.Destination
+                         PrefixLength = r.PrefixLength
+                         Scope = r.Scope
+                         Source = Option.toNullable r.Source } |]
+
+let private checkpoint name content = { Name = name; Content = content; Modified = 0L }
+
+let readFile (w: World) kind dir name : Result<StoredFile, Failure> =
+    match kind with
+    | Checkpoint ->
+        match w.Files.TryFind(dir, name) with
+        | Some content -> Ok(checkpoint name content)
+        | None -> fail NotFound "no such file"
+    | AttachmentRecord ->
         match w.Records.TryFind(dir, name) with
-        | Some r -> w, AttachmentFound r
-        | None -> w, fail NotFound "no such file"
+        | Some r -> Ok r
+        | None -> fail NotFound "no such file"
 
-/// Runs an invocation to its reply. `inject` may replace the outcome of the n-th effect
-/// (1-based) with a failure, leaving the world untouched for that effect.
-let runWith (inject: int -> Effect -> Outcome option) (w: World) (next: Next) : World * Reply * Effect list =
-    let rec loop w next n trace =
+let listFiles (w: World) kind dir : StoredFile[] =
+    match kind with
+    | Checkpoint -> [| for KeyValue((d, name), content) in w.Files do if d = dir then checkpoint name content |]
+    | AttachmentRecord -> [| for KeyValue((d, _), r) in w.Records do if d = dir then r |]
+
+/// A fault to inject in place of a request's own answer.
+type Fault =
+    /// The request fails.
+    | FailWith of failure: Failure
+    /// A plugin run exits with this.
+    | ExitWith of exit: PluginExit
+
+/// Carries out one request on the model: the changed world and what to do next. A fault
+/// stands in for the request's own outcome and leaves the world untouched.
+let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
+    let reply (w: World, outcome: Result<'a, Failure>) (found: 'a -> Next) =
+        match fault, outcome with
+        | Some(FailWith f), _ -> w, request.Fail f
+        | _, Ok value -> w, found value
+        | _, Error f -> w, request.Fail f
+
+    match request with
+    | :? ChangeRequest as r -> reply (match fault with Some _ -> w, Ok() | None -> change w r.Change) r.Completed
+    | :? StartRequest as r ->
+        match fault with
+        | Some(FailWith f) -> w, r.Fail f
+        | _ ->
+            let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
+            { w with Running = w.Running.Add(id, r.Call) }, r.Started id
+    | :? AwaitRequest as r ->
+        let w = { w with Running = w.Running.Remove r.Plugin.Id }
+
+        match fault with
+        | Some(ExitWith e) -> w, r.Exited(e.ExitCode, e.Stdout)
+        | Some(FailWith f) -> w, r.Fail f
+        | None ->
+            match runPlugin w r.Plugin.Call with
+            | w, Ok exit -> w, r.Exited(exit.ExitCode, exit.Stdout)
+            | w, Error f -> w, r.Fail f
+    | :? LinkRequest as r -> reply (w, inspectLink w r.Namespace r.Name) r.Found
+    | :? RoutesRequest as r -> reply (w, listRoutes w r.Namespace r.Link) r.Found
+    | :? FileRequest as r ->
+        let kind = match r.Effect with ReadFile(k, _, _) -> k | _ -> AttachmentRecord
+        reply (w, readFile w kind r.Directory r.Name) r.Found
+    | :? FilesRequest as r ->
+        let kind = match r.Effect with ListFiles(k, _) -> k | _ -> AttachmentRecord
+        reply (w, Ok(listFiles w kind r.Directory)) r.Found
+    | other -> invalidOp $"the model has no answer to {other.Effect.Describe()}"
+
+/// Runs an invocation to its reply, with the effects it asked for (a plugin run is one
+/// effect, its await: its start is not shown). `inject n effect` may put a fault in place
+/// of the n-th effect's outcome (1-based).
+let runWith (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * Effect list =
+    let rec loop w (next: Next) n trace =
         match next with
-        | Finish reply -> w, reply, List.rev trace
-        | Perform(effect, state) ->
-            let w, outcome =
-                match inject n effect with
-                | Some injected -> w, injected
-                | None -> perform w effect
-
-            loop w (Plugin.advance state outcome) (n + 1) (effect :: trace)
+        | :? Finished as f -> w, f.Reply, List.rev trace
+        | :? StartRequest as r -> let w, next = answer None w r in loop w next n trace
+        | :? Request as r ->
+            let w, next = answer (inject n r.Effect) w r
+            loop w next (n + 1) (r.Effect :: trace)
+        | other -> invalidOp $"unknown next step {other.GetType().Name}"
 
     loop w next 1 []
 
