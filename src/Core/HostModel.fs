@@ -393,19 +393,24 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
         reply (w, Ok(listFiles w kind r.Directory)) r.Found
     | other -> invalidOp $"the model has no answer to {other.Effect.Describe()}"
 
-/// Runs an invocation to its reply, with the effects it asked for (a plugin run is one
-/// effect, its await: its start is not shown). `inject n effect` may put a fault in place
-/// of the n-th effect's outcome (1-based).
-let runWith (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * Effect list =
+/// Runs an invocation to its reply, with the effects it asked for and the plan step each
+/// belongs to (a plugin run is one effect, its await: its start is not shown).
+/// `inject n effect` may put a fault in place of the n-th effect's outcome (1-based).
+let runLabelled (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * (Effect * Label option) list =
     let rec loop w (next: Next) n trace =
         match next with
         | :? Finished as f -> w, f.Reply, List.rev trace
         | :? StartRequest as r -> let w, next = answer None w r in loop w next n trace
         | :? Request as r ->
             let w, next = answer (inject n r.Effect) w r
-            loop w next (n + 1) (r.Effect :: trace)
+            loop w next (n + 1) ((r.Effect, r.Label) :: trace)
         | other -> invalidOp $"unknown next step {other.GetType().Name}"
 
     loop w next 1 []
+
+/// Runs an invocation to its reply, with the effects it asked for (see runLabelled).
+let runWith (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * Effect list =
+    let w, reply, trace = runLabelled inject w next
+    w, reply, List.map fst trace
 
 let run w next = runWith (fun _ _ -> None) w next
