@@ -120,4 +120,4 @@ module Core =
     let start (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Next = Perform.first (answer env stdin)
 
     /// A reply the host makes without reading the config (stdin too large).
-    let finished (reply: Reply) : Next = Finished reply
+    let finished (reply: Reply) : Next = Next.Finished reply

@@ -365,33 +365,33 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
         | _, Ok value -> w, found value
         | _, Error f -> w, request.Fail f
 
-    match request with
-    | :? ChangeRequest as r -> reply (match fault with Some _ -> w, Ok() | None -> change w r.Change) r.Completed
-    | :? StartRequest as r ->
-        match fault with
-        | Some(FailWith f) -> w, r.Fail f
-        | _ ->
-            let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
-            { w with Running = w.Running.Add(id, r.Call) }, r.Started id
-    | :? AwaitRequest as r ->
-        let w = { w with Running = w.Running.Remove r.Plugin.Id }
+    request.Handle
+        { new IRequestHandler<World * Next> with
+            member _.Change r =
+                reply (match fault with Some _ -> w, Ok() | None -> change w r.Change) r.Completed
 
-        match fault with
-        | Some(ExitWith e) -> w, r.Exited(e.ExitCode, e.Stdout)
-        | Some(FailWith f) -> w, r.Fail f
-        | None ->
-            match runPlugin w r.Plugin.Call with
-            | w, Ok exit -> w, r.Exited(exit.ExitCode, exit.Stdout)
-            | w, Error f -> w, r.Fail f
-    | :? LinkRequest as r -> reply (w, inspectLink w r.Namespace r.Name) r.Found
-    | :? RoutesRequest as r -> reply (w, listRoutes w r.Namespace r.Link) r.Found
-    | :? FileRequest as r ->
-        let kind = match r.Effect with ReadFile(k, _, _) -> k | _ -> AttachmentRecord
-        reply (w, readFile w kind r.Directory r.Name) r.Found
-    | :? FilesRequest as r ->
-        let kind = match r.Effect with ListFiles(k, _) -> k | _ -> AttachmentRecord
-        reply (w, Ok(listFiles w kind r.Directory)) r.Found
-    | other -> invalidOp $"the model has no answer to {other.Effect.Describe()}"
+            member _.Start r =
+                match fault with
+                | Some(FailWith f) -> w, r.Fail f
+                | _ ->
+                    let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
+                    { w with Running = w.Running.Add(id, r.Call) }, r.Started id
+
+            member _.Await r =
+                let w = { w with Running = w.Running.Remove r.Plugin.Id }
+
+                match fault with
+                | Some(ExitWith e) -> w, r.Exited(e.ExitCode, e.Stdout)
+                | Some(FailWith f) -> w, r.Fail f
+                | None ->
+                    match runPlugin w r.Plugin.Call with
+                    | w, Ok exit -> w, r.Exited(exit.ExitCode, exit.Stdout)
+                    | w, Error f -> w, r.Fail f
+
+            member _.InspectLink r = reply (w, inspectLink w r.Namespace r.Name) r.Found
+            member _.ListRoutes r = reply (w, listRoutes w r.Namespace r.Link) r.Found
+            member _.ReadFile r = reply (w, readFile w r.Kind r.Directory r.Name) r.Found
+            member _.ListFiles r = reply (w, Ok(listFiles w r.Kind r.Directory)) r.Found }
 
 /// Runs an invocation to its reply, with the effects it asked for and the plan step each
 /// belongs to (a plugin run is one effect, its await: its start is not shown).
@@ -399,12 +399,11 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
 let runLabelled (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * (Effect * Label option) list =
     let rec loop w (next: Next) n trace =
         match next with
-        | :? Finished as f -> w, f.Reply, List.rev trace
-        | :? StartRequest as r -> let w, next = answer None w r in loop w next n trace
-        | :? Request as r ->
+        | Finished reply -> w, reply, List.rev trace
+        | Pending(:? StartRequest as r) -> let w, next = answer None w r in loop w next n trace
+        | Pending r ->
             let w, next = answer (inject n r.Effect) w r
             loop w next (n + 1) ((r.Effect, r.Label) :: trace)
-        | other -> invalidOp $"unknown next step {other.GetType().Name}"
 
     loop w next 1 []
 
