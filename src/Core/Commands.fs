@@ -356,8 +356,10 @@ module Commands =
                     | Ok now when now = checkpoint ->
                         let! _, removed = Steps.remove removal Learnt.nothing
                         return [ entry netnsName None; removed ]
+                    // rewritten meanwhile (an ADD), or removed: not this GC's to remove
                     | Ok _
                     | Error _ -> return [ entry netnsName None ]
+                // the netns is there, or whether it is cannot be told: the checkpoint stays
                 | Ok()
                 | Error _ -> return [ entry netnsName None ]
             }
