@@ -183,18 +183,18 @@ let names =
     testList
         "names"
         [ property "the container-ID validator accepts exactly the spec's language"
-          <| Prop.forAll (Arb.fromGen nameCandidate) (fun s -> Runtime.isValidContainerId s = containerIdLanguage.IsMatch s)
+          <| Prop.forAll (Arb.fromGen nameCandidate) (fun s -> Invocation.isValidContainerId s = containerIdLanguage.IsMatch s)
 
           property "the ifname validator accepts exactly the kernel's language"
-          <| Prop.forAll (Arb.fromGen nameCandidate) (fun s -> Runtime.isValidIfName s = ifNameLanguage s)
+          <| Prop.forAll (Arb.fromGen nameCandidate) (fun s -> Invocation.isValidIfName s = ifNameLanguage s)
 
           property "generated names cover both answers"
           <| Prop.forAll (Arb.fromGen (Gen.listOfLength 200 nameCandidate)) (fun xs ->
-              let ids = xs |> List.map Runtime.isValidContainerId |> set
-              let ifs = xs |> List.map Runtime.isValidIfName |> set
+              let ids = xs |> List.map Invocation.isValidContainerId |> set
+              let ifs = xs |> List.map Invocation.isValidIfName |> set
               ids.Count = 2 && ifs.Count = 2)
 
           testCase "ifname length counts bytes, not characters" <| fun () ->
-              Expect.isTrue (Runtime.isValidIfName (String('a', 15))) "15 ASCII bytes fit"
-              Expect.isFalse (Runtime.isValidIfName (String('a', 16))) "16 bytes do not"
-              Expect.isFalse (Runtime.isValidIfName (String('é', 8))) "8 two-byte characters are 16 bytes" ]
+              Expect.isTrue (Invocation.isValidIfName (String('a', 15))) "15 ASCII bytes fit"
+              Expect.isFalse (Invocation.isValidIfName (String('a', 16))) "16 bytes do not"
+              Expect.isFalse (Invocation.isValidIfName (String('é', 8))) "8 two-byte characters are 16 bytes" ]

@@ -132,7 +132,7 @@ let private withVar key value pairs =
     (key, value) :: (pairs |> List.filter (fun (k, _) -> k <> key))
 
 let private envErrors pairs =
-    match Runtime.ofEnvironment (env pairs) with
+    match Invocation.ofEnvironment (env pairs) with
     | Ok _ -> []
     | Error errors -> errors |> List.map (fun e -> e.Code, e.Field)
 
@@ -140,7 +140,7 @@ let environment =
     testList
         "environment examples"
         [ testCase "a complete ADD environment" <| fun () ->
-              match Runtime.ofEnvironment (env (withVar "CNI_ARGS" "IgnoreUnknown=1;K8S_POD_NAME=web" addEnv)) with
+              match Invocation.ofEnvironment (env (withVar "CNI_ARGS" "IgnoreUnknown=1;K8S_POD_NAME=web" addEnv)) with
               | Ok r ->
                   Expect.equal r.Command Add "command"
                   Expect.equal r.Netns (Some "/run/netns/abc") "netns"
@@ -178,12 +178,13 @@ let environment =
           testCase "VERSION needs nothing else" <| fun () -> Expect.equal (envErrors [ "CNI_COMMAND", "VERSION" ]) [] "none"
 
           testCase "empty CNI_ARGS segments are skipped" <| fun () ->
-              Expect.equal (Runtime.parseArgs ";a=1;;b=;") (Ok [ "a", "1"; "b", "" ]) "pairs" ]
+              Expect.equal (Invocation.parseArgs ";a=1;;b=;") (Ok [ "a", "1"; "b", "" ]) "pairs" ]
 
 let private reply pairs (stdin: string) =
-    match Plugin.start (env pairs) (Encoding.UTF8.GetBytes stdin) with
-    | Finish r -> r
-    | Perform(effect, _) -> failtestf "expected a reply, got the effect %s" (effect.Describe())
+    match Core.start (env pairs) (Encoding.UTF8.GetBytes stdin) with
+    | Finished r -> r
+    | Pending request -> failtestf "expected a reply, got the effect %s" (request.Effect.Describe())
+
 let private stdout (r: Reply) = Encoding.UTF8.GetString r.Stdout
 
 let protocol =
@@ -194,7 +195,7 @@ let protocol =
                   if IO.File.Exists(IO.Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName else root dir.Parent
 
               let props = IO.File.ReadAllText(IO.Path.Combine(root (IO.DirectoryInfo AppContext.BaseDirectory), "Directory.Build.props"))
-              Expect.stringContains props $"<Version>{Plugin.version}</Version>" "Plugin.version matches Directory.Build.props"
+              Expect.stringContains props $"<Version>{Core.version}</Version>" "Core.version matches Directory.Build.props"
 
           testCase "VERSION lists all seven versions" <| fun () ->
               let r = reply [ "CNI_COMMAND", "VERSION" ] "{\"cniVersion\":\"1.0.0\"}"

@@ -2,23 +2,22 @@
 /// removed as DEL would remove them, the listed ones are never touched.
 module Dcos.L4lb.Tests.GcProperties
 
-open System.Text
+open System.Collections.Generic
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
 open Dcos.L4lb.Tests.Generators
-open Dcos.L4lb.Tests.HostModel
+open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Invocations
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 200 }
 let private property name body = testPropertyWithConfig config name body
 
-let private replyText (r: Reply) = Encoding.UTF8.GetString r.Stdout
-
 /// One container of a GC scenario: attached by ADD; `Valid`: in the runtime's list;
 /// `Gone`: its netns was deleted before the GC (the usual case for a stale one).
 type Member =
-    { Runtime: Runtime
+    { Invocation: Invocation
       Valid: bool
       Gone: bool }
 
@@ -37,7 +36,7 @@ let private gcScenario: Gen<GcScenario> =
         let members =
             List.zip3 ids ifNames (List.zip valid gone)
             |> List.map (fun (id, ifName, (valid, gone)) ->
-                { Runtime =
+                { Invocation =
                     { Command = Add
                       ContainerId = id
                       Netns = Some $"/run/netns/{id}"
@@ -51,16 +50,13 @@ let private gcScenario: Gen<GcScenario> =
         return { Conf = conf; Members = members }
     }
 
-let private invoke (conf: NetConf) (rt: Runtime) w =
-    match Plugin.plan rt conf with
-    | Ok plan -> run w (Machine.start plan)
-    | Error e -> failwith (e.Describe())
+let private invoke (conf: NetConf) (rt: Invocation) w = run w (start conf rt)
 
 let private attachment (m: Member) =
-    { ContainerId = m.Runtime.ContainerId
-      IfName = m.Runtime.IfName }
+    { ContainerId = m.Invocation.ContainerId
+      IfName = m.Invocation.IfName }
 
-let private gcRuntime =
+let private gcInvocation =
     { Command = Gc
       ContainerId = ""
       Netns = None
@@ -77,22 +73,25 @@ let private attached (s: GcScenario) =
         s.Members
         |> List.fold
             (fun w m ->
-                let w, reply, _ = invoke s.Conf m.Runtime (addNetns m.Runtime.Netns.Value w)
+                let w, reply, _ = invoke s.Conf m.Invocation (addNetns m.Invocation.Netns.Value w)
                 if reply.ExitCode <> 0 then failwith $"ADD failed: {replyText reply}"
                 w)
             initial
 
-    s.Members |> List.filter _.Gone |> List.fold (fun w m -> deleteNetns m.Runtime.Netns.Value w) w
+    s.Members |> List.filter _.Gone |> List.fold (fun w m -> deleteNetns m.Invocation.Netns.Value w) w
 
-let private gcOn (s: GcScenario) w = invoke (gcConf s) gcRuntime w
+let private gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
+
+/// The GC of this scenario, not yet started.
+let private gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
 
 let private recordKey (conf: NetConf) (m: Member) =
-    Plans.attachmentDirectory conf, Plans.attachmentName m.Runtime.ContainerId m.Runtime.IfName
+    Plans.attachmentDirectory conf, Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName
 
 /// Nothing of this member is left: record, Spartan lease, host veth, checkpoint (unless
 /// another listed attachment has the same container), delegate attachment.
 let private removed (s: GcScenario) (w: World) (m: Member) =
-    let rt = m.Runtime
+    let rt = m.Invocation
     let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
     not (w.Records.ContainsKey(recordKey s.Conf m))
@@ -102,7 +101,7 @@ let private removed (s: GcScenario) (w: World) (m: Member) =
     && not (w.Attachments.Contains(s.Conf.Name, rt.ContainerId, rt.IfName))
 
 let private checks (s: GcScenario) w (m: Member) =
-    let _, reply, _ = invoke s.Conf { m.Runtime with Command = Check } w
+    let _, reply, _ = invoke s.Conf { m.Invocation with Command = Check } w
     reply.ExitCode = 0 && (w.Records.ContainsKey(recordKey s.Conf m))
 
 let gc =
@@ -126,7 +125,7 @@ let gc =
               let deleted =
                   s.Members
                   |> List.filter (fun m -> not m.Valid)
-                  |> List.fold (fun w m -> let w, _, _ = invoke s.Conf { m.Runtime with Command = Del; Netns = None } w in w) w0
+                  |> List.fold (fun w m -> let w, _, _ = invoke s.Conf { m.Invocation with Command = Del; Netns = None } w in w) w0
 
               // the delegate's own GC forgets what DEL would have removed by running it
               collected = deleted)
@@ -158,27 +157,23 @@ let gc =
                   // the lock: in the model, the record is rewritten just before that look
                   let rec loop w next =
                       match next with
-                      | Finish reply -> w, reply
-                      | Perform(ReadAttachment(dir, name) as effect, state) when (dir, name) = key ->
-                          let w, _ = perform w (WriteAttachment(dir, name, w.Records[key].Content))
-                          let w, outcome = perform w effect
-                          loop w (Plugin.advance state outcome)
-                      | Perform(effect, state) ->
-                          let w, outcome = perform w effect
-                          loop w (Plugin.advance state outcome)
+                      | Finished reply -> w, reply
+                      | Pending r ->
+                          let w =
+                              match r.Effect with
+                              | ReadFile(AttachmentRecord, dir, name) when (dir, name) = key -> fst (change w (WriteRecord(dir, name, w.Records[key].Content)))
+                              | _ -> w
 
-                  let w0 = attached s
+                          let w, next = answer None w r
+                          loop w next
 
-                  let w, reply =
-                      match Plugin.plan gcRuntime (gcConf s) with
-                      | Ok plan -> loop w0 (Machine.start plan)
-                      | Error e -> failwith (e.Describe())
+                  let w, reply = loop (attached s) (gcProgram s)
 
                   let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
                   (reply.ExitCode = 0
                    && w.Records.ContainsKey key
-                   && (not s.Conf.Spartan.Enabled || leases.ContainsKey(target.Runtime.ContainerId, target.Runtime.IfName))
+                   && (not s.Conf.Spartan.Enabled || leases.ContainsKey(target.Invocation.ContainerId, target.Invocation.IfName))
                    && stale.Tail |> List.forall (removed s w))
                   |> Prop.label (replyText reply)))
 
@@ -190,11 +185,11 @@ let gc =
               // the Spartan IPAM DEL of that attachment fails
               let inject _ effect =
                   match effect with
-                  | RunPlugin c when c.Command = "DEL" && c.Environment |> List.contains ("CNI_CONTAINERID", target.Runtime.ContainerId) ->
-                      Some(PluginExited(1, Encoding.UTF8.GetBytes """{"code": 11, "msg": "disk on fire"}"""))
+                  | AwaitPlugin p when p.Call.Command = "DEL" && p.Call.Environment |> Array.contains (KeyValuePair("CNI_CONTAINERID", target.Invocation.ContainerId)) ->
+                      Some(exitWith """{"code": 11, "msg": "disk on fire"}""")
                   | _ -> None
 
-              let w, reply, _ = runWith inject (attached s) (match Plugin.plan gcRuntime (gcConf s) with Ok p -> Machine.start p | Error e -> failwith (e.Describe()))
+              let w, reply, _ = runWith inject (attached s) (gcProgram s)
               let text = replyText reply
               let others = s.Members |> List.filter (fun m -> not m.Valid && m <> target)
 
@@ -212,7 +207,7 @@ let gc =
               let given =
                   trace
                   |> List.tryPick (function
-                      | RunPlugin c when c.Command = "GC" -> Json.tryField NetConf.validAttachmentsKey c.Config
+                      | AwaitPlugin p when p.Call.Command = "GC" -> Json.tryField NetConf.validAttachmentsKey p.Call.Config
                       | _ -> None)
 
               given = Some(NetConf.attachmentsJson (gcConf s).ValidAttachments.Value))
@@ -224,23 +219,22 @@ let gc =
               let target =
                   s.Members
                   |> List.filter (fun m -> not m.Valid)
-                  |> List.minBy (fun m -> Plans.attachmentName m.Runtime.ContainerId m.Runtime.IfName)
+                  |> List.minBy (fun m -> Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
 
-              let targetLock = Plans.lockPath target.Runtime.ContainerId target.Runtime.IfName
+              let targetLock = Plans.lockPath target.Invocation.ContainerId target.Invocation.IfName
               let w0 = attached s
-              let plan = match Plugin.plan gcRuntime (gcConf s) with Ok p -> p | Error e -> failwith (e.Describe())
 
               // the first attempt at that lock file fails
               let mutable failedOnce = false
 
               let inject _ effect =
                   match effect with
-                  | TakeLock path when path = targetLock && not failedOnce ->
+                  | Change(TakeLock path) when path = targetLock && not failedOnce ->
                       failedOnce <- true
-                      Some(Outcome.failed Io "no locks today")
+                      Some(FailWith { Kind = Io; Message = "no locks today" })
                   | _ -> None
 
-              let w, reply, _ = runWith inject w0 (Machine.start plan)
+              let w, reply, _ = runWith inject w0 (gcProgram s)
               let text = replyText reply
               let key = recordKey s.Conf target
 
@@ -249,42 +243,41 @@ let gc =
                && w.Records.ContainsKey key
                && w.Records[key] = w0.Records[key]
                && (not s.Conf.Spartan.Enabled
-                   || (w.Ipam[s.Conf.Spartan.Network.Network]).ContainsKey(target.Runtime.ContainerId, target.Runtime.IfName)))
+                   || (w.Ipam[s.Conf.Spartan.Network.Network]).ContainsKey(target.Invocation.ContainerId, target.Invocation.IfName)))
               |> Prop.label text)
 
           property "without the GC lock, GC removes nothing and says why"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let w0 = attached s
-              let plan = match Plugin.plan gcRuntime (gcConf s) with Ok p -> p | Error e -> failwith (e.Describe())
-              let inject _ effect = match effect with TakeLock path when path = Plans.gcLockPath -> Some(Outcome.failed Io "no locks today") | _ -> None
-              let w, reply, trace = runWith inject w0 (Machine.start plan)
+              let inject _ effect = match effect with Change(TakeLock path) when path = Plans.gcLockPath -> Some(FailWith { Kind = Io; Message = "no locks today" }) | _ -> None
+              let w, reply, trace = runWith inject w0 (gcProgram s)
               (reply.ExitCode <> 0 && w = w0 && trace.Length = 1) |> Prop.label (replyText reply))
 
           property "a delegate from before CNI 1.1 is asked its VERSION, never GC"
           <| Prop.forAll (Arb.fromGen (gcScenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome))) (fun s ->
               let w0 = { attached s with PluginVersions = Map [ Delegate.pluginType s.Conf, [ "0.4.0"; "1.0.0" ] ] }
               let _, reply, trace = gcOn s w0
-              let commands = trace |> List.choose (function RunPlugin c when c.Type = Delegate.pluginType s.Conf && (Json.tryField "ipam" c.Config).IsNone -> Some c.Command | _ -> None)
+              let commands = trace |> List.choose (function AwaitPlugin p when p.Call.Type = Delegate.pluginType s.Conf && (Json.tryField "ipam" p.Call.Config).IsNone -> Some p.Call.Command | _ -> None)
               (reply.ExitCode = 0 && commands = [ "VERSION" ]) |> Prop.label (replyText reply))
 
           testCase "GC without cni.dev/valid-attachments is refused (code 7), never read as an empty list" <| fun () ->
               let s = (Gen.sample 1 gcScenario)[0]
 
-              match Plugin.plan gcRuntime { s.Conf with ValidAttachments = None } with
+              match Core.command gcInvocation { s.Conf with ValidAttachments = None } with
               | Error e -> Expect.equal (e.Code, e.Field) (7, "$[\"cni.dev/valid-attachments\"]") "error"
-              | Ok _ -> failtest "planned"
+              | Ok _ -> failtest "GC runs"
 
           testCase "GC needs a 1.1.0 config: code 1" <| fun () ->
               let s = (Gen.sample 1 gcScenario)[0]
 
-              match Plugin.plan gcRuntime { (gcConf s) with CniVersion = "1.0.0" } with
+              match Core.command gcInvocation { (gcConf s) with CniVersion = "1.0.0" } with
               | Error e -> Expect.equal e.Code 1 "code"
-              | Ok _ -> failtest "planned"
+              | Ok _ -> failtest "GC runs"
 
           property "an ADD that fails at any step leaves no attachment record"
           <| Prop.forAll (Arb.fromGen (Gen.zip gcScenario (Gen.choose (1, 40)))) (fun (s, k) ->
               let m = s.Members.Head
-              let w0 = addNetns m.Runtime.Netns.Value initial
-              let inject n _ = if n = k then Some(Outcome.failed OtherFailure "injected") else None
-              let w, reply, _ = runWith inject w0 (match Plugin.plan m.Runtime s.Conf with Ok p -> Machine.start p | Error e -> failwith (e.Describe()))
+              let w0 = addNetns m.Invocation.Netns.Value initial
+              let inject n _ = if n = k then Some(failure "injected") else None
+              let w, reply, _ = runWith inject w0 (start s.Conf m.Invocation)
               (reply.ExitCode = 0 || w.Records.IsEmpty) |> Prop.label (replyText reply)) ]

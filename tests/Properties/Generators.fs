@@ -66,7 +66,7 @@ let cniName: Gen<string> =
 let ifName: Gen<string> =
     Gen.nonEmptyListOf (Gen.elements (alnum @ chars "_.-@+é"))
     |> Gen.map (fun cs -> String(Array.ofList cs))
-    |> Gen.filter Runtime.isValidIfName
+    |> Gen.filter Invocation.isValidIfName
 
 let pluginType: Gen<string> =
     Gen.nonEmptyListOf (Gen.elements (alnum @ chars "_.-"))

@@ -19,9 +19,9 @@ let main argv =
           PlanProperties.concurrency
           PlanProperties.negotiation
           PlanProperties.examples
-          Issue8Properties.dns
-          Issue8Properties.mesos
-          Issue8Properties.chained
-          Issue8Properties.status
+          SpartanDnsProperties.dns
+          MesosProperties.mesos
+          ChainedProperties.chained
+          StatusProperties.status
           GcProperties.gc ]
     |> Suite.run "properties" argv

@@ -1,4 +1,4 @@
-/// ADD, DEL and CHECK run as plans against the pure host model.
+/// ADD, DEL and CHECK run as programs against the pure host model.
 module Dcos.L4lb.Tests.PlanProperties
 
 open System
@@ -8,7 +8,8 @@ open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
 open Dcos.L4lb.Tests.Generators
-open Dcos.L4lb.Tests.HostModel
+open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Invocations
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = Generators.scaled 250 }
 let private property name body = testPropertyWithConfig config name body
@@ -21,24 +22,19 @@ let private runtime command (id: string) (ifName: string) =
       Args = [ "IgnoreUnknown", "1" ]
       Path = [ "/opt/cni/bin" ] }
 
-let private invocation (conf: NetConf) (rt: Runtime) : Next =
-    match Plugin.plan rt conf with
-    | Ok plan -> Machine.start plan
-    | Error e -> failwith (e.Describe())
+let private invocation (conf: NetConf) (rt: Invocation) : Next = start conf rt
 
-let private withCommand command (rt: Runtime) = { rt with Command = command }
+let private withCommand command (rt: Invocation) = { rt with Command = command }
 
 /// The world as DEL is expected to restore it. Forwarding is left on by design: other
 /// containers depend on it.
 let private settled (w: World) = { w with Forwarding = true; Clock = 0L }
 
-let private replyText (r: Reply) = Encoding.UTF8.GetString r.Stdout
-
 type Scenario =
     { Conf: NetConf
-      Ours: Runtime
+      Ours: Invocation
       /// Another container on the same network, attached before ours.
-      Bystander: Runtime option }
+      Bystander: Invocation option }
 
 let private scenario: Gen<Scenario> =
     gen {
@@ -91,16 +87,16 @@ let addDel =
           <| Prop.forAll (Arb.fromGen scenario) (fun s ->
               let _, added, trace = add s (before s)
               let w = before s
-              let nameservers = (Plans.add s.Conf s.Ours).Nameservers
+              let nameservers = Commands.nameservers s.Conf
 
               // the delegate's own answer, from the same world; chained: the prevResult
               let expected =
                   match s.Conf.Delegate with
                   | Some _ ->
-                      let delegateCall = trace |> List.pick (function RunPlugin c when c.Command = "ADD" && c.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" c.Config).IsNone -> Some c | _ -> None)
+                      let delegateCall = trace |> List.pick (function AwaitPlugin p when p.Call.Command = "ADD" && p.Call.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" p.Call.Config).IsNone -> Some p.Call | _ -> None)
 
-                      match perform w (RunPlugin delegateCall) with
-                      | _, PluginExited(0, out) -> out
+                      match runPlugin w delegateCall with
+                      | _, Ok exit when exit.ExitCode = 0 -> exit.Stdout
                       | _ -> [||]
                   | None -> Json.render s.Conf.PrevResult.Value
 
@@ -138,10 +134,16 @@ let addDel =
               let w1, deleted, _ = del s s.Ours w0
               ok deleted && w1 = w0) ]
 
+/// DEL's steps as its reply numbers them: Plans.del, then the record's removal (which
+/// runs only when they all succeeded).
+let private delSteps (s: Scenario) =
+    let rt = withCommand Del s.Ours
+    Plans.del s.Conf rt @ [ Plans.forget s.Conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+
 let private injectedFailure (effect: Effect) =
     match effect with
-    | RunPlugin _ -> PluginExited(1, Json.render (Json.Object [ "code", Json.ofInt 11; "msg", Json.String "injected plugin failure" ]))
-    | _ -> Outcome.failed OtherFailure "injected failure"
+    | AwaitPlugin _ -> exitWith """{"code": 11, "msg": "injected plugin failure"}"""
+    | _ -> failure "injected failure"
 
 /// A scenario, the number of effects of its clean ADD, and a step k in 1..n.
 let private faultScenario =
@@ -154,16 +156,23 @@ let private faultScenario =
         return s, trace, k, j
     }
 
-/// The compensations that must follow a failure at step k: the Undo of every earlier
-/// step that has one, newest first.
-let private expectedUndo (s: Scenario) (trace: Effect list) (k: int) =
-    let plan = Plans.add s.Conf s.Ours
+/// The effect a step asks for, before the Spartan address is known and a version
+/// negotiated (a plugin run without its handle: see withoutHandle).
+let private requested (step: Step) =
+    match step.Action with
+    | Make c -> Change c
+    | Run(call, _, _) -> AwaitPlugin { Id = 0; Call = call }
+    | ExpectNoLink(ns, name) -> InspectLink(ns, name)
 
-    List.zip (List.take (k - 1) plan.Steps) (List.take (k - 1) trace)
+/// The compensations that must follow a failure at step k: the Undo of every earlier
+/// step that has one, newest first (step k is ADD's k-th effect: see "ADD's k-th effect
+/// is its k-th step").
+let private expectedUndo (s: Scenario) (k: int) =
+    List.take (k - 1) (Plans.add s.Conf s.Ours)
     |> List.rev
-    |> List.choose (fun (step, _) ->
-        match step.Compensation with
-        | Undo undo -> Some undo.Effect
+    |> List.choose (fun step ->
+        match step.Undo with
+        | Undo undo -> Some(requested undo)
         | _ -> None)
 
 let rollback =
@@ -182,8 +191,8 @@ let rollback =
               |> Prop.label text)
 
           property "the compensations run newest first, every one, even when one of them fails"
-          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, trace, k, j) ->
-              let undo = expectedUndo s trace k
+          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, j) ->
+              let undo = expectedUndo s k
               let failing = if undo.IsEmpty then 0 else k + 1 + (j % undo.Length)
               let w0 = before s
 
@@ -192,7 +201,7 @@ let rollback =
 
               let _, reply, ran = runWith inject w0 (invocation s.Conf s.Ours)
               let text = replyText reply
-              let after = ran |> List.skip k
+              let after = ran |> List.skip k |> List.map withoutHandle
 
               (reply.ExitCode <> 0
                && after = undo
@@ -202,16 +211,16 @@ let rollback =
           property "a DEL step that fails does not stop the others; DEL reports it"
           <| Prop.forAll (Arb.fromGen (Gen.zip scenario (Gen.choose (1, 100)))) (fun (s, pick) ->
               let w1, _, _ = add s (before s)
-              let plan = Plans.del s.Conf (withCommand Del s.Ours)
-              let k = 1 + pick % plan.Steps.Length
+              let steps = delSteps s
+              let k = 1 + pick % steps.Length
               let _, clean, cleanTrace = del s s.Ours w1
               let _, reply, trace = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) w1 (invocation s.Conf (withCommand Del s.Ours))
               let text = replyText reply
               // every step still runs, except the record's removal after a failure: the
               // record stays so that GC can finish the job
               let expected =
-                  if k = plan.Steps.Length then cleanTrace
-                  else cleanTrace |> List.filter (function RemoveAttachment _ -> false | _ -> true)
+                  if k = steps.Length then cleanTrace
+                  else cleanTrace |> List.filter (function Change(RemoveFile(AttachmentRecord, _, _)) -> false | _ -> true)
 
               (ok clean && reply.ExitCode <> 0 && trace = expected && text.Contains $"DEL step {k} (")
               |> Prop.label $"k={k}: {text}")
@@ -229,8 +238,8 @@ let rollback =
 
               let inject _ effect =
                   match effect with
-                  | RunPlugin c when c.Command = "ADD" && c.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" c.Config).IsNone ->
-                      Some(PluginExited(1, Encoding.UTF8.GetBytes failing))
+                  | AwaitPlugin p when p.Call.Command = "ADD" && p.Call.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" p.Call.Config).IsNone ->
+                      Some(exitWith failing)
                   | _ -> None
 
               let _, reply, _ = runWith inject (before s) (invocation s.Conf s.Ours)
@@ -252,7 +261,7 @@ let private breakages (s: Scenario) (w: World) : (string * World) list =
     let onLink target name f = onNs target (fun n -> { n with Links = n.Links.Add(name, f n.Links[name]) })
 
     [ if s.Conf.Spartan.Enabled then
-          "Spartan link", fst (perform w (DeleteLink(ns, net.Interface)))
+          "Spartan link", fst (change w (DeleteLink(ns, net.Interface)))
           "Spartan link", onLink ns net.Interface (fun l -> { l with Up = false }) w
           "Spartan link", onLink ns net.Interface (fun l -> { l with Addresses = Set.empty }) w
           "host veth", onLink HostNs hostVeth (fun l -> { l with Up = false }) w
@@ -262,9 +271,9 @@ let private breakages (s: Scenario) (w: World) : (string * World) list =
 
           "host route", onNs HostNs (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Device <> hostVeth) }) w
       if s.Conf.Minuteman.Enabled then
-          "Minuteman link", fst (perform w (DeleteLink(ns, Plans.minutemanLink)))
+          "Minuteman link", fst (change w (DeleteLink(ns, Plans.minutemanLink)))
           "Minuteman link", onLink ns Plans.minutemanLink (fun l -> { l with Up = false }) w
-          "Minuteman checkpoint", fst (perform w (RemoveCheckpoint(s.Conf.Minuteman.Path, s.Ours.ContainerId)))
+          "Minuteman checkpoint", fst (change w (RemoveFile(Checkpoint, s.Conf.Minuteman.Path, s.Ours.ContainerId)))
           "Minuteman checkpoint", { w with Files = w.Files.Add((s.Conf.Minuteman.Path, s.Ours.ContainerId), "/proc/1/ns/net") }
       if s.Conf.Delegate.IsSome then
           "delegate", { w with Attachments = w.Attachments.Remove(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName) } ]
@@ -292,22 +301,22 @@ let check =
           testCase "CHECK below 0.4.0 is refused with code 1" <| fun () ->
               let conf: NetConf = { (Gen.sample 1 validConfig)[0] with CniVersion = "0.3.1" }
 
-              match Plugin.plan (runtime Check "x" "eth0") conf with
+              match Core.command (runtime Check "x" "eth0") conf with
               | Error e -> Expect.equal e.Code 1 "code"
-              | Ok _ -> failtest "CHECK planned for 0.3.1" ]
+              | Ok _ -> failtest "CHECK runs for 0.3.1" ]
 
 /// Steps two invocations in an order given by `choices`, on one world.
 let private interleave (w: World) (a: Next) (b: Next) (choices: bool list) =
     let rec loop w a b choices =
         match a, b, choices with
-        | Finish ra, Finish rb, _ -> w, ra, rb
-        | Perform(e, st), Finish _, _
-        | Perform(e, st), Perform _, true :: _ ->
-            let w, o = perform w e
-            loop w (Plugin.advance st o) b (List.tail (choices @ [ true ]))
-        | _, Perform(e, st), _ ->
-            let w, o = perform w e
-            loop w a (Plugin.advance st o) (List.tail (choices @ [ false ]))
+        | Finished ra, Finished rb, _ -> w, ra, rb
+        | Pending r, Finished _, _
+        | Pending r, Pending _, true :: _ ->
+            let w, next = answer None w r
+            loop w next b (List.tail (choices @ [ true ]))
+        | _, Pending r, _ ->
+            let w, next = answer None w r
+            loop w a next (List.tail (choices @ [ false ]))
 
     loop w a b (if choices.IsEmpty then [ true ] else choices)
 
@@ -339,7 +348,7 @@ let negotiation =
               let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "0.1.0"; "0.2.0"; "0.3.0"; "0.3.1"; "0.4.0"; "1.0.0" ] ] }
               let w1, added, trace = add s w0
               let w2, deleted, _ = del s s.Ours w1
-              let asked = trace |> List.exists (function RunPlugin c -> c.Command = "VERSION" | _ -> false)
+              let asked = trace |> List.exists (function AwaitPlugin p -> p.Call.Command = "VERSION" | _ -> false)
               (ok added && ok deleted && asked && settled w2 = settled w0) |> Prop.label (replyText added + replyText deleted))
 
           property "with no version in common, ADD fails with code 1 and leaves nothing"
@@ -357,7 +366,7 @@ let examples =
                   | Ok c -> c
                   | Error e -> failtestf "%A" e
 
-              let names = (Plans.add conf (runtime Add "abc" "eth0")).Steps |> List.map _.Name
+              let names = Plans.add conf (runtime Add "abc" "eth0") |> List.map _.Name
 
               Expect.equal
                   names
@@ -390,14 +399,21 @@ let examples =
               let text = replyText second
 
               (ok first && second.ExitCode <> 0 && w2 = w1 && text.Contains "attached already"
-               && not (trace |> List.exists (function RunPlugin _ -> true | _ -> false)))
+               && not (trace |> List.exists (function AwaitPlugin _ -> true | _ -> false)))
               |> Prop.label text)
 
           testCase "a disabled feature contributes no step" <| fun () ->
               let conf = { (Gen.sample 1 validConfig)[0] with Spartan = { Defaults.spartan with Enabled = false }; Minuteman = Defaults.minuteman }
 
-              for plan in [ Plans.add conf (runtime Add "a" "eth0"); Plans.del conf (runtime Del "a" "eth0"); Plans.check conf (runtime Check "a" "eth0") ] do
-                  Expect.isFalse (plan.Steps |> List.exists (fun s -> s.Name.Contains "Spartan" || s.Name.Contains "host ")) "no Spartan step"
+              let spartan (name: string) = name.Contains "Spartan" || name.Contains "host "
+
+              for steps in [ Plans.add conf (runtime Add "a" "eth0"); Plans.del conf (runtime Del "a" "eth0") ] do
+                  Expect.isFalse (steps |> List.exists (fun s -> spartan s.Name)) "no Spartan step"
+
+              // CHECK is written out, not a step list: none of its requests is for a Spartan step
+              let check = { conf with CniVersion = "1.1.0" }
+              let _, _, trace = runLabelled (fun _ _ -> None) (addNetns "/run/netns/a" initial) (invocation check (runtime Check "a" "eth0"))
+              Expect.isFalse (trace |> List.exists (fun (_, label) -> label |> Option.exists (fun l -> spartan l.Step))) "no Spartan check"
 
           testCase "host veth names are 15 bytes, stable, and differ by container and ifname" <| fun () ->
               let a = Plans.hostVethName "abc" "eth0"
@@ -414,6 +430,6 @@ let examples =
               let conf = (Gen.sample 1 validConfig)[0]
               let conf = { conf with Minuteman = Defaults.minuteman }
 
-              match Plugin.plan (runtime Add "a" "minuteman") conf with
+              match Core.command (runtime Add "a" "minuteman") conf with
               | Error e -> Expect.equal (e.Code, e.Field) (4, "CNI_IFNAME") "code"
-              | Ok _ -> failtest "planned" ]
+              | Ok _ -> failtest "ADD runs" ]

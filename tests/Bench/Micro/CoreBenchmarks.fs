@@ -23,10 +23,10 @@ type CoreBenchmarks() =
             | Ok c -> c
             | Error errors -> failwith (String.Join("; ", errors |> List.map (fun e -> e.Message)))
 
-        // Plugin.start must reach the plan's first effect, not a reply
-        match Plugin.start Inputs.environment bytes with
-        | Perform _ -> ()
-        | Finish reply -> failwith ("Plugin.start replied instead of starting the ADD plan: " + Text.Encoding.UTF8.GetString reply.Stdout)
+        // Core.start must reach ADD's first request, not a reply
+        match Core.start Inputs.environment bytes with
+        | Pending _ -> ()
+        | Finished reply -> failwith ("Core.start replied instead of starting ADD: " + Text.Encoding.UTF8.GetString reply.Stdout)
 
     /// Reading and validating the network config (JSON parse included).
     [<Benchmark(Description = "NetConf.parse")>]
@@ -40,11 +40,11 @@ type CoreBenchmarks() =
     [<Benchmark(Description = "Json.render delegate")>]
     member _.RenderDelegate() = Json.render (Delegate.config Add conf)
 
-    /// The ADD plan from a validated config and runtime.
+    /// ADD's step list from a validated config and invocation.
     [<Benchmark(Description = "Plans.add")>]
-    member _.PlansAdd() = Plans.add conf Inputs.runtime
+    member _.PlansAdd() = Plans.add conf Inputs.invocation
 
     /// The whole path of the host's first call: environment and stdin bytes to the first
-    /// effect (environment and config validation, the plan, the machine's first step).
-    [<Benchmark(Description = "Plugin.start")>]
-    member _.PluginStart() = Plugin.start Inputs.environment bytes
+    /// request (environment and config validation, ADD's steps, the program's first effect).
+    [<Benchmark(Description = "Core.start")>]
+    member _.CoreStart() = Core.start Inputs.environment bytes

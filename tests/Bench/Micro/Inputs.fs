@@ -59,8 +59,8 @@ let config (name: string) =
     | "large" -> largeConfig 2000
     | other -> invalidArg (nameof name) $"unknown config {other}"
 
-/// The validated runtime of an ADD, built directly (no environment parsing).
-let runtime: Runtime =
+/// The validated invocation of an ADD, built directly (no environment parsing).
+let invocation: Invocation =
     { Command = Add
       ContainerId = "bench-container-0123456789abcdef"
       Netns = Some "/run/netns/bench-ctr"
@@ -68,15 +68,15 @@ let runtime: Runtime =
       Args = []
       Path = [ "/opt/cni/bin"; "/usr/lib/cni" ] }
 
-/// The environment the host hands to Plugin.start for that ADD: the CNI_* variables and a
+/// The environment the host hands to Core.start for that ADD: the CNI_* variables and a
 /// few of the ones a runtime's environment always has.
 let environment: IReadOnlyDictionary<string, string> =
     let env = Dictionary<string, string>(StringComparer.Ordinal)
     env["CNI_COMMAND"] <- "ADD"
-    env["CNI_CONTAINERID"] <- runtime.ContainerId
-    env["CNI_NETNS"] <- runtime.Netns.Value
-    env["CNI_IFNAME"] <- runtime.IfName
-    env["CNI_PATH"] <- String.Join(":", runtime.Path)
+    env["CNI_CONTAINERID"] <- invocation.ContainerId
+    env["CNI_NETNS"] <- invocation.Netns.Value
+    env["CNI_IFNAME"] <- invocation.IfName
+    env["CNI_PATH"] <- String.Join(":", invocation.Path)
     env["PATH"] <- "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     env["HOME"] <- "/root"
     env["LANG"] <- "C.UTF-8"

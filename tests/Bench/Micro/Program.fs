@@ -1,5 +1,5 @@
 /// Runs the core micro benchmarks in one short in-process job and prints, last, the core
-/// path (Plugin.start on the README's config) against its targets.
+/// path (Core.start on the README's config) against its targets.
 module Dcos.L4lb.Bench.Program
 
 open System
@@ -85,7 +85,7 @@ let printReport (r: BenchmarkReport) =
 let printTarget (reports: BenchmarkReport list) =
     let core =
         reports
-        |> List.tryFind (fun r -> nameOf r = "Plugin.start" && configOf r = "readme" && not (isNull (box r.ResultStatistics)))
+        |> List.tryFind (fun r -> nameOf r = "Core.start" && configOf r = "readme" && not (isNull (box r.ResultStatistics)))
 
     match core with
     | Some r ->
@@ -94,14 +94,14 @@ let printTarget (reports: BenchmarkReport list) =
 
         Console.WriteLine(
             String.Format(
-                "core path Plugin.start (README config) = {0:F2} us (target < {1} us), {2:F0} B allocated (target < {3} B)",
+                "core path Core.start (README config) = {0:F2} us (target < {1} us), {2:F0} B allocated (target < {3} B)",
                 us,
                 targetMicroseconds,
                 bytes,
                 targetBytes
             )
         )
-    | None -> Console.WriteLine "core path Plugin.start (README config): not measured (filtered out or failed)"
+    | None -> Console.WriteLine "core path Core.start (README config): not measured (filtered out or failed)"
 
 let report (summaries: Summary seq) =
     // Summary.Reports is an ImmutableArray (a struct): copied out explicitly, because

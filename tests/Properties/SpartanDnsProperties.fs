@@ -1,0 +1,48 @@
+/// spartan.dns: the Spartan addresses first among the nameservers of ADD's result.
+module Dcos.L4lb.Tests.SpartanDnsProperties
+
+open System
+open System.Text
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open Dcos.L4lb
+open Dcos.L4lb.Tests.Generators
+
+let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
+let private property name body = testPropertyWithConfig config name body
+
+let private address = Gen.choose (0, Int32.MaxValue) |> Gen.map (uint32 >> Ipv4)
+
+let dns =
+    testList
+        "result DNS"
+        [ property "Spartan's addresses come first, once each, and the rest of the result is untouched"
+          <| Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.nonEmptyListOf address |> Gen.map List.distinct) (Gen.listOf address) jsonObject)) (fun (ours, theirs, rest) ->
+              let existing = Json.Array(theirs |> List.map (fun ip -> Json.String(ip.ToString())))
+              let result = rest |> Json.withField "dns" (Json.Object [ "nameservers", existing; "search", Json.Array [ Json.String "a.b" ] ])
+              let updated = PluginOutput.withNameservers ours result
+
+              let servers =
+                  match Json.tryField "dns" updated |> Option.bind (Json.tryField "nameservers") with
+                  | Some(Json.Array items) -> items |> List.map (function Json.String s -> s | _ -> "")
+                  | _ -> []
+
+              let oursText = ours |> List.map string
+              let theirsText = theirs |> List.map string
+
+              servers = oursText @ (theirsText |> List.filter (fun t -> not (List.contains t oursText)))
+              && Json.tryField "dns" updated |> Option.bind (Json.tryField "search") = Some(Json.Array [ Json.String "a.b" ])
+              && Json.deepEqual (Json.withField "dns" Json.Null updated) (Json.withField "dns" Json.Null result))
+
+          testCase "with spartan.dns, ADD's result lists the Spartan addresses first" <| fun () ->
+              let conf =
+                  match NetConf.parse (ReadOnlyMemory(Encoding.UTF8.GetBytes(Examples.seedExample.Replace("\"type\": \"dcos-l4lb\",", "\"type\": \"dcos-l4lb\", \"spartan\": {\"dns\": true},")))) with
+                  | Ok c -> c
+                  | Error e -> failtestf "%A" e
+
+              let rt = { Command = Add; ContainerId = "a"; Netns = Some "/run/netns/a"; IfName = "eth0"; Args = []; Path = [ "/x" ] }
+              let _, reply, _ = HostModel.run (HostModel.initial |> HostModel.addNetns "/run/netns/a") (Invocations.start conf rt)
+              let text = Encoding.UTF8.GetString reply.Stdout
+              Expect.equal reply.ExitCode 0 text
+              Expect.stringContains text "\"nameservers\":[\"198.51.100.1\",\"198.51.100.2\",\"198.51.100.3\",\"198.51.100.4\"]" "nameservers" ]
