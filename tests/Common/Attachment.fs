@@ -14,7 +14,7 @@ let spartanAddress (scene: AgentScene) =
 
 /// eth0's address, with its prefix length.
 let eth0Address (scene: AgentScene) =
-    match Kernel.addresses scene.Container AgentPlugin.ifName with
+    match Kernel.addresses scene.Container L4lbInAgent.ifName with
     | [ address, length ] -> $"{address}/{length}"
     | other -> failtest $"the container's eth0 holds {other}"
 
@@ -64,7 +64,7 @@ let expectAttached (scene: AgentScene) : string =
         "Spartan IPAM allocation"
 
     Expect.equal
-        (scene.Allocations AgentPlugin.network |> List.map _.Owner)
+        (scene.Allocations L4lbInAgent.network |> List.map _.Owner)
         [ scene.ContainerId ]
         "the bridge's IPAM allocation"
 
@@ -73,7 +73,7 @@ let expectAttached (scene: AgentScene) : string =
 /// No address held in either IPAM network.
 let expectReleased (scene: AgentScene) =
     Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations AgentPlugin.network) [] "the bridge's IPAM allocations"
+    Expect.equal (scene.Allocations L4lbInAgent.network) [] "the bridge's IPAM allocations"
 
 /// No spt* link in the agent.
 let expectNoHostVeth (scene: AgentScene) =

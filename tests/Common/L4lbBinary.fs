@@ -1,5 +1,5 @@
 /// Where the dcos-l4lb binary under test is.
-module Dcos.L4lb.Tests.PluginBinary
+module Dcos.L4lb.Tests.L4lbBinary
 
 open System
 open System.IO

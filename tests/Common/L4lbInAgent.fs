@@ -1,7 +1,7 @@
 /// Runs the real dcos-l4lb binary as a container runtime would (a clean environment of
 /// CNI_* variables, the config on stdin), but inside a scene's agent netns and with the
 /// scene's own /var/lib, so the machine's root netns and /var/lib/cni are never touched.
-module Dcos.L4lb.Tests.AgentPlugin
+module Dcos.L4lb.Tests.L4lbInAgent
 
 open System
 open System.Text.Json
@@ -59,7 +59,7 @@ let inAgent (prelude: string) (varLib: string) (agent: string) (program: string 
 
 /// Runs the plugin to its end in the agent netns, with varLib as /var/lib.
 let run (varLib: string) (agent: string) (env: (string * string) list) (config: JsonNode) : Command.Outcome =
-    let program, args = inAgent "" varLib agent [ PluginBinary.path ]
+    let program, args = inAgent "" varLib agent [ L4lbBinary.path ]
     Command.execute program args (Some env) (config.ToJsonString())
 
 /// The README's example shape: the plugin around a delegate of `delegateType` (the

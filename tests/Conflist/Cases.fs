@@ -90,7 +90,7 @@ let private addResult version (list: Lists.Working) =
         Expect.equal (field ip "address") (Attachment.eth0Address scene) "ips[0].address is eth0's address"
         Expect.equal (field ip "gateway") scene.Gateway "ips[0].gateway is the bridge"
         let eth0 = result["interfaces"].AsArray()[ip["interface"].GetValue<int>()]
-        Expect.equal (field eth0 "name") AgentPlugin.ifName "ips[0].interface names eth0"
+        Expect.equal (field eth0 "name") L4lbInAgent.ifName "ips[0].interface names eth0"
         Expect.equal (field eth0 "sandbox") scene.Netns "eth0's sandbox"
 
         let nameservers =

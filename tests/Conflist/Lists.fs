@@ -8,7 +8,7 @@ open Dcos.L4lb.Tests
 
 /// The list's name. libcni passes it to every plugin as `name`; host-local keeps the
 /// bridge's leases under it, and libcni names its cached result after it.
-let network = AgentPlugin.network
+let network = L4lbInAgent.network
 
 /// The sysctl the tuning plugin sets in the container, and its value.
 let tunedSysctl, tunedValue = "net.ipv4.conf.eth0.accept_local", "1"

@@ -1,7 +1,7 @@
 /// The container runtime of these tests: cniclient (cniclient/main.go), a small Go program
 /// on libcni, the client library container runtimes use. It is built once per test run,
 /// offline, from the libcni sources Debian's golang-github-appc-cni-dev installs, and run
-/// in a scene's agent netns with the scene's own /var/lib, as AgentPlugin runs the plugin.
+/// in a scene's agent netns with the scene's own /var/lib, as L4lbInAgent runs the plugin.
 module Dcos.L4lb.Tests.Conflist.Runtime
 
 open System
@@ -29,7 +29,7 @@ let private build () =
     // GOPATH mode, no proxy: the build uses what the Debian packages installed and
     // nothing else. Its own cache lives in the build directory, and goes with it.
     let env =
-        [ "PATH", AgentPlugin.searchPath
+        [ "PATH", L4lbInAgent.searchPath
           "GO111MODULE", "off"
           "GOPATH", goPath
           "GOPROXY", "off"
@@ -62,7 +62,7 @@ let remove () =
 /// The plugin directories the runtime is given: the one holding dcos-l4lb under test
 /// first, then the reference plugins.
 let cniPath =
-    [ Path.GetDirectoryName PluginBinary.path; AgentPlugin.referencePlugins ]
+    [ Path.GetDirectoryName L4lbBinary.path; L4lbInAgent.referencePlugins ]
 
 /// Runs one command of the client ("add", "check", "del", "validate") for the scene's
 /// container with the conflist at `list`, in the agent netns with the scene's /var/lib:
@@ -70,7 +70,7 @@ let cniPath =
 /// PATH alone: libcni passes it on to every plugin, with the CNI_* variables of the call.
 let invoke (scene: Scene) (netns: string) (cniArgs: string) (list: string) (command: string) : Command.Outcome =
     let program, args =
-        AgentPlugin.inAgent
+        L4lbInAgent.inAgent
             ""
             scene.VarLib
             scene.Agent
@@ -82,7 +82,7 @@ let invoke (scene: Scene) (netns: string) (cniArgs: string) (list: string) (comm
               "-netns"
               netns
               "-ifname"
-              AgentPlugin.ifName
+              L4lbInAgent.ifName
               "-cni-path"
               String.Join(":", cniPath)
               "-cache-dir"
@@ -91,7 +91,7 @@ let invoke (scene: Scene) (netns: string) (cniArgs: string) (list: string) (comm
               cniArgs
               command ]
 
-    Command.execute program args (Some [ "PATH", AgentPlugin.searchPath ]) ""
+    Command.execute program args (Some [ "PATH", L4lbInAgent.searchPath ]) ""
 
 /// Runs one command for the scene's container, as a runtime would.
 let run (scene: Scene) list command =

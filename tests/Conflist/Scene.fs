@@ -23,7 +23,7 @@ type Scene() =
 
     /// The file libcni keeps a successful ADD's result in, until DEL.
     member s.CachedResult(network: string) =
-        Path.Combine(s.CacheDir, "results", $"{network}-{s.ContainerId}-{AgentPlugin.ifName}")
+        Path.Combine(s.CacheDir, "results", $"{network}-{s.ContainerId}-{L4lbInAgent.ifName}")
 
     /// Every file libcni keeps in its results cache.
     member s.CachedResults = s.FilesIn("cni", "results")

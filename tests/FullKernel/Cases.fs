@@ -40,12 +40,12 @@ let private expectOk what (o: Command.Outcome) =
 
 /// A successful ADD: its output (the delegate's result, for DEL's prevResult).
 let private add (scene: Scene) conf =
-    let o = Plugin.run scene "ADD" conf
+    let o = L4lb.run scene "ADD" conf
     expectOk "ADD" o
     o.Stdout
 
 let private del (scene: Scene) conf addOutput =
-    expectOk "DEL" (Plugin.run scene "DEL" (AgentPlugin.withPrevResult conf addOutput))
+    expectOk "DEL" (L4lb.run scene "DEL" (L4lbInAgent.withPrevResult conf addOutput))
 
 let private entries dir =
     if Directory.Exists dir then
@@ -116,7 +116,7 @@ let private expectNothingLeft (scene: Scene) (dir: string) =
         "veth links in the agent"
 
     Expect.equal (scene.Allocations Spartan.ipamNetwork) [] "Spartan IPAM allocations"
-    Expect.equal (scene.Allocations AgentPlugin.network) [] "delegate IPAM allocations"
+    Expect.equal (scene.Allocations L4lbInAgent.network) [] "delegate IPAM allocations"
 
     for table in [ "main"; "local" ] do
         Expect.equal
@@ -201,7 +201,7 @@ let private defaultConfig =
         scenario name false (fun scene ->
             let dir = scene.UseDefaultCheckpointDir()
             Expect.equal (entries dir) [] $"{dir} before ADD"
-            let conf = Plugin.config scene false []
+            let conf = L4lb.config scene false []
             let output = add scene conf
             expectRegistered scene dir
             expectSpartan scene
@@ -224,7 +224,7 @@ let private minutemanAlone =
         false
         (fun scene ->
             let dir = scene.CheckpointDir
-            let conf = Plugin.config scene false [ spartanOff; "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene false [ spartanOff; "minuteman", minutemanAt dir ]
             let output = add scene conf
             expectRegistered scene dir
             Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "minuteman" ] "the container's links"
@@ -238,7 +238,7 @@ let private spartanAndMinuteman =
         true
         (fun scene ->
             let dir = scene.CheckpointDir
-            let conf = Plugin.config scene true [ "spartan", json """{ "enable": true }"""; "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene true [ "spartan", json """{ "enable": true }"""; "minuteman", minutemanAt dir ]
             let output = add scene conf
             expectRegistered scene dir
             expectSpartan scene
@@ -263,7 +263,7 @@ let private watcherCase =
             // dcos-net waits for its directory to exist before it watches it
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
-            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
             let cid = scene.ContainerId
             let settle () = relevant (watcher.Settle())
             let registered = CloseWrite(cid, Ok(netnsBytes scene))
@@ -295,7 +295,7 @@ let private consumerCase =
             let dir = scene.CheckpointDir
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
-            let conf = Plugin.config scene true [ "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene true [ "minuteman", minutemanAt dir ]
             let output = add scene conf
 
             // The consumer learns of the container from the watcher, and of its netns only
@@ -359,7 +359,7 @@ let private consumerCase =
 /// The attachment records ADD writes and DEL and GC remove, by name
 /// ("<containerID>@<ifname>"), dot-files included.
 let private records (scene: Scene) =
-    entries (Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", AgentPlugin.network))
+    entries (Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", L4lbInAgent.network))
 
 /// The Spartan IPAM leases as "<containerID> <ifname>": host-local's lease files hold both,
 /// one a line.
@@ -395,15 +395,15 @@ let private gcReleasesLost =
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
             let settle () = relevant (watcher.Settle())
-            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
             let a = scene.ContainerId
             let b = a + "-b"
-            let eth0 = AgentPlugin.ifName
+            let eth0 = L4lbInAgent.ifName
             let aFile = Path.Combine(dir, a)
 
             withNetns (scene.Container + "b") (fun bNetns ->
                 let outputA = add scene conf
-                let addB = Plugin.runFor scene "ADD" b (Some bNetns) eth0 conf
+                let addB = L4lb.runFor scene "ADD" b (Some bNetns) eth0 conf
                 expectOk "ADD b" addB
 
                 Expect.equal
@@ -420,7 +420,7 @@ let private gcReleasesLost =
                 Netns.delete (scene.Container + "b")
                 Expect.equal (settle ()) [] "events when b's netns goes"
 
-                expectOk "GC" (Plugin.gc scene conf [ a, eth0 ])
+                expectOk "GC" (L4lb.gc scene conf [ a, eth0 ])
                 Expect.equal (settle ()) [ Delete b ] "the events of GC: one delete, for b, and nothing for a"
                 Expect.equal (entries dir) [ a ] "the checkpoint files after GC"
                 Expect.equal (File.ReadAllBytes aFile, File.GetLastWriteTimeUtc aFile) (aBytes, aWritten) "a's checkpoint file is untouched"
@@ -430,11 +430,11 @@ let private gcReleasesLost =
                 Expect.equal (records scene) [ $"{a}@{eth0}" ] "attachment records after GC"
                 Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName b eth0)) "b's host veth"
 
-                expectOk "CHECK of a after GC" (Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf outputA))
+                expectOk "CHECK of a after GC" (L4lb.run scene "CHECK" (L4lbInAgent.withPrevResult conf outputA))
                 Expect.equal (settle ()) [] "the events of CHECK"
 
                 // the DEL the runtime still owes b (its delegate lease is released by DEL only)
-                expectOk "DEL b" (Plugin.runFor scene "DEL" b None eth0 (AgentPlugin.withPrevResult conf addB.Stdout))
+                expectOk "DEL b" (L4lb.runFor scene "DEL" b None eth0 (L4lbInAgent.withPrevResult conf addB.Stdout))
                 Expect.equal (settle ()) [] "the events of b's DEL (its checkpoint is gone already)"
 
                 del scene conf outputA
@@ -453,14 +453,14 @@ let private gcKeepsListedCheckpoint =
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
             let settle () = relevant (watcher.Settle())
-            let conf = Plugin.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
             let a = scene.ContainerId
-            let eth0, eth1 = AgentPlugin.ifName, "eth1"
+            let eth0, eth1 = L4lbInAgent.ifName, "eth1"
             let aFile = Path.Combine(dir, a)
 
             withNetns (scene.Container + "o") (fun earlier ->
                 // the container's earlier sandbox, attached as eth1, then lost without a DEL
-                let first = Plugin.runFor scene "ADD" a (Some earlier) eth1 conf
+                let first = L4lb.runFor scene "ADD" a (Some earlier) eth1 conf
                 expectOk "ADD in the earlier sandbox (eth1)" first
                 Netns.delete (scene.Container + "o")
                 // its new sandbox, attached as eth0: the checkpoint now names this netns
@@ -475,7 +475,7 @@ let private gcKeepsListedCheckpoint =
                 Expect.equal (spartanLeases scene) [ $"{a} {eth0}"; $"{a} {eth1}" ] "Spartan leases after both ADDs"
                 let written = File.GetLastWriteTimeUtc aFile
 
-                expectOk "GC" (Plugin.gc scene conf [ a, eth0 ])
+                expectOk "GC" (L4lb.gc scene conf [ a, eth0 ])
                 Expect.equal (settle ()) [] "the events of GC: none, the checkpoint stays"
                 Expect.equal (File.GetLastWriteTimeUtc aFile) written "the checkpoint file is untouched"
                 expectRegistered scene dir
@@ -483,13 +483,13 @@ let private gcKeepsListedCheckpoint =
                 Expect.equal (spartanLeases scene) [ $"{a} {eth0}" ] "Spartan leases after GC"
                 Expect.equal (records scene) [ $"{a}@{eth0}" ] "attachment records after GC"
                 Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName a eth1)) "the eth1 attachment's host veth"
-                expectOk "CHECK after GC" (Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf output))
+                expectOk "CHECK after GC" (L4lb.run scene "CHECK" (L4lbInAgent.withPrevResult conf output))
 
                 // the runtime's DELs: the live attachment's first (DEL removes the checkpoint
                 // by container ID), then the stale one's, which releases its delegate lease
                 del scene conf output
                 Expect.equal (settle ()) [ Delete a ] "the events of the eth0 DEL"
-                expectOk "DEL of eth1" (Plugin.runFor scene "DEL" a None eth1 (AgentPlugin.withPrevResult conf first.Stdout))
+                expectOk "DEL of eth1" (L4lb.runFor scene "DEL" a None eth1 (L4lbInAgent.withPrevResult conf first.Stdout))
                 Expect.equal (settle ()) [] "the events of the eth1 DEL")
 
             expectNothingLeft scene dir

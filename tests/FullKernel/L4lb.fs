@@ -1,7 +1,7 @@
-/// The plugin as a scene's runtime runs it (AgentPlugin): the scene's container ID,
+/// dcos-l4lb as a scene's runtime runs it (L4lbInAgent): the scene's container ID,
 /// container and agent netns and /var/lib, the reference plugins on CNI_PATH, a bridge
 /// delegate of its own.
-module Dcos.L4lb.Tests.FullKernel.Plugin
+module Dcos.L4lb.Tests.FullKernel.L4lb
 
 open System
 open System.Text.Json.Nodes
@@ -13,7 +13,7 @@ open Dcos.L4lb.Tests
 let private searchPath =
     match Environment.GetEnvironmentVariable "PATH" with
     | null
-    | "" -> AgentPlugin.searchPath
+    | "" -> L4lbInAgent.searchPath
     | p -> p
 
 /// Runs one command for an attachment of the scene's agent: this container ID, CNI_NETNS
@@ -27,13 +27,13 @@ let runFor
     (config: JsonNode)
     : Command.Outcome =
     let env =
-        AgentPlugin.environment searchPath command containerId netns ifName [ AgentPlugin.referencePlugins ]
+        L4lbInAgent.environment searchPath command containerId netns ifName [ L4lbInAgent.referencePlugins ]
 
-    AgentPlugin.run scene.VarLib scene.Agent env config
+    L4lbInAgent.run scene.VarLib scene.Agent env config
 
 /// Runs one command with the scene's container netns.
 let run (scene: Scene) (command: string) (config: JsonNode) : Command.Outcome =
-    runFor scene command scene.ContainerId (Some scene.Netns) AgentPlugin.ifName config
+    runFor scene command scene.ContainerId (Some scene.Netns) L4lbInAgent.ifName config
 
 /// GC (CNI 1.1) as a runtime sends it: only CNI_COMMAND and CNI_PATH set, the config at
 /// cniVersion 1.1.0 with `valid` (container ID, ifname) as cni.dev/valid-attachments.
@@ -53,12 +53,12 @@ let gc (scene: Scene) (config: JsonNode) (valid: (string * string) list) : Comma
     let env =
         [ "PATH", searchPath
           "CNI_COMMAND", "GC"
-          "CNI_PATH", AgentPlugin.referencePlugins ]
+          "CNI_PATH", L4lbInAgent.referencePlugins ]
 
-    AgentPlugin.run scene.VarLib scene.Agent env conf
+    L4lbInAgent.run scene.VarLib scene.Agent env conf
 
 /// The README's example shape around a bridge delegate unique to the scene (its IPAM
 /// hands out no routes, so the container knows only its own subnet); `features` adds the
 /// "spartan"/"minuteman" fields, none of them meaning the defaults.
 let config (scene: Scene) (ipMasq: bool) (features: (string * JsonNode) list) : JsonObject =
-    AgentPlugin.config "0.4.0" "bridge" scene.Bridge ipMasq scene.Subnet features
+    L4lbInAgent.config "0.4.0" "bridge" scene.Bridge ipMasq scene.Subnet features

@@ -52,14 +52,14 @@ let private expectOk = AgentScenes.expectOk
 
 /// A successful ADD: the config it was given and its output.
 let private add (scene: Scene) version variant =
-    let conf = Plugin.config scene version (variant.Features scene)
-    let o = Plugin.run scene "ADD" conf
+    let conf = L4lb.config scene version (variant.Features scene)
+    let o = L4lb.run scene "ADD" conf
     expectOk "ADD" o
     conf, o.Stdout
 
 /// DEL's config: carrying the ADD result from 0.4.0 on, as a runtime sends it.
 let private delConfig version conf addOutput =
-    if hasCheck version then AgentPlugin.withPrevResult conf addOutput else conf
+    if hasCheck version then L4lbInAgent.withPrevResult conf addOutput else conf
 
 /// What a container looks like that was never attached.
 let private expectNothingLeft (scene: Scene) =
@@ -96,14 +96,14 @@ let private addResult version variant =
             Expect.equal (field ip "address") eth0 "ips[0].address is eth0's address"
             Expect.equal (field ip "gateway") scene.Gateway "ips[0].gateway is the bridge"
             let eth0Entry = interfaces[ip["interface"].GetValue<int>()]
-            Expect.equal (field eth0Entry "name") AgentPlugin.ifName "ips[0].interface names eth0"
+            Expect.equal (field eth0Entry "name") L4lbInAgent.ifName "ips[0].interface names eth0"
             Expect.equal (field eth0Entry "sandbox") scene.Netns "eth0's sandbox"
             let mac netns name =
                 match Kernel.link netns name with
                 | Some link -> link.Mac
                 | None -> failtest $"no link {name} in {netns}"
 
-            Expect.equal (field eth0Entry "mac") (mac scene.Container AgentPlugin.ifName) "eth0's MAC"
+            Expect.equal (field eth0Entry "mac") (mac scene.Container L4lbInAgent.ifName) "eth0's MAC"
 
             Expect.exists
                 interfaces
@@ -124,12 +124,12 @@ let private dns version variant =
 let private checkCase version variant title named (breakIt: Scene -> string -> unit) =
     scenario title (fun scene ->
         let conf, output = add scene version variant
-        let conf = AgentPlugin.withPrevResult conf output
-        expectOk "CHECK of an intact attachment" (Plugin.run scene "CHECK" conf)
+        let conf = L4lbInAgent.withPrevResult conf output
+        expectOk "CHECK of an intact attachment" (L4lb.run scene "CHECK" conf)
         breakIt scene (Attachment.spartanAddress scene)
-        let o = Plugin.run scene "CHECK" conf
+        let o = L4lb.run scene "CHECK" conf
         Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Command.describe o}"
-        let _, text = Plugin.error o
+        let _, text = L4lb.error o
         Expect.stringContains text named "the error names the missing artefact")
 
 let private checks version variant =
@@ -141,13 +141,13 @@ let private checks version variant =
     else
         [ scenario "CHECK is refused as an incompatible version" (fun scene ->
               let conf, output = add scene version variant
-              let o = Plugin.run scene "CHECK" (AgentPlugin.withPrevResult conf output)
+              let o = L4lb.run scene "CHECK" (L4lbInAgent.withPrevResult conf output)
               Expect.notEqual o.ExitCode 0 "CHECK exit code"
-              Expect.equal (fst (Plugin.error o)) 1 $"CNI error code: {Command.describe o}") ]
+              Expect.equal (fst (L4lb.error o)) 1 $"CNI error code: {Command.describe o}") ]
 
 let private dels version variant =
     let del (scene: Scene) netns conf output =
-        Plugin.runIn scene "DEL" netns (delConfig version conf output)
+        L4lb.runIn scene "DEL" netns (delConfig version conf output)
 
     [ scenario "DEL removes the attachment and releases both addresses" (fun scene ->
           let conf, output = add scene version variant
@@ -181,13 +181,13 @@ let private minuteman version variant =
             Expect.equal (File.ReadAllText scene.CheckpointFile) scene.Netns "the checkpoint file holds the netns path"
             let link = Kernel.link scene.Container "minuteman"
             Expect.isTrue (link |> Option.exists (fun l -> l.Up && l.Kind = "dummy")) $"minuteman link: {link}"
-            expectOk "DEL" (Plugin.run scene "DEL" (delConfig version conf output))
+            expectOk "DEL" (L4lb.run scene "DEL" (delConfig version conf output))
             expectNothingLeft scene)
     else
         scenario $"{variant.Name}: ADD fails for want of dummy links and leaves nothing behind" (fun scene ->
-            let o = Plugin.run scene "ADD" (Plugin.config scene version (variant.Features scene))
+            let o = L4lb.run scene "ADD" (L4lb.config scene version (variant.Features scene))
             Expect.notEqual o.ExitCode 0 $"ADD must fail on a kernel without dummy links: {Command.describe o}"
-            let _, text = Plugin.error o
+            let _, text = L4lb.error o
             Expect.stringContains text "dummy" "the error says what the kernel lacks"
             expectNothingLeft scene)
 

@@ -24,9 +24,9 @@ let private withSecond (scene: Scene) (body: string -> string -> unit) =
 
 let private run (scene: Scene) command (containerId: string) (netns: string option) (config: JsonNode) =
     let env =
-        AgentPlugin.environment AgentPlugin.searchPath command containerId netns AgentPlugin.ifName [ AgentPlugin.referencePlugins ]
+        L4lbInAgent.environment L4lbInAgent.searchPath command containerId netns L4lbInAgent.ifName [ L4lbInAgent.referencePlugins ]
 
-    AgentPlugin.run scene.VarLib scene.Agent env config
+    L4lbInAgent.run scene.VarLib scene.Agent env config
 
 /// GC as CNI 1.1 defines it: only CNI_COMMAND and CNI_PATH, the list in the config.
 let private gc (scene: Scene) (config: JsonObject) (valid: (string * string) list) =
@@ -38,8 +38,8 @@ let private gc (scene: Scene) (config: JsonObject) (valid: (string * string) lis
         list.Add(JsonNode.Parse $"""{{ "containerID": "{id}", "ifname": "{ifName}" }}""")
 
     conf["cni.dev/valid-attachments"] <- list
-    let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
-    AgentPlugin.run scene.VarLib scene.Agent env conf
+    let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
+    L4lbInAgent.run scene.VarLib scene.Agent env conf
 
 let private expectOk = AgentScenes.expectOk
 
@@ -47,7 +47,7 @@ let private owners (scene: Scene) network =
     scene.Allocations network |> List.map _.Owner |> List.sort
 
 let private records (scene: Scene) =
-    scene.FilesIn("cni", "dcos-l4lb", "attachments", AgentPlugin.network)
+    scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
 
 let private scenario name body = AgentScenes.scenario<Scene> name body
 
@@ -55,7 +55,7 @@ let tests =
     testList
         "GC and STATUS (CNI 1.1)"
         [ scenario "GC releases a container that is gone and leaves the listed one attached" (fun scene ->
-              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let conf = L4lb.config scene "1.0.0" minutemanOff
               let a = scene.ContainerId
 
               withSecond scene (fun bNetns b ->
@@ -73,7 +73,7 @@ let tests =
                   Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName b "eth0")) "b's host veth"
                   // bridge 1.1.1 does not list 1.1.0 in VERSION, so it is not sent GC: its lease for b stays
                   // until b's DEL, which the runtime still owes (GC is no substitute for DEL)
-                  Expect.equal (owners scene AgentPlugin.network) (List.sort [ a; b ]) "the delegate's leases"
+                  Expect.equal (owners scene L4lbInAgent.network) (List.sort [ a; b ]) "the delegate's leases"
 
                   expectOk "DEL b" (run scene "DEL" b None conf))
 
@@ -83,11 +83,11 @@ let tests =
               Expect.equal (answer.Trim()) Spartan.testAnswer "a resolves through Spartan after GC"
               expectOk "DEL a" (run scene "DEL" a (Some scene.Netns) conf)
               Expect.equal (owners scene Spartan.ipamNetwork) [] "Spartan leases at the end"
-              Expect.equal (owners scene AgentPlugin.network) [] "delegate leases at the end"
+              Expect.equal (owners scene L4lbInAgent.network) [] "delegate leases at the end"
               Expect.equal (records scene) [] "attachment records at the end")
 
           scenario "GC of a stale container whose netns still exists removes its Spartan veth too" (fun scene ->
-              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let conf = L4lb.config scene "1.0.0" minutemanOff
 
               withSecond scene (fun bNetns b ->
                   expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
@@ -97,10 +97,10 @@ let tests =
                   Expect.equal (owners scene Spartan.ipamNetwork) [] "Spartan leases after GC"
                   Expect.equal (records scene) [] "attachment records after GC"
                   expectOk "DEL b" (run scene "DEL" b (Some $"/run/netns/{bNetns}") conf)
-                  Expect.equal (owners scene AgentPlugin.network) [] "delegate leases after DEL"))
+                  Expect.equal (owners scene L4lbInAgent.network) [] "delegate leases after DEL"))
 
           scenario "GC with nothing attached, and GC twice, succeed and change nothing" (fun scene ->
-              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let conf = L4lb.config scene "1.0.0" minutemanOff
               expectOk "GC on an empty host" (gc scene conf [ "nobody", "eth0" ])
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let listed = [ scene.ContainerId, "eth0" ]
@@ -111,31 +111,31 @@ let tests =
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC without cni.dev/valid-attachments is refused with code 7 and removes nothing" (fun scene ->
-              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let conf = L4lb.config scene "1.0.0" minutemanOff
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let bare = conf.DeepClone().AsObject()
               bare["cniVersion"] <- JsonValue.Create "1.1.0"
-              let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
-              let o = AgentPlugin.run scene.VarLib scene.Agent env bare
-              let code, text = Plugin.error o
+              let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
+              let o = L4lbInAgent.run scene.VarLib scene.Agent env bare
+              let code, text = L4lb.error o
               Expect.equal (o.ExitCode, code) (1, 7) text
               Expect.stringContains text "cni.dev/valid-attachments" "names the field"
               Expect.equal (owners scene Spartan.ipamNetwork) [ scene.ContainerId ] "Spartan lease kept"
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC with a 1.0.0 config is refused with code 1" (fun scene ->
-              let conf = Plugin.config scene "1.0.0" minutemanOff
+              let conf = L4lb.config scene "1.0.0" minutemanOff
               conf["cni.dev/valid-attachments"] <- JsonArray()
-              let env = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", AgentPlugin.referencePlugins ]
-              let code, text = Plugin.error (AgentPlugin.run scene.VarLib scene.Agent env conf)
+              let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
+              let code, text = L4lb.error (L4lbInAgent.run scene.VarLib scene.Agent env conf)
               Expect.equal code 1 text)
 
           scenario "STATUS on a ready agent succeeds; without the IPAM plugin it fails with code 50" (fun scene ->
-              let conf = Plugin.config scene "1.1.0" minutemanOff
-              let env path = [ "PATH", AgentPlugin.searchPath; "CNI_COMMAND", "STATUS"; "CNI_PATH", path ]
-              expectOk "STATUS" (AgentPlugin.run scene.VarLib scene.Agent (env AgentPlugin.referencePlugins) conf)
+              let conf = L4lb.config scene "1.1.0" minutemanOff
+              let env path = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "STATUS"; "CNI_PATH", path ]
+              expectOk "STATUS" (L4lbInAgent.run scene.VarLib scene.Agent (env L4lbInAgent.referencePlugins) conf)
               let empty = Path.Combine(scene.VarLib, "empty-bin")
               Directory.CreateDirectory empty |> ignore
-              let code, text = Plugin.error (AgentPlugin.run scene.VarLib scene.Agent (env empty) conf)
+              let code, text = L4lb.error (L4lbInAgent.run scene.VarLib scene.Agent (env empty) conf)
               Expect.equal code 50 text
               Expect.stringContains text "host-local" "names the missing plugin") ]

@@ -20,9 +20,9 @@ let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte
             ProcessStartInfo(
                 "unshare",
                 [| "--mount"; "--propagation"; "private"; "sh"; "-c"
-                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; PluginBinary.path |]
+                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; L4lbBinary.path |]
             )
-        | None -> ProcessStartInfo(PluginBinary.path)
+        | None -> ProcessStartInfo(L4lbBinary.path)
 
     info.RedirectStandardInput <- true
     info.RedirectStandardOutput <- true

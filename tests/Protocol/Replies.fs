@@ -29,7 +29,7 @@ let tests =
               let file = IO.Path.GetTempFileName()
 
               try
-                  Binary.sh $"(echo before; echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {PluginBinary.path}; echo; echo after) > {file}"
+                  Binary.sh $"(echo before; echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path}; echo; echo after) > {file}"
                   |> ignore
 
                   let lines = IO.File.ReadAllLines file
@@ -45,7 +45,7 @@ let tests =
 
               try
                   // `true` exits at once: the reply is written to a pipe nobody reads (EPIPE)
-                  Binary.sh $"echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {PluginBinary.path} 2> {errors} | true"
+                  Binary.sh $"echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path} 2> {errors} | true"
                   |> ignore
 
                   Expect.equal (IO.File.ReadAllText errors) "" "nothing on stderr"

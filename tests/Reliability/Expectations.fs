@@ -60,15 +60,15 @@ let stepNumber (s: Shape) (name: string) =
 
 let expectOk what (o: Command.Outcome) =
     if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Plugin.describe o}"
+        failtest $"{what} failed: {L4lb.describe o}"
 
 /// The ADD failed, and its error reply's msg begins "ADD step k (<name>): failed" and
 /// says that the steps before it were undone; `mentions` appear in msg or details.
-let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Command.Outcome) : AgentPlugin.ErrorReply =
-    Expect.notEqual o.ExitCode 0 $"ADD must fail: {Plugin.describe o}"
-    let reply = AgentPlugin.error o
+let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Command.Outcome) : L4lbInAgent.ErrorReply =
+    Expect.notEqual o.ExitCode 0 $"ADD must fail: {L4lb.describe o}"
+    let reply = L4lbInAgent.error o
     let k = stepNumber s name
-    Expect.stringStarts reply.Msg $"ADD step {k} ({name}): failed" $"the error names step {k}: {Plugin.describe o}"
+    Expect.stringStarts reply.Msg $"ADD step {k} ({name}): failed" $"the error names step {k}: {L4lb.describe o}"
 
     Expect.isTrue
         (reply.Msg.Contains "the steps before it were undone")
@@ -77,7 +77,7 @@ let expectFailedAt (s: Shape) (name: string) (mentions: string list) (o: Command
     for m in mentions do
         Expect.isTrue
             (reply.Msg.Contains m || reply.Details.Contains m)
-            $"the error mentions \"{m}\": {Plugin.describe o}"
+            $"the error mentions \"{m}\": {L4lb.describe o}"
 
     reply
 
@@ -143,7 +143,7 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
 
         Expect.contains routes expected $"{c.Id}: container route to {service}"
 
-    let hv = Kernel.hostVethName c.Id AgentPlugin.ifName
+    let hv = Kernel.hostVethName c.Id L4lbInAgent.ifName
 
     match view.Links |> List.tryFind (fun l -> l.Name = hv) with
     | Some veth ->

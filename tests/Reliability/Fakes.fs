@@ -26,7 +26,7 @@ let private wrapper (scene: Scene) (name: string) (real: string) =
     $"""#!/bin/sh
 conf=$(cat)
 echo "{name} $CNI_COMMAND $CNI_CONTAINERID" >> '{log scene}'
-out=$(printf '%%s' "$conf" | '{AgentPlugin.referencePlugins}/{real}')
+out=$(printf '%%s' "$conf" | '{L4lbInAgent.referencePlugins}/{real}')
 rc=$?
 if [ $rc -ne 0 ]; then printf '%%s\n' "$out"; exit $rc; fi
 hook='{scene.Fakes}/hook-{name}-'"$CNI_COMMAND"'.sh'
@@ -53,7 +53,7 @@ echo "{idempotent} $CNI_COMMAND $CNI_CONTAINERID" >> '{log scene}'
 dir='{scene.Fakes}/idem-'"$CNI_CONTAINERID-$CNI_IFNAME"
 if [ "$CNI_COMMAND" = ADD ]; then
   if mkdir "$dir" 2>/dev/null; then
-    out=$(printf '%%s' "$conf" | '{AgentPlugin.referencePlugins}/bridge')
+    out=$(printf '%%s' "$conf" | '{L4lbInAgent.referencePlugins}/bridge')
     rc=$?
     if [ $rc -eq 0 ]; then printf '%%s\n' "$out" > "$dir/result"; fi
     touch "$dir/done"
@@ -65,7 +65,7 @@ if [ "$CNI_COMMAND" = ADD ]; then
     cat "$dir/result"; exit 0
   fi
 fi
-printf '%%s' "$conf" | exec '{AgentPlugin.referencePlugins}/bridge'
+printf '%%s' "$conf" | exec '{L4lbInAgent.referencePlugins}/bridge'
 """
 
 let private install (scene: Scene) =

@@ -25,15 +25,15 @@ type Case =
         Shape: Shape
         /// What the error must mention besides the step.
         Mentions: string list
-        Conf: Scene -> Plugin.Conf
+        Conf: Scene -> L4lb.Conf
         /// Before ADD: sets the failure up; returns more containers whose state is watched.
-        Arrange: Scene -> Container -> Plugin.Conf -> Container list
-        Tweak: Scene -> Plugin.Invocation -> Plugin.Invocation
+        Arrange: Scene -> Container -> L4lb.Conf -> Container list
+        Tweak: Scene -> L4lb.Invocation -> L4lb.Invocation
         /// After ADD, before the comparison: checks that what the test put in the plugin's
         /// way during the ADD is still there (the rollback must not take it), and removes it.
         Foreign: Scene -> Container -> unit
         /// More checks after the comparison (with the containers Arrange returned).
-        Extra: Scene -> Container -> Container list -> AgentPlugin.ErrorReply -> unit
+        Extra: Scene -> Container -> Container list -> L4lbInAgent.ErrorReply -> unit
     }
 
 let private baseCase name step =
@@ -41,7 +41,7 @@ let private baseCase name step =
       Step = step
       Shape = shape
       Mentions = []
-      Conf = fun _ -> Plugin.defaults
+      Conf = fun _ -> L4lb.defaults
       Arrange = fun _ _ _ -> []
       Tweak = fun _ inv -> inv
       Foreign = fun _ _ -> ()
@@ -65,8 +65,8 @@ let run (case: Case) () =
     let conf = case.Conf scene
     let watched = case.Arrange scene c conf
     let before = scene.State(c :: watched)
-    let inv = case.Tweak scene (Plugin.invocation scene "ADD" c (Plugin.config conf))
-    let o = Plugin.exec scene inv
+    let inv = case.Tweak scene (L4lb.invocation scene "ADD" c (L4lb.config conf))
+    let o = L4lb.exec scene inv
     let reply = expectFailedAt case.Shape case.Step case.Mentions o
     case.Foreign scene c
     expectUnchanged $"after ADD failed at {case.Step}" before (scene.State(c :: watched))
@@ -93,7 +93,7 @@ let sendtoCounts: Lazy<int list> =
          let log = Path.Combine(scene.Scratch, "calibration.log")
 
          let inv =
-             { Plugin.invocation scene "ADD" c (Plugin.config Plugin.defaults) with
+             { L4lb.invocation scene "ADD" c (L4lb.config L4lb.defaults) with
                  Tracer =
                      [ "strace"
                        "-qq"
@@ -105,7 +105,7 @@ let sendtoCounts: Lazy<int list> =
                        "trace=sendto,write,pwrite64" ]
                  Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
-         expectOk "the calibration ADD" (Plugin.exec scene inv)
+         expectOk "the calibration ADD" (L4lb.exec scene inv)
          let mutable sendtos = 0
 
          let counts =
@@ -157,15 +157,15 @@ let private hooked = { shape with Delegate = Fakes.bridge }
 
 let private hookedConf =
     fun (_: Scene) ->
-        { Plugin.defaults with
+        { L4lb.defaults with
             DelegateType = Fakes.bridge }
 
 let private ipamHooked = { shape with Ipam = Fakes.hostLocal }
 
 let private ipamHookedConf =
     fun (_: Scene) ->
-        { Plugin.defaults with
-            Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        { L4lb.defaults with
+            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
 let private routeCase (service: string) =
     { baseCase
@@ -189,7 +189,7 @@ let natural: Case list =
           Mentions = [ "attached already" ]
           Arrange =
               fun scene c _ ->
-                  Command.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id AgentPlugin.ifName; "type"; "bridge" ]
+                  Command.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id L4lbInAgent.ifName; "type"; "bridge" ]
                   |> ignore
 
                   [] }
@@ -208,7 +208,7 @@ let natural: Case list =
           Mentions = [ "not found in CNI_PATH" ]
           Conf =
               fun _ ->
-                  { Plugin.defaults with
+                  { L4lb.defaults with
                       DelegateType = "no-such-delegate" } }
 
       { baseCase "delegate ADD: the delegate refuses (code 11)" $"delegate {Fakes.failing} ADD" with
@@ -216,7 +216,7 @@ let natural: Case list =
           Mentions = [ "try again later" ]
           Conf =
               fun _ ->
-                  { Plugin.defaults with
+                  { L4lb.defaults with
                       DelegateType = Fakes.failing }
           Extra = fun _ _ _ reply -> Expect.equal reply.Code 11 "the delegate's error code is kept" }
 
@@ -250,8 +250,8 @@ let natural: Case list =
           Mentions = [ "not found in CNI_PATH" ]
           Conf =
               fun _ ->
-                  { Plugin.defaults with
-                      Spartan = Some(Plugin.ipamType "no-such-ipam") } }
+                  { L4lb.defaults with
+                      Spartan = Some(L4lb.ipamType "no-such-ipam") } }
 
       { baseCase
             "Spartan IPAM ADD: host-local allocates, then two addresses are returned"
@@ -286,15 +286,15 @@ let natural: Case list =
           Mentions = [ "no IP addresses available" ]
           Conf =
               fun _ ->
-                  { Plugin.defaults with
-                      Spartan = Some(Plugin.oneAddressRange "198.51.100.10") }
+                  { L4lb.defaults with
+                      Spartan = Some(L4lb.oneAddressRange "198.51.100.10") }
           Arrange =
               fun scene _ conf ->
                   let other = scene.NewContainer()
 
                   expectOk
                       "the other container's ADD"
-                      (Plugin.exec scene (Plugin.invocation scene "ADD" other (Plugin.config conf)))
+                      (L4lb.exec scene (L4lb.invocation scene "ADD" other (L4lb.config conf)))
 
                   Expect.equal
                       (expectAttached scene other)
@@ -328,10 +328,10 @@ let natural: Case list =
                       scene
                       Fakes.hostLocal
                       "ADD"
-                      $"ip link add {Kernel.hostVethName c.Id AgentPlugin.ifName} type bridge\n"
+                      $"ip link add {Kernel.hostVethName c.Id L4lbInAgent.ifName} type bridge\n"
 
                   []
-          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id AgentPlugin.ifName) "bridge" } ]
+          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName) "bridge" } ]
     @ [ for service in Spartan.serviceAddresses -> routeCase service ]
     @ [ { baseCase
               "host route: the agent has a route to the Spartan address already"
@@ -339,8 +339,8 @@ let natural: Case list =
             Mentions = [ "File exists" ]
             Conf =
                 fun _ ->
-                    { Plugin.defaults with
-                        Spartan = Some(Plugin.oneAddressRange "198.51.100.10") }
+                    { L4lb.defaults with
+                        Spartan = Some(L4lb.oneAddressRange "198.51.100.10") }
             Arrange =
                 fun scene _ _ ->
                     Command.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]
@@ -358,15 +358,15 @@ let minuteman: Case list =
               Mentions = [ "dummy" ]
               Conf =
                   fun scene ->
-                      { Plugin.defaults with
-                          Minuteman = Plugin.minutemanOn scene } }
+                      { L4lb.defaults with
+                          Minuteman = L4lb.minutemanOn scene } }
       { baseCase "Minuteman link: the container gets a link named minuteman while the delegate runs" "Minuteman link" with
           Shape = { on with Delegate = Fakes.bridge }
           Conf =
               fun scene ->
-                  { Plugin.defaults with
+                  { L4lb.defaults with
                       DelegateType = Fakes.bridge
-                      Minuteman = Plugin.minutemanOn scene }
+                      Minuteman = L4lb.minutemanOn scene }
           Arrange =
               fun scene c _ ->
                   Fakes.hook scene Fakes.bridge "ADD" $"ip -n {c.Netns} link add minuteman type bridge\n"
@@ -377,8 +377,8 @@ let minuteman: Case list =
               Shape = on
               Conf =
                   fun scene ->
-                      { Plugin.defaults with
-                          Minuteman = Plugin.minutemanOn scene }
+                      { L4lb.defaults with
+                          Minuteman = L4lb.minutemanOn scene }
               Arrange =
                   fun scene _ _ ->
                       File.WriteAllText(scene.CheckpointDir, "not a directory")

@@ -29,7 +29,7 @@ let gcLoops = 2
 /// The attachment records (Plans.attachmentDirectory), dot-files included.
 let records (scene: Scene) : string list =
     let dir =
-        Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", AgentPlugin.network)
+        Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
 
     if Directory.Exists dir then
         Directory.GetFileSystemEntries dir
@@ -39,7 +39,7 @@ let records (scene: Scene) : string list =
     else
         []
 
-let private record (c: Container) = $"{c.Id}@{AgentPlugin.ifName}"
+let private record (c: Container) = $"{c.Id}@{L4lbInAgent.ifName}"
 
 /// The lock file ADD and DEL (and GC, for a stale attachment) take for this attachment:
 /// /var/lib/cni/dcos-l4lb/lock.<n>, n = FNV-1a-64(containerId NUL ifname) mod 64
@@ -63,19 +63,19 @@ let private gcArguments (scene: Scene) (config: JsonNode) (valid: Container list
     for c in valid do
         let attachment = JsonObject()
         attachment["containerID"] <- JsonValue.Create c.Id
-        attachment["ifname"] <- JsonValue.Create AgentPlugin.ifName
+        attachment["ifname"] <- JsonValue.Create L4lbInAgent.ifName
         list.Add attachment
 
     conf["cni.dev/valid-attachments"] <- list
 
     let env =
-        [ "PATH", AgentPlugin.searchPath
+        [ "PATH", L4lbInAgent.searchPath
           "CNI_COMMAND", "GC"
-          "CNI_PATH", String.Join(":", [ scene.Fakes; AgentPlugin.referencePlugins ])
+          "CNI_PATH", String.Join(":", [ scene.Fakes; L4lbInAgent.referencePlugins ])
           "DCOS_L4LB_LOG_FILE", log ]
 
     let program, args =
-        AgentPlugin.inAgent "" scene.VarLib scene.Agent [ PluginBinary.path ]
+        L4lbInAgent.inAgent "" scene.VarLib scene.Agent [ L4lbBinary.path ]
 
     program, args, env, conf.ToJsonString()
 
@@ -89,21 +89,21 @@ let private startGc (scene: Scene) config valid log : Shell.Running =
 
 /// The container with another ID, one whose lock file is that of `other`.
 let private sharingLockWith (other: Container) (c: Container) =
-    let n = lockNumber other.Id AgentPlugin.ifName
+    let n = lockNumber other.Id L4lbInAgent.ifName
 
     { c with
         Id =
             Seq.initInfinite (fun j -> $"{c.Id}-x{j}")
-            |> Seq.find (fun id -> lockNumber id AgentPlugin.ifName = n) }
+            |> Seq.find (fun id -> lockNumber id L4lbInAgent.ifName = n) }
 
 let private add (scene: Scene) conf (c: Container) =
-    Plugin.exec scene (Plugin.invocation scene "ADD" c conf)
+    L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
 
 /// DEL as the runtime sends it for a container whose netns may be gone ("" for no netns).
 let private del (scene: Scene) conf (c: Container) (netns: string) =
-    Plugin.exec
+    L4lb.exec
         scene
-        { Plugin.invocation scene "DEL" c conf with
+        { L4lb.invocation scene "DEL" c conf with
             Netns = netns }
 
 /// The stale container is released: no Spartan lease, no record, no host veth; a netns
@@ -113,7 +113,7 @@ let private expectReleased (scene: Scene) (c: Container) =
     Expect.isFalse (List.contains (record c) (records scene)) $"{c.Id}: its attachment record is left"
 
     Expect.isNone
-        (Kernel.link scene.Agent (Kernel.hostVethName c.Id AgentPlugin.ifName))
+        (Kernel.link scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName))
         $"{c.Id}: its host veth is left"
 
     if File.Exists c.Path then
@@ -184,7 +184,7 @@ let private gcWhileAdding () =
 
     let gone, kept = List.splitAt (stale / 2) lost
     let baseline = scene.State(cs @ kept)
-    let conf = Plugin.config Plugin.defaults
+    let conf = L4lb.config L4lb.defaults
 
     // the stale ones: attached, then lost by the runtime (no DEL, no longer listed)
     let staleAdds = lost |> Shell.parallelMap degree (fun c -> c, add scene conf c)
@@ -278,7 +278,7 @@ let private gcWhileAdding () =
 
     for run in gcs do
         if run.Outcome.ExitCode <> 0 then
-            failtest $"GC {run.Number} (listing {run.Listed} containers) failed: {Plugin.describe run.Outcome}"
+            failtest $"GC {run.Number} (listing {run.Listed} containers) failed: {L4lb.describe run.Outcome}"
 
     // what the GCs did, from their effect logs: only stale attachments were read, locked
     // for or removed, and each stale record was removed once, by one GC
@@ -304,7 +304,7 @@ let private gcWhileAdding () =
 
     let staleVeths =
         lost
-        |> List.map (fun c -> Kernel.hostVethName c.Id AgentPlugin.ifName)
+        |> List.map (fun c -> Kernel.hostVethName c.Id L4lbInAgent.ifName)
         |> Set.ofList
 
     for gcRun, link in touched @"^delete link (\S+) in " do
@@ -315,7 +315,7 @@ let private gcWhileAdding () =
         Array.toList adds
         |> List.zip cs
         |> Shell.parallelMap degree (fun (c, o) ->
-            c, Plugin.exec scene (Plugin.invocation scene "CHECK" c (AgentPlugin.withPrevResult conf o.Stdout)))
+            c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
 
     for c, o in checks do
         expectOk $"CHECK of {c.Id} after the race" o
@@ -335,7 +335,7 @@ let private gcWhileAdding () =
         (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, c.Path, o.Stdout))
         @ [ for c, o in staleAdds -> c, (if List.contains c gone then "" else c.Path), o.Stdout ]
         |> Shell.parallelMap degree (fun (c, netns, output) ->
-            c, del scene (AgentPlugin.withPrevResult conf output) c netns)
+            c, del scene (L4lbInAgent.withPrevResult conf output) c netns)
 
     for c, o in dels do
         expectOk $"DEL of {c.Id}" o
@@ -400,8 +400,8 @@ let private killedWaiting () =
     use scene = new Scene()
 
     let conf =
-        Plugin.config
-            { Plugin.defaults with
+        L4lb.config
+            { L4lb.defaults with
                 DelegateType = Fakes.bridge }
 
     Fakes.ensure scene
@@ -421,19 +421,19 @@ let private killedWaiting () =
         "ADD"
         $"touch '{mark}'\ni=0\nwhile [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
 
-    use adding = Plugin.start scene (Plugin.invocation scene "ADD" x conf)
+    use adding = L4lb.start scene (L4lb.invocation scene "ADD" x conf)
     Shell.waitUntil "X's ADD to reach the delegate's hook" 20_000 (fun () -> File.Exists mark)
 
     let log = Path.Combine(scene.Scratch, "gc-killed.log")
     use collecting = startGc scene conf [ x ] log
     Shell.waitUntil "the GC to wait for S's lock" 20_000 (fun () -> waitsForFlock collecting.Group)
     let o = killAndReap collecting
-    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
 
     Expect.equal
         (effectLog log |> List.map (fun l -> l.Split(" -> ")[0]))
         [ "lock /var/lib/cni/dcos-l4lb/lock.gc"
-          $"list attachment records in /var/lib/cni/dcos-l4lb/attachments/{AgentPlugin.network}" ]
+          $"list attachment records in /var/lib/cni/dcos-l4lb/attachments/{L4lbInAgent.network}" ]
         "what the killed GC had done: it was waiting for the next lock"
 
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id).Length 1 "S's Spartan lease is held still"
@@ -451,10 +451,10 @@ let private killedWaiting () =
 
     expectOk
         "CHECK of X"
-        (Plugin.exec scene (Plugin.invocation scene "CHECK" x (AgentPlugin.withPrevResult conf added.Stdout)))
+        (L4lb.exec scene (L4lb.invocation scene "CHECK" x (L4lbInAgent.withPrevResult conf added.Stdout)))
 
-    expectOk "DEL of X" (del scene (AgentPlugin.withPrevResult conf added.Stdout) x x.Path)
-    expectOk "DEL of S" (del scene (AgentPlugin.withPrevResult conf staleAdd.Stdout) s "")
+    expectOk "DEL of X" (del scene (L4lbInAgent.withPrevResult conf added.Stdout) x x.Path)
+    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s "")
     expectUnchanged "after both DELs" before (scene.State [ x ])
     expectNoAllocation scene s
     Expect.equal (records scene) [] "the records at the end"
@@ -465,9 +465,9 @@ let private killedRemoving () =
     use scene = new Scene()
 
     let conf =
-        Plugin.config
-            { Plugin.defaults with
-                Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        L4lb.config
+            { L4lb.defaults with
+                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
     Fakes.ensure scene
     let s = scene.NewContainer()
@@ -482,9 +482,9 @@ let private killedRemoving () =
 
     Shell.waitUntil "the GC's Spartan IPAM DEL to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap collecting
-    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id) [] "S's Spartan lease was released before the kill"
-    Expect.isSome (Kernel.link scene.Agent (Kernel.hostVethName s.Id AgentPlugin.ifName)) "S's host veth is there still"
+    Expect.isSome (Kernel.link scene.Agent (Kernel.hostVethName s.Id L4lbInAgent.ifName)) "S's host veth is there still"
     Expect.contains (records scene) (record s) "S's record is there still"
 
     File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
@@ -492,7 +492,7 @@ let private killedRemoving () =
     expectReleased scene s
     Expect.equal (records scene) [] "the records after the second GC"
 
-    expectOk "DEL of S" (del scene (AgentPlugin.withPrevResult conf staleAdd.Stdout) s s.Path)
+    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s s.Path)
     expectUnchanged "after DEL" before (scene.State [ s ])
     expectNoAllocation scene s
 
@@ -502,18 +502,18 @@ let private killedAdd () =
     use scene = new Scene()
 
     let conf =
-        Plugin.config
-            { Plugin.defaults with
-                Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        L4lb.config
+            { L4lb.defaults with
+                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
     let c = scene.NewContainer()
     let before = scene.State [ c ]
     let mark = Fakes.marker scene "reached"
     Fakes.hook scene Fakes.hostLocal "ADD" $"touch '{mark}'\nsleep 30\n"
-    use adding = Plugin.start scene (Plugin.invocation scene "ADD" c conf)
+    use adding = L4lb.start scene (L4lb.invocation scene "ADD" c conf)
     Shell.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap adding
-    Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {L4lb.describe o}"
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
     Expect.equal (records scene) [ record c ] "the killed ADD's record"
 

@@ -18,24 +18,24 @@ let private killAndReap (r: Shell.Running) =
     Shell.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Shell.groupMembers r.Group = [])
     o
 
-let private del (scene: Scene) (c: Container) (conf: Plugin.Conf) =
-    let o = Plugin.exec scene (Plugin.invocation scene "DEL" c (Plugin.config conf))
+let private del (scene: Scene) (c: Container) (conf: L4lb.Conf) =
+    let o = L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
     expectOk "DEL after the kill" o
 
 /// ADD with a hook that marks the moment and then sleeps; SIGKILL once marked; checks the
 /// partial state; DEL; nothing left.
-let private killedAdd (fake: string) (conf: Plugin.Conf) (partial: Scene -> Container -> unit) () =
+let private killedAdd (fake: string) (conf: L4lb.Conf) (partial: Scene -> Container -> unit) () =
     use scene = new Scene()
     let c = scene.NewContainer()
     let mark = Fakes.marker scene "reached"
     Fakes.hook scene fake "ADD" $"touch '{mark}'\nsleep 30\n"
     let before = scene.State [ c ]
-    use r = Plugin.start scene (Plugin.invocation scene "ADD" c (Plugin.config conf))
+    use r = L4lb.start scene (L4lb.invocation scene "ADD" c (L4lb.config conf))
     Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
     Expect.equal (Shell.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
     Expect.isGreaterThan (Shell.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
     let o = killAndReap r
-    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     partial scene c
     del scene c conf
     expectUnchanged "after SIGKILL and DEL" before (scene.State [ c ])
@@ -48,7 +48,7 @@ let private delegateAttached (scene: Scene) (c: Container) =
 let private killDuringDelegate =
     killedAdd
         Fakes.bridge
-        { Plugin.defaults with
+        { L4lb.defaults with
             DelegateType = Fakes.bridge }
         (fun scene c ->
             delegateAttached scene c
@@ -58,8 +58,8 @@ let private killDuringDelegate =
 let private killBetweenSteps =
     killedAdd
         Fakes.hostLocal
-        { Plugin.defaults with
-            Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        { L4lb.defaults with
+            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
         (fun scene c ->
             delegateAttached scene c
             Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
@@ -71,18 +71,18 @@ let private killDuringDel () =
     let c = scene.NewContainer()
 
     let conf =
-        { Plugin.defaults with
-            Spartan = Some(Plugin.ipamType Fakes.hostLocal) }
+        { L4lb.defaults with
+            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
     Fakes.ensure scene
     let before = scene.State [ c ]
-    expectOk "ADD" (Plugin.exec scene (Plugin.invocation scene "ADD" c (Plugin.config conf)))
+    expectOk "ADD" (L4lb.exec scene (L4lb.invocation scene "ADD" c (L4lb.config conf)))
     let mark = Fakes.marker scene "reached"
     Fakes.hook scene Fakes.hostLocal "DEL" $"touch '{mark}'\nsleep 30\n"
-    use r = Plugin.start scene (Plugin.invocation scene "DEL" c (Plugin.config conf))
+    use r = L4lb.start scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
     Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap r
-    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.isSome (Kernel.link c.Netns "spartan") "the Spartan veth is still there (DEL was killed before it)"
     File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
     del scene c conf
@@ -92,11 +92,11 @@ let private killDuringDel () =
 /// is done); then DEL; nothing left each time. The effect log shows where each kill hit.
 let private killAnywhere () =
     use scene = new Scene()
-    let conf = Plugin.config Plugin.defaults
+    let conf = L4lb.config L4lb.defaults
     let log = Path.Combine(scene.Scratch, "effects.log")
 
     let invocation c =
-        { Plugin.invocation scene "ADD" c conf with
+        { L4lb.invocation scene "ADD" c conf with
             Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
     // how long an undisturbed ADD takes, start to exit (the median of five)
@@ -104,9 +104,9 @@ let private killAnywhere () =
         [ for _ in 1..5 do
               let probe = scene.NewContainer()
               let clock = Stopwatch.StartNew()
-              expectOk "a probe ADD" (Plugin.exec scene (invocation probe))
+              expectOk "a probe ADD" (L4lb.exec scene (invocation probe))
               yield clock.Elapsed.TotalMilliseconds
-              expectOk "a probe DEL" (Plugin.exec scene (Plugin.invocation scene "DEL" probe conf)) ]
+              expectOk "a probe DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" probe conf)) ]
         |> List.sort
         |> List.item 2
 
@@ -120,7 +120,7 @@ let private killAnywhere () =
         let before = scene.State [ c ]
         File.Delete log
         let delay = duration * float i / float (rounds - 1)
-        use r = Plugin.start scene (invocation c)
+        use r = L4lb.start scene (invocation c)
         Thread.Sleep(TimeSpan.FromMilliseconds delay)
         let o = killAndReap r
         let finished = (effectLog log).Length
@@ -138,8 +138,8 @@ let private killAnywhere () =
                 "after the last step"
         )
 
-        Expect.isTrue (o.ExitCode = 0 || o.ExitCode = 137) $"ADD either finished or was killed: {Plugin.describe o}"
-        expectOk $"DEL after a kill at {delay:F0} ms" (Plugin.exec scene (Plugin.invocation scene "DEL" c conf))
+        Expect.isTrue (o.ExitCode = 0 || o.ExitCode = 137) $"ADD either finished or was killed: {L4lb.describe o}"
+        expectOk $"DEL after a kill at {delay:F0} ms" (L4lb.exec scene (L4lb.invocation scene "DEL" c conf))
 
         // host-local creates a lease file and only then writes the owner into it; killed in
         // between, it leaves a file with no owner, which no DEL can release (a known
@@ -176,7 +176,7 @@ let private killAtStep (step: string) () =
     let before = scene.State [ c ]
 
     let inv =
-        { Plugin.invocation scene "ADD" c (Plugin.config Plugin.defaults) with
+        { L4lb.invocation scene "ADD" c (L4lb.config L4lb.defaults) with
             Tracer =
                 [ "strace"
                   "-qq"
@@ -187,12 +187,12 @@ let private killAtStep (step: string) () =
                   "-e"
                   $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
 
-    let o = Plugin.exec scene inv
-    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {Plugin.describe o}"
+    let o = L4lb.exec scene inv
+    Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.equal o.Stdout "" "a killed plugin prints no reply"
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
     delegateAttached scene c
-    del scene c Plugin.defaults
+    del scene c L4lb.defaults
     expectUnchanged $"after SIGKILL at {step} and DEL" before (scene.State [ c ])
     expectNoAllocation scene c
 

@@ -1,7 +1,7 @@
 /// Runs the real dcos-l4lb binary as a container runtime would (a clean environment of
 /// CNI_* variables, the config on stdin), but inside the scene's agent netns, with the
 /// scene's own /var/lib (a private mount namespace), and in a process group of its own.
-module Dcos.L4lb.Tests.Reliability.Plugin
+module Dcos.L4lb.Tests.Reliability.L4lb
 
 open System.Text.Json.Nodes
 open Dcos.L4lb.Tests
@@ -29,19 +29,19 @@ let invocation (scene: Scene) (command: string) (container: Container) (config: 
     { Command = command
       ContainerId = container.Id
       Netns = container.Path
-      IfName = AgentPlugin.ifName
+      IfName = L4lbInAgent.ifName
       Config = config
-      CniPath = [ scene.Fakes; AgentPlugin.referencePlugins ]
+      CniPath = [ scene.Fakes; L4lbInAgent.referencePlugins ]
       Prelude = ""
       Tracer = []
       Environment = []
       TimeoutMs = 30_000 }
 
-// The plugin runs under the tracer, if any, after the prelude (AgentPlugin.inAgent).
+// The plugin runs under the tracer, if any, after the prelude (L4lbInAgent.inAgent).
 let private arguments (scene: Scene) (inv: Invocation) =
     let env =
-        AgentPlugin.environment
-            AgentPlugin.searchPath
+        L4lbInAgent.environment
+            L4lbInAgent.searchPath
             inv.Command
             inv.ContainerId
             (if inv.Netns = "" then None else Some inv.Netns)
@@ -50,7 +50,7 @@ let private arguments (scene: Scene) (inv: Invocation) =
         @ inv.Environment
 
     let program, args =
-        AgentPlugin.inAgent inv.Prelude scene.VarLib scene.Agent (inv.Tracer @ [ PluginBinary.path ])
+        L4lbInAgent.inAgent inv.Prelude scene.VarLib scene.Agent (inv.Tracer @ [ L4lbBinary.path ])
 
     program, args, env
 
@@ -98,7 +98,7 @@ let minutemanOn (scene: Scene) =
 
 /// The README's example shape: the plugin around a bridge delegate on the scene's bridge.
 let config (c: Conf) : JsonObject =
-    AgentPlugin.config
+    L4lbInAgent.config
         c.CniVersion
         c.DelegateType
         Delegate.bridge

@@ -14,7 +14,7 @@ module Delegate =
     let gateway = "10.244.0.1"
     let mac = "02:00:0a:f4:00:01"
     /// The delegate's IPAM network: host-local names it after the config's name.
-    let network = AgentPlugin.network
+    let network = L4lbInAgent.network
 
 /// One container: its own netns and container ID.
 type Container =

@@ -43,7 +43,7 @@ let private openFds () =
 let private soak () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = Plugin.config Plugin.defaults
+    let conf = L4lb.config L4lb.defaults
     let before = scene.State [ c ]
     let namespaces = ourNamespaces scene
     // taken after the first cycle: the first child process sets up the runtime's own
@@ -62,15 +62,15 @@ let private soak () =
         let id = $"{c.Id}-cycle{cycle}"
 
         let inv command config =
-            { Plugin.invocation scene command c config with
+            { L4lb.invocation scene command c config with
                 ContainerId = id }
 
-        let add = Plugin.exec scene (inv "ADD" conf)
+        let add = L4lb.exec scene (inv "ADD" conf)
         expectOk $"cycle {cycle}: ADD" add
-        let withResult = AgentPlugin.withPrevResult conf add.Stdout
-        let check = Plugin.exec scene (inv "CHECK" withResult)
+        let withResult = L4lbInAgent.withPrevResult conf add.Stdout
+        let check = L4lb.exec scene (inv "CHECK" withResult)
         expectOk $"cycle {cycle}: CHECK" check
-        let del = Plugin.exec scene (inv "DEL" withResult)
+        let del = L4lb.exec scene (inv "DEL" withResult)
         expectOk $"cycle {cycle}: DEL" del
         adds.Add add.Elapsed.TotalMilliseconds
         checks.Add check.Elapsed.TotalMilliseconds
