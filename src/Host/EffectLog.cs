@@ -32,25 +32,16 @@ sealed class EffectLog : IDisposable
         }
     }
 
-    public Outcome Trace(Effect effect, Func<Outcome> perform)
+    /// One effect carried out: what it was, its outcome ("ok", "found", "exit 0, 123
+    /// bytes", "failed (kind): message"), and the time since `began` (a Stopwatch timestamp).
+    public void Answered(string effect, string outcome, long began)
     {
-        if (_writer is null)
-            return perform();
-        var clock = Stopwatch.StartNew();
-        var outcome = perform();
-        Write($"{effect.Describe()} -> {Describe(outcome)} ({clock.Elapsed.TotalMilliseconds:F1} ms)");
-        return outcome;
+        if (_writer is not null)
+            Write($"{effect} -> {outcome} ({Stopwatch.GetElapsedTime(began).TotalMilliseconds:F1} ms)");
     }
 
     public void Finish(Reply reply) =>
         Write(reply.ExitCode == 0 ? "done" : $"failed: {Encoding.UTF8.GetString(reply.Stdout)}");
-
-    static string Describe(Outcome outcome) => outcome switch
-    {
-        Outcome.Failed f => $"failed ({f.Item.Kind.Name}): {f.Item.Message}",
-        Outcome.PluginExited p => $"exit {p.exitCode}, {p.stdout.Length} bytes",
-        _ => outcome.IsCompleted ? "ok" : "found",
-    };
 
     void Write(string line)
     {

@@ -1,130 +1,194 @@
-// Carries out one effect at a time against the real machine and reports the outcome.
-// Each effect does exactly what its description says; what a failure means is the
-// core's business.
+// Answers the core's requests one at a time, a method per kind of request: carries out
+// each effect against the real machine and hands the outcome back. Each effect does
+// exactly what its description says; what a failure means is the core's business.
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using Dcos.L4lb;
 using Dcos.L4lb.Host.Netlink;
-using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
 
 namespace Dcos.L4lb.Host;
 
-public sealed class EffectRunner : IDisposable
+/// An effect that failed in a way the runner has put in words: answered as this failure,
+/// the message as it is.
+sealed class EffectFailedException(FailureKind kind, string message) : Exception(message)
+{
+    public FailureKind Kind { get; } = kind;
+}
+
+sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
 {
     const int ENOENT = 2, ESRCH = 3, EEXIST = 17, ENODEV = 19, EOPNOTSUPP = 95;
     readonly Dictionary<string, NetlinkSocket> _sockets = new();
+    readonly PluginProcesses _plugins = new();
 
-    public Outcome Perform(Effect effect)
+    Next IRequestHandler<Next>.Change(ChangeRequest request) =>
+        Answer(request, () => Make(request.Change), "ok", request.Completed);
+
+    // Not logged: the await's line stands for the whole run.
+    Next IRequestHandler<Next>.Start(StartRequest request) =>
+        Answer(request, () => _plugins.Start(request.Call), null, request.Started,
+            describedAs: $"run {request.Call.Describe()}");
+
+    Next IRequestHandler<Next>.Await(AwaitRequest request) =>
+        Answer(request, () => _plugins.Await(request.Plugin.Id), exit => $"exit {exit.ExitCode}, {exit.Stdout.Length} bytes",
+            exit => request.Exited(exit.ExitCode, exit.Stdout), began: _plugins.StartedAt(request.Plugin.Id));
+
+    Next IRequestHandler<Next>.InspectLink(LinkRequest request) =>
+        Answer(request, () => ReadLink(request.Namespace, request.Name), _ => "found", request.Found);
+
+    Next IRequestHandler<Next>.ListRoutes(RoutesRequest request) =>
+        Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => "found", request.Found);
+
+    Next IRequestHandler<Next>.ReadFile(FileRequest request) =>
+        Answer(request, () => StoredFiles.Read(request.Directory, request.Name), _ => "found", request.Found);
+
+    Next IRequestHandler<Next>.ListFiles(FilesRequest request) =>
+        Answer(request, () => StoredFiles.List(request.Directory), _ => "found", request.Found);
+
+    Next Answer(Request request, System.Action carryOut, string outcome, Func<Next> answer) =>
+        Answer(request, () => { carryOut(); return true; }, _ => outcome, _ => answer());
+
+    // Carries out the request and answers it with what was found, logged with its outcome
+    // (unless `outcome` is null) and the time since `began` (a Stopwatch timestamp; by
+    // default now). An exception is answered as the failure it is, and logged.
+    Next Answer<T>(Request request, Func<T> carryOut, Func<T, string>? outcome, Func<T, Next> answer,
+        long? began = null, string? describedAs = null)
     {
+        long since = began ?? Stopwatch.GetTimestamp();
+        string effect = describedAs ?? request.Effect.Describe();
+        T found;
         try
         {
-            return effect switch
-            {
-                Effect.RunPlugin run => Plugins.Run(run.Item),
-                Effect.WriteCheckpoint w => Checkpoints.Write(w.directory, w.containerId, w.content),
-                Effect.RemoveCheckpoint r => Checkpoints.Remove(r.directory, r.containerId),
-                Effect.ReadCheckpoint r => Checkpoints.Read(r.directory, r.containerId),
-                Effect.WriteAttachment w => Attachments.Write(w.directory, w.name, w.content),
-                Effect.RemoveAttachment r => Attachments.Remove(r.directory, r.name),
-                Effect.ListAttachments l => Attachments.List(l.directory),
-                Effect.ReadAttachment r => Attachments.Read(r.directory, r.name),
-                _ when effect.IsEnableIpv4Forwarding => EnableForwarding(),
-                Effect.TakeLock l => Lock(l.path),
-                Effect.ReleaseLock l => Unlock(l.path),
-                Effect.FindPlugin f => Plugins.Find(f.pluginType, f.path) is null
-                    ? Failed(FailureKind.NotFound, $"plugin \"{f.pluginType}\" not found in CNI_PATH ({string.Join(":", f.path)})")
-                    : Outcome.Completed,
-                Effect.CheckWritable c => Writable(c.path),
-                _ => PerformNetlink(effect),
-            };
+            found = carryOut();
+        }
+        catch (EffectFailedException e)
+        {
+            return Fail(e.Kind, e.Message);
         }
         catch (NetlinkException e)
         {
-            return Failed(KindOf(e.Errno), $"{effect.Describe()}: {Explain(effect, e)}");
+            return Fail(KindOf(e.Errno), $"{effect}: {e.Message}");
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return Failed(FailureKind.NotFound, $"{effect.Describe()}: {e.Message}");
+            return Fail(FailureKind.NotFound, $"{effect}: {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return Failed(FailureKind.Io, $"{effect.Describe()}: {e.Message}");
+            return Fail(FailureKind.Io, $"{effect}: {e.Message}");
         }
-    }
+        if (outcome is not null)
+            log.Answered(effect, outcome(found), since);
+        return answer(found);
 
-    Outcome PerformNetlink(Effect effect)
-    {
-        switch (effect)
+        Next Fail(FailureKind kind, string message)
         {
-            case Effect.CreateVeth v:
-                using (var netns = File.OpenHandle(v.netns, FileMode.Open, FileAccess.Read))
-                    Rtnl.CreateVeth(Socket(Namespace.HostNs), v.host, v.container, netns, OptionModule.ToNullable(v.mtu));
-                return Outcome.Completed;
-            case Effect.CreateDummy d:
-                Rtnl.CreateLink(Socket(d.Item1), d.name, "dummy");
-                return Outcome.Completed;
-            case Effect.SetLinkUp u:
-                Rtnl.SetUp(Socket(u.Item1), u.name);
-                return Outcome.Completed;
-            case Effect.AddAddress a:
-            {
-                var s = Socket(a.Item1);
-                Rtnl.AddAddress(s, Rtnl.GetLink(s, a.link).Index, Fixed(a.Item3), a.prefixLength);
-                return Outcome.Completed;
-            }
-            case Effect.AddRoute r:
-            {
-                var s = Socket(r.Item1);
-                var route = r.Item2;
-                byte scope = route.Scope.IsLinkScope ? Rtnl.RT_SCOPE_LINK : Rtnl.RT_SCOPE_UNIVERSE;
-                uint? source = route.Source is null ? null : Fixed(route.Source.Value);
-                Rtnl.AddRoute(s, Fixed(route.Destination), route.PrefixLength, Rtnl.GetLink(s, route.Device).Index, scope, source);
-                return Outcome.Completed;
-            }
-            case Effect.DeleteLink d:
-                Rtnl.DeleteLink(Socket(d.Item1), d.name);
-                return Outcome.Completed;
-            case Effect.InspectLink i:
-            {
-                var s = Socket(i.Item1);
-                var link = Rtnl.GetLink(s, i.name);
-                var addresses = new List<Tuple<Ipv4, int>>();
-                foreach (var (address, length) in Rtnl.GetAddresses(s, link.Index))
-                    addresses.Add(Tuple.Create(Ipv4.NewIpv4(address), length));
-                return Outcome.NewLinkFound(new LinkState(link.Kind, link.Up, ListModule.OfSeq(addresses)));
-            }
-            case Effect.InspectRoutes i:
-            {
-                var s = Socket(i.Item1);
-                int index = Rtnl.GetLink(s, i.link).Index;
-                var entries = new List<RouteEntry>();
-                foreach (var route in Rtnl.GetRoutes(s))
-                {
-                    if (route.OutputIndex != index)
-                        continue;
-                    var scope = route.Scope == Rtnl.RT_SCOPE_LINK ? RouteScope.LinkScope : RouteScope.UniverseScope;
-                    var source = route.Source is uint src ? FSharpOption<Ipv4>.Some(Ipv4.NewIpv4(src)) : FSharpOption<Ipv4>.None;
-                    entries.Add(new RouteEntry(Ipv4.NewIpv4(route.Destination), route.PrefixLength, scope, source));
-                }
-                return Outcome.NewRoutesFound(ListModule.OfSeq(entries));
-            }
-            default:
-                throw new InvalidOperationException($"no runner for \"{effect.Describe()}\"");
+            log.Answered(effect, $"failed ({kind.Name}): {message}", since);
+            return request.Fail(kind, message);
         }
     }
 
-    static uint Fixed(Address address) => address is Address.Fixed f
-        ? f.Item.Value
-        : throw new InvalidOperationException("the core resolves every address before an effect reaches the runner");
+    void Make(Change change)
+    {
+        switch (change)
+        {
+            case Change.TakeLock l:
+                Lock(l.path);
+                break;
+            case Change.ReleaseLock l:
+                Unlock(l.path);
+                break;
+            case Change.CreateVeth v:
+                using (var netns = File.OpenHandle(v.netns, FileMode.Open, FileAccess.Read))
+                    NamingMissingType("veth", "", () => Rtnl.CreateVeth(Socket(Namespace.HostNs), v.host, v.container, netns, v.mtu));
+                break;
+            case Change.CreateDummy d:
+                NamingMissingType("dummy", ": Minuteman needs the dummy module; disable Minuteman or load the module",
+                    () => Rtnl.CreateLink(Socket(d.ns), d.name, "dummy"));
+                break;
+            case Change.SetLinkUp u:
+                Rtnl.SetUp(Socket(u.ns), u.name);
+                break;
+            case Change.AddAddress a:
+                {
+                    var s = Socket(a.ns);
+                    Rtnl.AddAddress(s, Rtnl.GetLink(s, a.link).Index, a.address.Value, a.prefixLength);
+                    break;
+                }
+            case Change.AddRoute r:
+                {
+                    var s = Socket(r.ns);
+                    var route = r.route;
+                    byte scope = route.Scope.IsLinkScope ? Rtnl.RT_SCOPE_LINK : Rtnl.RT_SCOPE_UNIVERSE;
+                    Rtnl.AddRoute(s, route.Destination.Value, route.PrefixLength, Rtnl.GetLink(s, route.Device).Index, scope, route.SourceValue);
+                    break;
+                }
+            case Change.DeleteLink d:
+                Rtnl.DeleteLink(Socket(d.ns), d.name);
+                break;
+            case Change.WriteCheckpoint w:
+                Checkpoints.Write(w.directory, w.containerId, w.content);
+                break;
+            case Change.WriteRecord w:
+                Attachments.Write(w.directory, w.name, w.content);
+                break;
+            case Change.RemoveFile r:
+                StoredFiles.Remove(r.directory, r.name);
+                break;
+            case Change.FindPlugin f:
+                if (PluginProcesses.Find(f.pluginType, f.path) is null)
+                    throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{f.pluginType}\" not found in CNI_PATH ({string.Join(":", f.path)})");
+                break;
+            case Change.CheckWritable c:
+                Writable(c.path);
+                break;
+            case Change.CheckExists c:
+                if (!File.Exists(c.path) && !Directory.Exists(c.path))
+                    throw new EffectFailedException(FailureKind.NotFound, $"{c.path} does not exist");
+                break;
+            case var _ when change.IsEnableIpv4Forwarding:
+                EnableForwarding();
+                break;
+            default:
+                throw new InvalidOperationException($"no runner for \"{change.Describe()}\"");
+        }
+    }
+
+    LinkState ReadLink(Namespace ns, string name)
+    {
+        var s = Socket(ns);
+        var link = Rtnl.GetLink(s, name);
+        var addresses = new List<LinkAddress>();
+        foreach (var (address, length) in Rtnl.GetAddresses(s, link.Index))
+            addresses.Add(new LinkAddress(Ipv4.NewIpv4(address), length));
+        return new LinkState(link.Kind, link.Up, addresses.ToArray());
+    }
+
+    RouteEntry[] RoutesVia(Namespace ns, string device)
+    {
+        var s = Socket(ns);
+        int index = Rtnl.GetLink(s, device).Index;
+        var entries = new List<RouteEntry>();
+        foreach (var route in Rtnl.GetRoutes(s))
+        {
+            if (route.OutputIndex != index)
+                continue;
+            var scope = route.Scope == Rtnl.RT_SCOPE_LINK ? RouteScope.LinkScope : RouteScope.UniverseScope;
+            var source = route.Source is uint src ? Ipv4.NewIpv4(src) : (Ipv4?)null;
+            entries.Add(new RouteEntry(Ipv4.NewIpv4(route.Destination), route.PrefixLength, scope, source));
+        }
+        return entries.ToArray();
+    }
 
     NetlinkSocket Socket(Namespace ns)
     {
-        var key = ns is Namespace.ContainerNs c ? c.path : "";
+        var path = ns.NetnsPath;
+        var key = path ?? "";
         if (!_sockets.TryGetValue(key, out var socket))
         {
-            socket = key.Length == 0 ? NetlinkSocket.OpenHere() : NetlinkSocket.OpenIn(key);
+            socket = path is null ? NetlinkSocket.OpenHere() : NetlinkSocket.OpenIn(path);
             _sockets[key] = socket;
         }
         return socket;
@@ -138,48 +202,44 @@ public sealed class EffectRunner : IDisposable
     // the striped lock files), and a second flock on a new descriptor would wait forever.
     readonly Dictionary<string, int> _locks = new(StringComparer.Ordinal);
 
-    Outcome Lock(string path)
+    void Lock(string path)
     {
         if (_locks.ContainsKey(path))
-            return Outcome.Completed;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            return;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!, StoredFiles.DirectoryMode);
         int fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
         if (fd < 0 || Libc.flock(fd, Libc.LOCK_EX) != 0)
         {
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             if (fd >= 0)
                 Libc.close(fd);
-            return Failed(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
+            throw new EffectFailedException(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
         }
         _locks[path] = fd;
-        return Outcome.Completed;
     }
 
-    Outcome Unlock(string path)
+    void Unlock(string path)
     {
         if (!_locks.Remove(path, out int fd))
-            return Failed(FailureKind.NotFound, $"{path} is not locked by this process");
+            throw new EffectFailedException(FailureKind.NotFound, $"{path} is not locked by this process");
         Libc.close(fd);
-        return Outcome.Completed;
     }
 
-    static Outcome Writable(string path)
+    static void Writable(string path)
     {
         var existing = path;
         while (!File.Exists(existing) && !Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent)
             existing = parent;
         if (Libc.access(existing, Libc.W_OK) == 0)
-            return Outcome.Completed;
+            return;
         int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        return Failed(FailureKind.Io, $"{existing} is not writable: {Libc.StrError(errno)}");
+        throw new EffectFailedException(FailureKind.Io, $"{existing} is not writable: {Libc.StrError(errno)}");
     }
 
-    static Outcome EnableForwarding()
+    static void EnableForwarding()
     {
         using var file = new FileStream("/proc/sys/net/ipv4/ip_forward", FileMode.Open, FileAccess.Write);
         file.Write("1"u8);
-        return Outcome.Completed;
     }
 
     static FailureKind KindOf(int errno) => errno switch
@@ -192,18 +252,21 @@ public sealed class EffectRunner : IDisposable
 
     // The kernel's words for a missing link type ("Operation not supported") do not say
     // what is missing; say it.
-    static string Explain(Effect effect, NetlinkException e) => effect switch
+    static void NamingMissingType(string kind, string advice, System.Action create)
     {
-        Effect.CreateDummy when e.Errno == EOPNOTSUPP =>
-            "the kernel has no \"dummy\" link type (Operation not supported): Minuteman needs the dummy module; disable Minuteman or load the module",
-        Effect.CreateVeth when e.Errno == EOPNOTSUPP => "the kernel has no \"veth\" link type (Operation not supported)",
-        _ => e.Message,
-    };
-
-    static Outcome Failed(FailureKind kind, string message) => Outcome.NewFailed(new Failure(kind, message));
+        try
+        {
+            create();
+        }
+        catch (NetlinkException e) when (e.Errno == EOPNOTSUPP)
+        {
+            throw new NetlinkException(e.Errno, $"the kernel has no \"{kind}\" link type (Operation not supported){advice}");
+        }
+    }
 
     public void Dispose()
     {
+        _plugins.Dispose();
         foreach (var socket in _sockets.Values)
             socket.Dispose();
         foreach (var fd in _locks.Values)

@@ -1,8 +1,7 @@
 // The imperative shell: reads the CNI invocation (environment, stdin), hands it to the
-// core, performs the effects the core asks for, and writes the reply. It decides nothing.
+// core, answers the requests the core makes, and writes the reply. It decides nothing.
 using System;
 using System.Collections.Generic;
-using System.IO;
 using Dcos.L4lb;
 
 namespace Dcos.L4lb.Host;
@@ -12,18 +11,18 @@ public static class Program
     public static int Main()
     {
         var env = ReadEnvironment();
-        byte[] input = Plugin.wantsInput(env) ? StandardStreams.ReadInput(Plugin.maxInputBytes) : [];
-        Next next = input.Length > Plugin.maxInputBytes
-            ? Next.NewFinish(Plugin.inputTooLarge(env))
-            : Plugin.start(env, input);
+        byte[] input = Core.wantsInput(env) ? StandardStreams.ReadInput(Core.maxInputBytes) : [];
+        Next next = input.Length > Core.maxInputBytes
+            ? Core.finished(Core.inputTooLarge(env))
+            : Core.start(env, input);
 
-        using var runner = new EffectRunner();
         using var log = new EffectLog(env.GetValueOrDefault("DCOS_L4LB_LOG_FILE"),
             env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", ""));
-        while (next is Next.Perform perform)
-            next = Plugin.advance(perform.state, log.Trace(perform.effect, () => runner.Perform(perform.effect)));
+        using var runner = new EffectRunner(log);
+        while (next is Next.Pending pending)
+            next = pending.Request.Handle(runner);
 
-        var reply = ((Next.Finish)next).Item;
+        var reply = ((Next.Finished)next).Reply;
         log.Finish(reply);
         if (reply.Stderr.Length > 0)
             StandardStreams.WriteError(reply.Stderr);

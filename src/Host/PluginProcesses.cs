@@ -1,5 +1,7 @@
-// Runs another CNI plugin: found by type in CNI_PATH, our environment with its CNI_*
-// variables, the config on stdin, its stderr passed through to ours, bounded in time.
+// Runs other CNI plugins (the delegate, the IPAM plugin): found by type in CNI_PATH, our
+// environment with the call's CNI_* variables, the config on stdin, its stderr passed
+// through to ours, bounded in time. A run is started and later awaited, by the id Start
+// hands out; the time limit counts from the start.
 //
 // The plugin is started with posix_spawn and watched from this thread alone, with one
 // poll() on the three things that can happen: room in its stdin pipe, data or
@@ -10,6 +12,7 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
@@ -18,7 +21,7 @@ using Dcos.L4lb.Host.Netlink;
 
 namespace Dcos.L4lb.Host;
 
-static unsafe class Plugins
+sealed unsafe class PluginProcesses : IDisposable
 {
     const UnixFileMode AnyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
 
@@ -26,7 +29,10 @@ static unsafe class Plugins
     // it wakes this often to ask waitpid.
     const int ExitCheckMs = 2;
 
-    public static string? Find(string type, Microsoft.FSharp.Collections.FSharpList<string> path)
+    readonly Dictionary<int, Running> _running = new();
+    int _lastId;
+
+    public static string? Find(string type, string[] path)
     {
         foreach (var dir in path)
         {
@@ -37,26 +43,27 @@ static unsafe class Plugins
         return null;
     }
 
-    public static Outcome Run(PluginCall call)
+    /// Starts the plugin and hands it the config: the id to await it by. A plugin that is
+    /// not found or cannot be started is an EffectFailedException.
+    public int Start(PluginCall call)
     {
-        var binary = Find(call.Type, call.Path);
-        if (binary is null)
-            return Failed(FailureKind.NotFound, $"plugin \"{call.Type}\" not found in CNI_PATH ({string.Join(":", call.Path)})");
+        var binary = Find(call.Type, call.Path)
+            ?? throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{call.Type}\" not found in CNI_PATH ({string.Join(":", call.Path)})");
 
         // Both pipes are close-on-exec: the plugin gets only its ends of them, as its fds 0
         // and 1 (dup2 clears the flag on the copies). Every other fd of ours is
-        // close-on-exec too (netlink sockets, lock files, the log), so it inherits nothing
-        // else but our stderr, its fd 2.
+        // close-on-exec too (netlink sockets, lock files, the log, other plugins' pipes),
+        // so it inherits nothing else but our stderr, its fd 2.
         int* stdinPipe = stackalloc int[2];
         int* stdoutPipe = stackalloc int[2];
         if (Libc.pipe2(stdinPipe, Libc.O_CLOEXEC) != 0)
-            return CannotRun(binary, "pipe", Marshal.GetLastPInvokeError());
+            throw CannotRun(binary, "pipe", Marshal.GetLastPInvokeError());
         if (Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             Libc.close(stdinPipe[0]);
             Libc.close(stdinPipe[1]);
-            return CannotRun(binary, "pipe", errno);
+            throw CannotRun(binary, "pipe", errno);
         }
         // Our end of stdin never blocks: a plugin that does not read must not stop us
         // from reading its stdout or noticing its exit. (SIGPIPE is ignored by the .NET
@@ -64,6 +71,7 @@ static unsafe class Plugins
         // killing us.)
         Libc.fcntl(stdinPipe[1], Libc.F_SETFL, Libc.O_NONBLOCK);
 
+        long started = Stopwatch.GetTimestamp();
         int error = Spawn(binary, EnvironmentOf(call), stdinPipe[0], stdoutPipe[1], out int pid);
         Libc.close(stdinPipe[0]);
         Libc.close(stdoutPipe[1]);
@@ -71,10 +79,31 @@ static unsafe class Plugins
         {
             Libc.close(stdinPipe[1]);
             Libc.close(stdoutPipe[0]);
-            return CannotRun(binary, null, error);
+            throw CannotRun(binary, null, error);
         }
-        return Supervise(call, pid, stdinPipe[1], stdoutPipe[0], JsonModule.render(call.Config));
+        var plugin = new Running(call, pid, stdinPipe[1], stdoutPipe[0], started);
+        // the config usually fits in the pipe at once: the plugin need not wait for Await
+        plugin.Feed();
+        _running[++_lastId] = plugin;
+        return _lastId;
     }
+
+    /// When the plugin was started (a Stopwatch timestamp): its time limit counts from then.
+    public long StartedAt(int id) => Started(id).Started;
+
+    /// Waits for the plugin to exit, feeding it the rest of its config and collecting its
+    /// stdout; kills it (and what it started) at its time limit: TimedOut.
+    public PluginExit Await(int id)
+    {
+        var plugin = Started(id);
+        _running.Remove(id);
+        using (plugin)
+            return plugin.Supervise();
+    }
+
+    Running Started(int id) => _running.TryGetValue(id, out var plugin)
+        ? plugin
+        : throw new InvalidOperationException($"no plugin is running with id {id}: each started plugin is awaited once");
 
     // Our environment, read once: every plugin run of this process starts from it.
     static readonly KeyValuePair<string, string>[] Inherited = System.Environment.GetEnvironmentVariables()
@@ -86,9 +115,9 @@ static unsafe class Plugins
     static List<string> EnvironmentOf(PluginCall call)
     {
         var environment = new Dictionary<string, string>(Inherited, StringComparer.Ordinal);
-        foreach (var (key, value) in call.Environment.Select(t => (t.Item1, t.Item2)))
+        foreach (var (key, value) in call.Environment)
             environment[key] = value;
-        if (!call.Environment.Any(t => t.Item1 == "CNI_NETNS"))
+        if (!call.Environment.Any(v => v.Key == "CNI_NETNS"))
             environment.Remove("CNI_NETNS");
         return environment.Select(e => $"{e.Key}={e.Value}").ToList();
     }
@@ -144,43 +173,56 @@ static unsafe class Plugins
         return pointers;
     }
 
-    // Feeds the config to stdin, collects stdout and waits for the exit. The plugin has
-    // call.TimeoutMs to exit; once it has, its stdout has as long again to reach
-    // end-of-file, since a process it left running may hold it open. Closes both fds.
-    static Outcome Supervise(PluginCall call, int pid, int stdin, int stdout, byte[] input)
+    // One started plugin: the pipes' ends we hold, the config still to write, the stdout
+    // read so far.
+    sealed class Running : IDisposable
     {
-        int pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0);
-        var output = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int written = 0;
-        int? exitCode = null;
-        long deadline = System.Environment.TickCount64 + call.TimeoutMs;
-        Libc.PollFd* fds = stackalloc Libc.PollFd[3];
-        try
+        public readonly long Started;
+        readonly PluginCall _call;
+        readonly int _pid;
+        readonly byte[] _input;
+        int _written;
+        readonly MemoryStream _output = new();
+        readonly byte[] _chunk = new byte[16 * 1024];
+        int _stdin, _stdout, _pidfd;
+        bool _reaped;
+
+        public Running(PluginCall call, int pid, int stdin, int stdout, long started)
         {
-            Feed(); // the config usually fits in the pipe at once
-            while (stdout >= 0 || exitCode is null)
+            (_call, _pid, _stdin, _stdout, Started) = (call, pid, stdin, stdout, started);
+            _input = call.Stdin();
+            _pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0);
+        }
+
+        // Collects stdout and waits for the exit. The plugin has _call.TimeoutMs from its
+        // start to exit; once it has, its stdout has as long again to reach end-of-file,
+        // since a process it left running may hold it open.
+        public PluginExit Supervise()
+        {
+            int? exitCode = null;
+            var limit = TimeSpan.FromMilliseconds(_call.TimeoutMs);
+            long since = Started;
+            Libc.PollFd* fds = stackalloc Libc.PollFd[3];
+            while (_stdout >= 0 || exitCode is null)
             {
                 int count = 0, stdinAt = -1, stdoutAt = -1, pidfdAt = -1;
-                if (stdin >= 0)
-                    fds[stdinAt = count++] = new Libc.PollFd { Fd = stdin, Events = Libc.POLLOUT };
-                if (stdout >= 0)
-                    fds[stdoutAt = count++] = new Libc.PollFd { Fd = stdout, Events = Libc.POLLIN };
-                if (exitCode is null && pidfd >= 0)
-                    fds[pidfdAt = count++] = new Libc.PollFd { Fd = pidfd, Events = Libc.POLLIN };
+                if (_stdin >= 0)
+                    fds[stdinAt = count++] = new Libc.PollFd { Fd = _stdin, Events = Libc.POLLOUT };
+                if (_stdout >= 0)
+                    fds[stdoutAt = count++] = new Libc.PollFd { Fd = _stdout, Events = Libc.POLLIN };
+                if (exitCode is null && _pidfd >= 0)
+                    fds[pidfdAt = count++] = new Libc.PollFd { Fd = _pidfd, Events = Libc.POLLIN };
 
-                long left = deadline - System.Environment.TickCount64;
-                if (left <= 0)
-                    return TimedOut(call, pid, exited: exitCode is not null);
-                int wait = (int)Math.Min(left, exitCode is null && pidfd < 0 ? ExitCheckMs : int.MaxValue);
+                var left = limit - Stopwatch.GetElapsedTime(since);
+                if (left <= TimeSpan.Zero)
+                    throw TimedOut(exited: exitCode is not null);
+                int wait = (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), exitCode is null && _pidfd < 0 ? ExitCheckMs : int.MaxValue);
                 if (Libc.poll(fds, (nuint)count, wait) < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Libc.EINTR)
                         continue;
-                    if (exitCode is null)
-                        KillAndReap(pid);
-                    return CannotRun(call.Type, "poll", errno);
+                    throw CannotRun(_call.Type, "poll", errno);
                 }
 
                 // POLLERR/POLLHUP too: the next write or read says what happened
@@ -188,56 +230,58 @@ static unsafe class Plugins
                     Feed();
                 if (stdoutAt >= 0 && fds[stdoutAt].Revents != 0)
                     Drain();
-                if (exitCode is null && (pidfd < 0 || fds[pidfdAt].Revents != 0) && Reap(pid, block: false) is int code)
+                if (exitCode is null && (_pidfd < 0 || fds[pidfdAt].Revents != 0) && Reap(_pid, block: false) is int code)
                 {
+                    _reaped = true;
                     exitCode = code;
-                    deadline = System.Environment.TickCount64 + call.TimeoutMs;
+                    since = Stopwatch.GetTimestamp();
                 }
             }
-            return Outcome.NewPluginExited(exitCode.Value, output.ToArray());
-        }
-        finally
-        {
-            Close(ref stdin);
-            Close(ref stdout);
-            Close(ref pidfd);
+            return new PluginExit(exitCode.Value, _output.ToArray());
         }
 
         // Writes what the pipe takes; stops writing once all is written or the plugin
         // stopped reading (EPIPE: it may exit without reading its input; its exit status
         // says why).
-        void Feed()
+        public void Feed()
         {
             nint n;
-            fixed (byte* p = input)
-                n = written < input.Length ? Libc.write(stdin, p + written, input.Length - written) : 0;
+            fixed (byte* p = _input)
+                n = _written < _input.Length ? Libc.write(_stdin, p + _written, _input.Length - _written) : 0;
             if (n > 0)
-                written += (int)n;
+                _written += (int)n;
             else if (n < 0 && Marshal.GetLastPInvokeError() is Libc.EAGAIN or Libc.EINTR)
                 return;
-            if (n <= 0 || written == input.Length)
-                Close(ref stdin);
+            if (n <= 0 || _written == _input.Length)
+                Close(ref _stdin);
         }
 
         // Reads what is there; end-of-file (or an error) closes our end.
         void Drain()
         {
             nint n;
-            fixed (byte* p = chunk)
-                n = Libc.read(stdout, p, chunk.Length);
+            fixed (byte* p = _chunk)
+                n = Libc.read(_stdout, p, _chunk.Length);
             if (n > 0)
-                output.Write(chunk, 0, (int)n);
+                _output.Write(_chunk, 0, (int)n);
             else if (n == 0 || Marshal.GetLastPInvokeError() is not (Libc.EINTR or Libc.EAGAIN))
-                Close(ref stdout);
+                Close(ref _stdout);
         }
-    }
 
-    static Outcome TimedOut(PluginCall call, int pid, bool exited)
-    {
-        if (exited)
-            return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} exited, but its stdout stayed open for {call.TimeoutMs / 1000} s (a process it started holds it)");
-        KillAndReap(pid);
-        return Failed(FailureKind.TimedOut, $"plugin \"{call.Type}\" {call.Command} did not finish within {call.TimeoutMs / 1000} s and was killed");
+        EffectFailedException TimedOut(bool exited) => exited
+            ? new(FailureKind.TimedOut, $"plugin \"{_call.Type}\" {_call.Command} exited, but its stdout stayed open for {_call.TimeoutMs / 1000} s (a process it started holds it)")
+            : new(FailureKind.TimedOut, $"plugin \"{_call.Type}\" {_call.Command} did not finish within {_call.TimeoutMs / 1000} s and was killed");
+
+        // A plugin not seen to exit (timed out, a failed poll, never awaited) is killed.
+        public void Dispose()
+        {
+            if (!_reaped)
+                KillAndReap(_pid);
+            _reaped = true;
+            Close(ref _stdin);
+            Close(ref _stdout);
+            Close(ref _pidfd);
+        }
     }
 
     // The exit status as Process.ExitCode gave it: the code, or 128 + the signal.
@@ -306,8 +350,14 @@ static unsafe class Plugins
     }
 
     // call: the libc call that failed, unless it was posix_spawn (the exec itself)
-    static Outcome CannotRun(string plugin, string? call, int errno) =>
-        Failed(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Libc.StrError(errno)}");
+    static EffectFailedException CannotRun(string plugin, string? call, int errno) =>
+        new(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Libc.StrError(errno)}");
 
-    static Outcome Failed(FailureKind kind, string message) => Outcome.NewFailed(new Failure(kind, message));
+    /// Kills and reaps every plugin started and never awaited (a core that stopped early).
+    public void Dispose()
+    {
+        foreach (var plugin in _running.Values)
+            plugin.Dispose();
+        _running.Clear();
+    }
 }

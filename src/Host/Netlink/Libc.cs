@@ -1,6 +1,6 @@
 // The few libc calls the runner needs, source-generated (AOT-safe). The managed Socket
 // class cannot open AF_NETLINK, so netlink goes through these; plugins are run with
-// posix_spawn and poll (Plugins.cs) rather than System.Diagnostics.Process.
+// posix_spawn and poll (PluginProcesses.cs) rather than System.Diagnostics.Process.
 using System.Runtime.InteropServices;
 
 namespace Dcos.L4lb.Host.Netlink;
@@ -46,7 +46,7 @@ static partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int flock(int fd, int operation);
 
-    // Running plugins (Plugins.cs). Struct layouts and numbers are glibc's on x86-64, the
+    // Running plugins (PluginProcesses.cs). Struct layouts and numbers are glibc's on x86-64, the
     // only target (Host.csproj).
     public const int O_NONBLOCK = 0x800, F_SETFL = 4;
     public const int EINTR = 4, EAGAIN = 11, ENOSYS = 38;
