@@ -23,5 +23,6 @@ let main argv =
           MesosProperties.mesos
           ChainedProperties.chained
           StatusProperties.status
-          GcProperties.gc ]
+          GcProperties.gc
+          GcProperties.orphans ]
     |> Suite.run "properties" argv

@@ -73,6 +73,25 @@ let private released (s: Scenario) (w: World) =
     let leases = w.Ipam.TryFind(spartanNetwork s) |> Option.defaultValue Map.empty
     not (leases.ContainsKey key) && not (w.Attachments.Contains(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName))
 
+/// The effect a step asks for (a plugin run without its handle: see withoutHandle), the
+/// Spartan address filled in once the IPAM plugin has handed it out.
+let private requested (spartan: Ipv4 option) (step: Step) =
+    let address a =
+        match a, spartan with
+        | SpartanAddress, Some ip -> Fixed ip
+        | other, _ -> other
+
+    match step.Action with
+    | Make(AddAddress(ns, link, a, length)) -> Change(AddAddress(ns, link, address a, length))
+    | Make(AddRoute(ns, r)) -> Change(AddRoute(ns, { r with Destination = address r.Destination; Source = Option.map address r.Source }))
+    | Make c -> Change c
+    | Run(call, _, _) -> AwaitPlugin { Id = 0; Call = call }
+    | ExpectNoLink(ns, name) -> InspectLink(ns, name)
+
+/// The address the Spartan IPAM plugin handed our container, if it holds one.
+let private spartanAddress (s: Scenario) (w: World) =
+    w.Ipam.TryFind(spartanNetwork s) |> Option.bind (Map.tryFind (s.Ours.ContainerId, s.Ours.IfName))
+
 let addDel =
     testList
         "ADD and DEL on the model"
@@ -106,6 +125,16 @@ let addDel =
                   match Json.parse (ReadOnlyMemory expected) with
                   | Ok result -> added.Stdout = Json.render (PluginOutput.withNameservers nameservers result)
                   | Error _ -> false)
+
+          property "ADD's k-th effect is its k-th step: a successful ADD's trace matches Plans.add step by step"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w1, added, trace = runLabelled (fun _ _ -> None) (before s) (invocation s.Conf s.Ours)
+              let steps = Plans.add s.Conf s.Ours
+              let expected = steps |> List.map (fun step -> requested (spartanAddress s w1) step, Some step.Name)
+              let ran = trace |> List.map (fun (effect, label) -> withoutHandle effect, label |> Option.map _.Step)
+
+              (ok added && ran = expected)
+              |> Prop.label $"ran {ran |> List.map (fun (e, _) -> e.Describe())}\nsteps {steps |> List.map _.Name}")
 
           property "DEL is idempotent"
           <| Prop.forAll (Arb.fromGen scenario) (fun s ->
@@ -156,14 +185,6 @@ let private faultScenario =
         return s, trace, k, j
     }
 
-/// The effect a step asks for, before the Spartan address is known and a version
-/// negotiated (a plugin run without its handle: see withoutHandle).
-let private requested (step: Step) =
-    match step.Action with
-    | Make c -> Change c
-    | Run(call, _, _) -> AwaitPlugin { Id = 0; Call = call }
-    | ExpectNoLink(ns, name) -> InspectLink(ns, name)
-
 /// The compensations that must follow a failure at step k: the Undo of every earlier
 /// step that has one, newest first (step k is ADD's k-th effect: see "ADD's k-th effect
 /// is its k-th step").
@@ -172,7 +193,7 @@ let private expectedUndo (s: Scenario) (k: int) =
     |> List.rev
     |> List.choose (fun step ->
         match step.Undo with
-        | Undo undo -> Some(requested undo)
+        | Undo undo -> Some(requested None undo)
         | _ -> None)
 
 let rollback =
@@ -224,6 +245,26 @@ let rollback =
 
               (ok clean && reply.ExitCode <> 0 && trace = expected && text.Contains $"DEL step {k} (")
               |> Prop.label $"k={k}: {text}")
+
+          property "a DEL whose k-th step fails reports \"DEL step k (<that step's name>)\""
+          <| Prop.forAll (Arb.fromGen (Gen.zip scenario (Gen.choose (1, 100)))) (fun (s, pick) ->
+              let w1, _, _ = add s (before s)
+              let steps = delSteps s
+              let k = 1 + pick % steps.Length
+              let _, reply, _ = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) w1 (invocation s.Conf (withCommand Del s.Ours))
+
+              match Json.parse (ReadOnlyMemory reply.Stdout) |> Result.map (Json.tryField "msg") with
+              | Ok(Some(Json.String msg)) -> msg.StartsWith $"DEL step {k} ({steps[k - 1].Name}): " |> Prop.label $"k={k}: {msg}"
+              | other -> false |> Prop.label $"k={k}: {other}")
+
+          property "an ADD whose k-th step fails reports \"ADD step k (<that step's name>)\""
+          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, _) ->
+              let steps = Plans.add s.Conf s.Ours
+              let _, reply, _ = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) (before s) (invocation s.Conf s.Ours)
+
+              match Json.parse (ReadOnlyMemory reply.Stdout) |> Result.map (Json.tryField "msg") with
+              | Ok(Some(Json.String msg)) -> msg.StartsWith $"ADD step {k} ({steps[k - 1].Name}): " |> Prop.label $"k={k}: {msg}"
+              | other -> false |> Prop.label $"k={k}: {other}")
 
           property "when the Minuteman link cannot be made, nothing is left (delegate included)"
           <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled))) (fun s ->
