@@ -17,7 +17,8 @@ type ValidateArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Files _ -> "network configs (.conf, .json) or conflists (.conflist) to check. Example: l4lbctl validate /etc/cni/net.d/*.conf"
+            | Files _ ->
+                "network configs (.conf, .json) or conflists (.conflist) to check. Example: l4lbctl validate /etc/cni/net.d/*.conf"
             | Json -> "print the findings as JSON, for machines"
 
 type PlanArgs =
@@ -33,11 +34,11 @@ type PlanArgs =
             match a with
             | Target _ ->
                 "the operation (add, del, check, gc or status) and the network config. Example: l4lbctl plan add 10-spartan.conf --container-id web1 --netns /run/netns/web1"
-            | Container_Id _ -> "the container ID (CNI_CONTAINERID); add, del and check"
-            | Netns _ -> "the container's network namespace path (CNI_NETNS); add and check, optional for del"
-            | Ifname _ -> "the interface name (CNI_IFNAME); default eth0"
+            | Container_Id _ -> "CNI_CONTAINERID, the container ID; add, del and check"
+            | Netns _ -> "CNI_NETNS, the container's network namespace path; add and check, optional for del"
+            | Ifname _ -> "CNI_IFNAME, the interface name; default eth0"
             | Valid _ ->
-                "gc: an attachment that is still valid, as CONTAINERID/IFNAME (repeat it; default: the config's cni.dev/valid-attachments). The plan shows what GC would remove among this host's attachment records. Example: l4lbctl plan gc net.conflist --valid web1/eth0"
+                "gc: an attachment that is still valid, as CONTAINERID/IFNAME; repeat it. Default: the config's cni.dev/valid-attachments or, without one, this host's recorded attachments whose netns exists. Example: l4lbctl plan gc net.conflist --valid web1/eth0"
             | Json -> "print the plan as JSON"
 
 type ListArgs =
@@ -47,18 +48,24 @@ type ListArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Path _ -> "the Minuteman checkpoint directory; default /var/run/dcos/cni/l4lb. Example: l4lbctl list --path /var/run/dcos/cni/l4lb"
+            | Path _ ->
+                "the Minuteman checkpoint directory; default /var/run/dcos/cni/l4lb. Example: l4lbctl list --path /var/run/dcos/cni/l4lb"
             | Json -> "print the registrations as JSON"
 
 type GcArgs =
-    | [<Unique>] Path of directory: string
+    | [<MainCommand; ExactlyOnce>] Config of file: string
+    | [<Unique>] Cni_Path of directories: string
     | Dry_Run
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Path _ -> "the Minuteman checkpoint directory; default /var/run/dcos/cni/l4lb"
-            | Dry_Run -> "report what would be removed, remove nothing. Example: l4lbctl gc --dry-run"
+            | Config _ ->
+                "the network config (.conf) or conflist whose network to collect. Example: l4lbctl gc /etc/cni/net.d/10-spartan.conf"
+            | Cni_Path _ ->
+                "where dcos-l4lb is found, and CNI_PATH for the plugins it runs: directories separated by ':'; default /opt/cni/bin:/usr/lib/cni"
+            | Dry_Run ->
+                "print what the plugin's GC would do (as plan gc), run nothing. Example: l4lbctl gc /etc/cni/net.d/10-spartan.conf --dry-run"
 
 type CtlArgs =
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<ValidateArgs>
@@ -71,9 +78,11 @@ type CtlArgs =
         member a.Usage =
             match a with
             | Validate _ -> "check network configurations; exit 0 when all are valid, 1 otherwise"
-            | Plan _ -> "show the steps ADD, DEL, CHECK, GC or STATUS would take, with each step's undo; nothing is executed"
+            | Plan _ ->
+                "show the effects ADD, DEL, CHECK, GC or STATUS would have, with each step's undo, run on a model of this host; nothing is executed"
             | List _ -> "list the containers registered with Minuteman and whether each netns still exists"
-            | Gc _ -> "remove Minuteman registrations whose netns no longer exists (the runtime's CNI GC does more: see plan gc)"
+            | Gc _ ->
+                "run the plugin's own GC for a network, as a runtime would: every attachment recorded on this host whose netns is gone is removed, and every Minuteman checkpoint no record accounts for whose netns is gone"
             | Version -> "print the version"
 
 let examples =
@@ -84,5 +93,5 @@ Examples:
   l4lbctl plan add examples/10-spartan-net.conf --container-id web1 --netns /run/netns/web1
   l4lbctl plan gc /etc/cni/net.d/40-spartan.conflist --valid web1/eth0 --valid web2/eth0
   l4lbctl list
-  l4lbctl gc --dry-run
+  l4lbctl gc /etc/cni/net.d/10-spartan.conf --dry-run
 """

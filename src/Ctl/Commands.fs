@@ -1,4 +1,4 @@
-/// The four commands: presentation only; every decision comes from the core.
+/// The commands: presentation only; every decision comes from the core or the plugin.
 module Dcos.L4lb.Ctl.Commands
 
 open System
@@ -6,15 +6,51 @@ open System.IO
 open System.Text
 open Dcos.L4lb
 open Dcos.L4lb.Ctl.Arguments
+open Dcos.L4lb.Ctl.ConfigFile
 
 let private print (json: Json) =
     Console.Out.WriteLine(Encoding.UTF8.GetString(Json.render json))
 
 let private str (s: string) = Json.String s
 
+/// The core's verdict on an invocation: the program it runs, or every error, paths
+/// relative to the file the config came from.
+let private judge
+    (entry: Entry)
+    (input: CniInput.CniInput)
+    : Result<Invocation * NetConf * Program<Reply>, CniError list> =
+    match Core.validate input.Environment input.Stdin with
+    | Error errors -> Error(errors |> List.map (relocate entry.Prefix))
+    | Ok(rt, conf) ->
+        match Core.command rt conf with
+        | Ok program -> Ok(rt, conf, program)
+        | Error e -> Error [ relocate entry.Prefix e ]
+
+/// An ADD as a runtime would send this entry: placeholder container, netns and ifname.
+let private addOf (entry: Entry) : CniInput.CniInput =
+    { Environment =
+        CniInput.environment
+            Command.Add
+            (Some "l4lbctl-validate")
+            (Some "/var/run/netns/l4lbctl-validate")
+            (Some "eth0")
+            CniInput.defaultPath
+      Stdin = CniInput.withPrevResult entry entry.Bytes }
+
+/// Every problem with one file, paths relative to the file.
+let private problems (path: string) : CniError list =
+    match ConfigFile.read path with
+    | Error errors -> errors
+    | Ok entries ->
+        entries
+        |> List.collect (fun entry ->
+            match judge entry (addOf entry) with
+            | Ok _ -> []
+            | Error errors -> errors)
+
 /// validate: exit 0 when every file is valid, 1 otherwise.
 let validate (files: string list) (asJson: bool) : int =
-    let results = files |> List.map (fun f -> f, ConfigFile.problems f)
+    let results = files |> List.map (fun f -> f, problems f)
 
     if asJson then
         print (
@@ -43,175 +79,138 @@ let validate (files: string list) (asJson: bool) : int =
                     printfn "  %s: %s" e.Field e.Message
                     printfn "    CNI code %d; %s" e.Code (ConfigFile.hint e.Code)
 
-    if results |> List.forall (snd >> List.isEmpty) then 0 else 1
-
-let private compensation (step: Step) =
-    match step.Compensation with
-    | Undo undo -> $"{undo.Name}: {undo.Effect.Describe()}"
-    | RemovedWith other -> $"none needed: removed with \"{other}\""
-    | NotUndone reason -> $"deliberately not undone: {reason}"
-    | NothingToUndo -> "nothing to undo"
-
-/// The files of a directory with their content and modification time, in name order:
-/// checkpoints and attachment records alike (dot-files are files being written).
-let private filesIn (directory: string) : (string * string * DateTime) list =
-    if not (Directory.Exists directory) then
-        []
+    if results |> List.forall (snd >> List.isEmpty) then
+        0
     else
-        [ for file in Directory.GetFiles directory |> Array.sort do
-              let name = Path.GetFileName file
+        1
 
-              if not (name.StartsWith '.') then
-                  try
-                      yield name, File.ReadAllText file, File.GetLastWriteTimeUtc file
-                  with :? IOException ->
-                      () // removed while we looked
-          ]
+let private reportErrors (errors: CniError list) =
+    for e in errors do
+        eprintfn "%s: %s (CNI code %d)" e.Field e.Message e.Code
 
-/// This host's attachment records of a network, as GC would list them.
-let private attachmentRecords (directory: string) : AttachmentRecord list =
-    [ for name, content, written in filesIn directory ->
-          { Name = name
-            Content = content
-            Modified = written.Ticks } ]
+    1
 
-/// "CONTAINERID/IFNAME", as --valid takes it.
-let private attachmentArgument (text: string) : Result<Attachment, CniError> =
-    match text.Split '/' with
-    | [| id; ifName |] when Invocation.isValidContainerId id && Invocation.isValidIfName ifName -> Ok { ContainerId = id; IfName = ifName }
-    | _ -> Error(CniError.invalidEnvironment "--valid" $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0")
+/// The effects the core's program has on the model of this host, numbered, each with its
+/// step and that step's undo.
+let private show (entry: Entry) (input: CniInput.CniInput) (asJson: bool) : int =
+    match judge entry input with
+    | Error errors -> reportErrors errors
+    | Ok(rt, conf, program) ->
+        let effects = Preview.effects rt conf program
 
-/// plan: the steps the core would run, numbered, with each step's undo. For GC, the
-/// removals of each attachment this host has a record of and the list does not name.
+        let perContainer =
+            rt.Command = Command.Add
+            || rt.Command = Command.Del
+            || rt.Command = Command.Check
+
+        let step (effect: string, label: Label option) =
+            match label with
+            | Some l -> l.Step, effect, l.Undo
+            | None -> "", effect, NothingToUndo.Describe()
+
+        if asJson then
+            print (
+                Json.Object(
+                    [ "command", str rt.Command.Name ]
+                    @ (if perContainer then
+                           [ "containerId", str rt.ContainerId
+                             "netns",
+                             (match rt.Netns with
+                              | Some n -> str n
+                              | None -> Json.Null)
+                             "ifname", str rt.IfName ]
+                       else
+                           [])
+                    @ [ "steps",
+                        Json.Array
+                            [ for i, e in List.indexed effects ->
+                                  let name, effect, undo = step e
+
+                                  Json.Object
+                                      [ "number", Json.ofInt (i + 1)
+                                        "name", str name
+                                        "effect", str effect
+                                        "compensation", str undo ] ] ]
+                )
+            )
+        else
+            let subject =
+                if perContainer then
+                    let netns = defaultArg rt.Netns "none"
+                    $"container {rt.ContainerId} (netns {netns}, ifname {rt.IfName})"
+                else
+                    "the network"
+
+            printfn "%s for %s: %d steps" rt.Command.Name subject effects.Length
+
+            for i, e in List.indexed effects do
+                match step e with
+                | "", effect, undo ->
+                    printfn "%3d. %s" (i + 1) effect
+                    printfn "     undo: %s" undo
+                | name, effect, undo ->
+                    printfn "%3d. %s: %s" (i + 1) name effect
+                    printfn "     undo: %s" undo
+
+        0
+
+let private commandOf (operation: Operation) =
+    match operation with
+    | Operation.Add -> Command.Add
+    | Operation.Del -> Command.Del
+    | Operation.Check -> Command.Check
+    | Operation.Gc -> Command.Gc
+    | Operation.Status -> Command.Status
+
+/// plan: the effects the command would have, from the core run on a model of this host.
 let plan
     (operation: Operation)
     (file: string)
     (containerId: string option)
     (netns: string option)
     (ifName: string)
-    (valid: string list option)
+    (valid: Attachment list option)
     (asJson: bool)
     : int =
-    let command =
-        match operation with
-        | Operation.Add -> Command.Add
-        | Operation.Del -> Command.Del
-        | Operation.Check -> Command.Check
-        | Operation.Gc -> Command.Gc
-        | Operation.Status -> Command.Status
+    let command = commandOf operation
 
-    let perContainer = command = Command.Add || command = Command.Del || command = Command.Check
+    match ConfigFile.first file with
+    | Error errors -> reportErrors errors
+    | Ok entry ->
+        let config = CniInput.withPrevResult entry entry.Bytes
 
-    let runtime =
-        { Command = command
-          ContainerId = (if perContainer then defaultArg containerId "" else "")
-          Netns = (if perContainer then netns else None)
-          IfName = (if perContainer then ifName else "")
-          Args = []
-          Path = [ "/opt/cni/bin" ] }
+        // GC's list: the one given, else the config's own, else this host's live attachments
+        let config =
+            match command, valid with
+            | Command.Gc, Some list -> CniInput.withValid list config
+            | Command.Gc, None when not (CniInput.hasValid config) ->
+                let live =
+                    CniInput.tryConf config
+                    |> Option.map ThisHost.liveAttachments
+                    |> Option.defaultValue []
 
-    let validList = valid |> Option.map (List.map attachmentArgument)
+                CniInput.withValid live config
+            | _ -> config
 
-    let runtimeErrors =
-        [ if perContainer then
-              match containerId with
-              | None -> CniError.invalidEnvironment "--container-id" $"is required for {command.Name}"
-              | Some id when not (Invocation.isValidContainerId id) -> CniError.invalidEnvironment "--container-id" $"\"{id}\" is not a valid container ID"
-              | Some _ -> ()
+        let input: CniInput.CniInput =
+            { Environment = CniInput.environment command containerId netns (Some ifName) CniInput.defaultPath
+              Stdin = config }
 
-              if not (Invocation.isValidIfName ifName) then
-                  CniError.invalidEnvironment "--ifname" $"\"{ifName}\" is not a valid interface name"
-
-              match netns with
-              | None when command <> Command.Del -> CniError.invalidEnvironment "--netns" $"is required for {command.Name}"
-              | Some path when not (path.StartsWith '/') -> CniError.invalidEnvironment "--netns" $"\"{path}\" is not an absolute path"
-              | _ -> ()
-          for v in defaultArg validList [] do
-              match v with
-              | Error e -> e
-              | Ok _ -> () ]
-
-    let withValid (conf: NetConf) =
-        match validList with
-        | Some list -> { conf with ValidAttachments = Some [ for v in list do match v with Ok a -> a | Error _ -> () ] }
-        | None -> conf
-
-    let planned =
-        match ConfigFile.load file, runtimeErrors with
-        | Ok conf, [] -> Plugin.plan runtime (withValid conf) |> Result.mapError List.singleton
-        | Ok _, errors -> Error errors
-        | Error errors, more -> Error(errors @ more)
-
-    // GC's removals depend on what it finds: show them for this host's records
-    let expand (p: Plan) =
-        p.Steps
-        |> List.collect (fun s ->
-            match s.Reading with
-            | Collect(conf, rt) -> s :: Plans.collect conf rt (attachmentRecords (Plans.attachmentDirectory conf))
-            | _ -> [ s ])
-
-    let subject =
-        if perContainer then
-            let shownNetns = defaultArg netns "none"
-            $"container {runtime.ContainerId} (netns {shownNetns}, ifname {ifName})"
-        else
-            "the network"
-
-    match planned with
-    | Error errors ->
-        for e in errors do
-            eprintfn "%s: %s (CNI code %d)" e.Field e.Message e.Code
-
-        1
-    | Ok p when asJson ->
-        let steps = expand p
-
-        print (
-            Json.Object(
-                [ "command", str command.Name ]
-                @ (if perContainer then
-                       [ "containerId", str runtime.ContainerId
-                         "netns", (match netns with Some n -> str n | None -> Json.Null)
-                         "ifname", str ifName ]
-                   else
-                       [])
-                @ [ "steps",
-                    Json.Array
-                        [ for i, step in List.indexed steps ->
-                              Json.Object
-                                  [ "number", Json.ofInt (i + 1)
-                                    "name", str step.Name
-                                    "effect", str (step.Effect.Describe())
-                                    "compensation", str (compensation step) ] ] ]
-            )
-        )
-
-        0
-    | Ok p ->
-        let steps = expand p
-        printfn "%s for %s: %d steps" command.Name subject steps.Length
-
-        for i, step in List.indexed steps do
-            printfn "%3d. %s: %s" (i + 1) step.Name (step.Effect.Describe())
-            printfn "     undo: %s" (compensation step)
-
-        0
-
-let defaultPath = Defaults.minuteman.Path
+        show entry input asJson
 
 type Registration =
     { ContainerId: string
       Netns: string
-      Live: bool
-      Written: DateTime }
+      Live: bool }
 
 /// The checkpoint files of a directory, as the consumer reads them (dot-files ignored).
 let registrations (directory: string) : Registration list =
-    [ for name, netns, written in filesIn directory ->
-          { ContainerId = name
-            Netns = netns
-            Live = netns.Length > 0 && File.Exists netns
-            Written = written } ]
+    [ for file in ThisHost.files directory ->
+          { ContainerId = file.Name
+            Netns = file.Content
+            Live = ThisHost.netnsExists file.Content } ]
+
+let defaultPath = Defaults.minuteman.Path
 
 let list (directory: string) (asJson: bool) : int =
     let found = registrations directory
@@ -220,7 +219,10 @@ let list (directory: string) (asJson: bool) : int =
         print (
             Json.Array
                 [ for r in found ->
-                      Json.Object [ "containerId", str r.ContainerId; "netns", str r.Netns; "live", Json.Bool r.Live ] ]
+                      Json.Object
+                          [ "containerId", str r.ContainerId
+                            "netns", str r.Netns
+                            "live", Json.Bool r.Live ] ]
         )
     else if found.IsEmpty then
         printfn "no registrations in %s" directory
@@ -232,37 +234,52 @@ let list (directory: string) (asJson: bool) : int =
 
     0
 
-/// gc: removes registrations whose netns is gone. A file written after the scan began
-/// belongs to an ADD that is running now: its modification time is checked again right
-/// before removal, and such a file is left alone.
-let gc (directory: string) (dryRun: bool) : int =
-    let scanStart = DateTime.UtcNow
-    let stale = registrations directory |> List.filter (fun r -> not r.Live)
-    let mutable failed = false
-
-    for r in stale do
-        let file = Path.Combine(directory, r.ContainerId)
-
-        if dryRun then
-            printfn "would remove %s (netns %s is gone)" r.ContainerId r.Netns
-        else
+/// gc: the plugin's GC with this host's live attachments as the valid list; what it
+/// removed, from its effect log. --dry-run: the plan of that GC.
+let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
+    let readHost () =
+        match ConfigFile.first file with
+        | Error errors -> Error errors
+        | Ok entry ->
             try
-                if not (File.Exists file) then
-                    printfn "%s is gone already" r.ContainerId
-                elif File.GetLastWriteTimeUtc file >= scanStart then
-                    printfn "kept %s (rewritten since the scan began)" r.ContainerId
-                elif File.Exists(File.ReadAllText file) then
-                    printfn "kept %s (its netns exists again)" r.ContainerId
-                else
-                    File.Delete file
-                    printfn "removed %s (netns %s is gone)" r.ContainerId r.Netns
+                Ok(entry, PluginGc.input cniPath entry)
             with
             | :? IOException
             | :? UnauthorizedAccessException as e ->
-                eprintfn "cannot remove %s: %s" file e.Message
-                failed <- true
+                Error [ CniError.create IoFailure "host" $"cannot read this host's records: {e.Message}" ]
 
-    if stale.IsEmpty then
-        printfn "nothing to remove in %s" directory
+    match readHost () with
+    | Error errors -> reportErrors errors
+    | Ok(entry, (input, _)) when dryRun -> show entry input false
+    | Ok(entry, (input, valid)) ->
+        // a config the core refuses is not run: its valid list could not be read
+        match judge entry input, PluginGc.find cniPath with
+        | Error errors, _ -> reportErrors errors
+        | Ok _, None ->
+            reportErrors
+                [ CniError.create
+                      IoFailure
+                      "--cni-path"
+                      $"""no {Core.name} in {String.Join(":", cniPath)}; name the directory that holds it""" ]
+        | Ok(_, conf, _), Some binary ->
+            let shown =
+                if valid.IsEmpty then
+                    "none"
+                else
+                    String.Join(", ", valid |> List.map (fun a -> $"{a.ContainerId}/{a.IfName}"))
 
-    if failed then 1 else 0
+            printfn "valid attachments (recorded, netns exists): %s" shown
+            let result = PluginGc.run binary input
+            let removals = result.Effects |> List.filter (fst >> PluginGc.isRemoval conf)
+
+            for effect, outcome in removals do
+                printfn "%s -> %s" effect outcome
+
+            if removals.IsEmpty then
+                printfn "nothing to remove"
+
+            if result.ExitCode = 0 then
+                0
+            else
+                eprintfn "%s GC failed (exit %d): %s" Core.name result.ExitCode (result.Stdout.Trim())
+                1

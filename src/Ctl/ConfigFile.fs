@@ -12,8 +12,15 @@ type Position =
     | Alone
     | InList of index: int
 
-/// The configs of our type in a file, each with the JSON path it sits at.
-let entries (bytes: byte[]) : Result<(string * Position * byte[]) list, CniError list> =
+/// One config of our type in a file: the JSON path it sits at, and the bytes the plugin
+/// would read on stdin (a single config's bytes as they are, valid JSON or not).
+type Entry =
+    { Prefix: string
+      Position: Position
+      Bytes: byte[] }
+
+/// The configs of our type in a file.
+let entries (bytes: byte[]) : Result<Entry list, CniError list> =
     match Json.parse (ReadOnlyMemory bytes) with
     | Ok(Json.Object _ as list) when (Json.tryField "plugins" list).IsSome ->
         match Json.tryField "plugins" list with
@@ -21,74 +28,49 @@ let entries (bytes: byte[]) : Result<(string * Position * byte[]) list, CniError
             let ours =
                 plugins
                 |> List.indexed
-                |> List.filter (fun (_, p) -> Json.tryField "type" p = Some(Json.String Plugin.name))
+                |> List.filter (fun (_, p) -> Json.tryField "type" p = Some(Json.String Core.name))
                 |> List.map (fun (i, p) ->
                     let withList key p =
                         match Json.tryField key list with
                         | Some value -> Json.withField key value p
                         | None -> p
 
-                    $"$.plugins[{i}]", InList i, p |> withList "name" |> withList "cniVersion" |> Json.render)
+                    { Prefix = $"$.plugins[{i}]"
+                      Position = InList i
+                      Bytes = p |> withList "name" |> withList "cniVersion" |> Json.render })
 
             if ours.IsEmpty then
-                Error [ CniError.invalidConfig "$.plugins" $"has no plugin of type \"{Plugin.name}\"" ]
+                Error [ CniError.invalidConfig "$.plugins" $"has no plugin of type \"{Core.name}\"" ]
             else
                 Ok ours
         | _ -> Error [ CniError.invalidConfig "$.plugins" "expected an array of plugin configs" ]
-    | _ -> Ok [ "$", Alone, bytes ]
+    | _ ->
+        Ok
+            [ { Prefix = "$"
+                Position = Alone
+                Bytes = bytes } ]
 
-/// Errors from an entry at `prefix`, with their paths made relative to the whole file.
+/// An error about the entry at `prefix`, its path made relative to the whole file.
 let relocate (prefix: string) (e: CniError) =
-    if prefix = "$" || not (e.Field.StartsWith "$") then e
-    else { e with Field = prefix + e.Field.Substring 1 }
+    if prefix = "$" || not (e.Field.StartsWith "$") then
+        e
+    else
+        { e with
+            Field = prefix + e.Field.Substring 1 }
 
-/// Without a delegate the plugin runs chained: ADD then needs the previous plugin's
-/// result, which only a conflist with a plugin before this one provides.
-let private chainProblems (position: Position) (conf: NetConf) =
-    match conf.Delegate, position with
-    | Some _, _ -> []
-    | None, InList index when index > 0 -> []
-    | None, InList _ ->
-        [ CniError.invalidConfig
-              "$.delegate"
-              "is required for the first plugin of a conflist: without a delegate, dcos-l4lb runs chained and must follow the plugin that gives the container its network (e.g. bridge)" ]
-    | None, Alone ->
-        [ CniError.invalidConfig
-              "$.delegate"
-              "is required in a single network config: without a delegate, dcos-l4lb runs chained and belongs in a conflist after the plugin that gives the container its network (e.g. bridge)" ]
-
-/// One entry parsed and checked for its place, error paths relative to the file.
-let private check (prefix: string, position: Position, bytes: byte[]) : Result<NetConf, CniError list> =
-    match NetConf.parse (ReadOnlyMemory bytes) |> Result.bind (fun conf -> match chainProblems position conf with [] -> Ok conf | errors -> Error errors) with
-    | Ok conf -> Ok conf
-    | Error errors -> Error(errors |> List.map (relocate prefix))
-
-/// Every problem with one file, paths relative to the file.
-let problems (path: string) : CniError list =
+/// Every config of ours in a file.
+let read (path: string) : Result<Entry list, CniError list> =
     try
-        match entries (File.ReadAllBytes path) with
-        | Error errors -> errors
-        | Ok found -> found |> List.collect (check >> Validation.errors)
-    with e ->
-        [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
-
-/// The first of our configs in a file, parsed. Chained (no delegate, after another
-/// plugin in a conflist), it carries a stand-in for the previous plugin's result, which
-/// a runtime would pass as prevResult.
-let load (path: string) : Result<NetConf, CniError list> =
-    try
-        match entries (File.ReadAllBytes path) with
-        | Error errors -> Error errors
-        | Ok [] -> Error [ CniError.invalidConfig "$" "no config found" ]
-        | Ok(first :: _) ->
-            check first
-            |> Result.map (fun conf ->
-                if conf.Delegate.IsNone && conf.PrevResult.IsNone then
-                    { conf with PrevResult = Some(Json.Object [ "cniVersion", Json.String conf.CniVersion; "note", Json.String "the previous plugin's result" ]) }
-                else
-                    conf)
+        entries (File.ReadAllBytes path)
     with e ->
         Error [ CniError.create IoFailure "file" $"cannot read {path}: {e.Message}" ]
+
+/// The first config of ours in a file: the one `plan` and `gc` use.
+let first (path: string) : Result<Entry, CniError list> =
+    match read path with
+    | Ok(entry :: _) -> Ok entry
+    | Ok [] -> Error [ CniError.invalidConfig "$" "no config found" ]
+    | Error errors -> Error errors
 
 /// What to do about an error of this code.
 let hint (code: int) =

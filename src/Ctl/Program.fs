@@ -1,31 +1,67 @@
 module Dcos.L4lb.Ctl.Program
 
+open System
 open Argu
 open Dcos.L4lb
 open Dcos.L4lb.Ctl.Arguments
 
+/// "CONTAINERID/IFNAME", as --valid takes it; whether each part is valid is the core's to say.
+let private attachment (text: string) : Attachment =
+    match text.Split '/' with
+    | [| id; ifName |] -> { ContainerId = id; IfName = ifName }
+    | _ -> failwith $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0"
+
 let private run (args: ParseResults<CtlArgs>) =
-    match (if args.Contains Version then Version else args.GetSubCommand()) with
-    | Validate v -> Commands.validate (v.GetResult Files) (v.Contains ValidateArgs.Json)
+    match
+        (if args.Contains Version then
+             Version
+         else
+             args.GetSubCommand())
+    with
+    | Validate v -> Ctl.Commands.validate (v.GetResult Files) (v.Contains ValidateArgs.Json)
     | Plan p ->
         let operation, file = p.GetResult Target
-        Commands.plan
+
+        Ctl.Commands.plan
             operation
             file
             (p.TryGetResult Container_Id)
             (p.TryGetResult Netns)
             (p.GetResult(Ifname, defaultValue = "eth0"))
-            (if p.Contains Valid then Some(p.GetResults Valid) else None)
+            (if p.Contains Valid then
+                 Some(p.PostProcessResults(Valid, attachment))
+             else
+                 None)
             (p.Contains PlanArgs.Json)
-    | List l -> Commands.list (l.GetResult(ListArgs.Path, defaultValue = Commands.defaultPath)) (l.Contains ListArgs.Json)
-    | Gc g -> Commands.gc (g.GetResult(GcArgs.Path, defaultValue = Commands.defaultPath)) (g.Contains Dry_Run)
+    | List l ->
+        Ctl.Commands.list
+            (l.GetResult(ListArgs.Path, defaultValue = Ctl.Commands.defaultPath))
+            (l.Contains ListArgs.Json)
+    | Gc g ->
+        let cniPath =
+            match g.TryGetResult Cni_Path with
+            | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+            | None -> PluginGc.defaultCniPath
+
+        Ctl.Commands.gc (g.GetResult Config) cniPath (g.Contains Dry_Run)
     | Version ->
-        printfn "l4lbctl %s (the %s plugin's core; CNI %s)" Plugin.version Plugin.name (System.String.Join(", ", CniVersion.supported))
+        printfn
+            "l4lbctl %s (the %s plugin's core; CNI %s)"
+            Core.version
+            Core.name
+            (String.Join(", ", CniVersion.supported))
+
         0
 
 [<EntryPoint>]
 let main argv =
-    let parser = ArgumentParser.Create<CtlArgs>(programName = "l4lbctl", helpTextMessage = "Operate the dcos-l4lb CNI plugin: check configs, preview plans, manage Minuteman registrations." + examples)
+    let parser =
+        ArgumentParser.Create<CtlArgs>(
+            programName = "l4lbctl",
+            helpTextMessage =
+                "Operate the dcos-l4lb CNI plugin: check configs, preview plans, list Minuteman registrations, run GC."
+                + examples
+        )
 
     try
         run (parser.ParseCommandLine(argv, raiseOnUsage = true))

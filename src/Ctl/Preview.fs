@@ -1,0 +1,62 @@
+/// A command run on the core's model of a host instead of the machine: the effects it
+/// would have, each with its plan step. The model is seeded from what the command would
+/// find here, so the run takes the branches the plugin's would.
+module Dcos.L4lb.Ctl.Preview
+
+open System.Text.RegularExpressions
+open Dcos.L4lb
+
+/// The netns a DEL without CNI_NETNS is attached in first: DEL never names it.
+let private standInNetns = "/var/run/netns/l4lbctl-stand-in"
+
+let private run (world: HostModel.World) (program: Program<Reply>) =
+    HostModel.runLabelled (fun _ _ -> None) world (Perform.first program)
+
+/// The model after the container's ADD (or with just its netns, when the config cannot
+/// ADD, as a chained entry without a prevResult).
+let private attached (rt: Invocation) (conf: NetConf) =
+    let netns = defaultArg rt.Netns standInNetns
+    let world = HostModel.initial |> HostModel.addNetns netns
+
+    match
+        Core.command
+            { rt with
+                Command = Add
+                Netns = Some netns }
+            conf
+    with
+    | Ok add ->
+        let world, _, _ = run world add
+        world
+    | Error _ -> world
+
+/// What the command starts from: ADD from a host with the container's netns; DEL and
+/// CHECK from one where the container was added; GC from this host's records,
+/// checkpoints and netns; STATUS from an empty host.
+let private worldFor (rt: Invocation) (conf: NetConf) =
+    match rt.Command with
+    | Add -> HostModel.initial |> HostModel.addNetns (Plans.netnsOf rt)
+    | Del
+    | Check -> attached rt conf
+    | Gc -> ThisHost.gcModel conf
+    | Status
+    | Version -> HostModel.initial
+
+/// The effects of the program, described in order, each with the plan step it carries
+/// out. The Spartan address the model's IPAM made up is shown as what it stands for: the
+/// real one is whatever the IPAM plugin hands out then.
+let effects (rt: Invocation) (conf: NetConf) (program: Program<Reply>) : (string * Label option) list =
+    let world, _, trace = run (worldFor rt conf) program
+
+    let lease =
+        world.Ipam.TryFind conf.Spartan.Network.Network
+        |> Option.bind (Map.tryFind (rt.ContainerId, rt.IfName))
+
+    let describe (effect: Effect) =
+        match rt.Command, lease with
+        | Add, Some address ->
+            let exactly = $@"(?<![0-9.]){Regex.Escape(address.ToString())}(?![0-9])"
+            Regex.Replace(effect.Describe(), exactly, SpartanAddress.Describe())
+        | _ -> effect.Describe()
+
+    [ for effect, label in trace -> describe effect, label ]
