@@ -92,20 +92,14 @@ and [<Sealed>] FilesRequest internal (kind: FileKind, directory: string, label, 
 /// with the value, the next thing the host must do.
 type Program<'a> = ('a -> Next) -> Next
 
-/// The computation expression for programs: `let!` performs, `for` loops over a list
-/// performing as it goes, `match!` branches on an outcome.
+/// The computation expression for programs: `let!` performs and binds the answer,
+/// `match!` branches on it, `return` ends with a value. Loops are recursion (see
+/// `Program.collect`).
 type ProgramBuilder() =
     member _.Return(value: 'a) : Program<'a> = fun k -> k value
     member _.ReturnFrom(p: Program<'a>) : Program<'a> = p
     member _.Bind(p: Program<'a>, f: 'a -> Program<'b>) : Program<'b> = fun k -> p (fun a -> f a k)
-    member _.Zero() : Program<unit> = fun k -> k ()
     member _.Delay(f: unit -> Program<'a>) : Program<'a> = fun k -> f () k
-    member _.Combine(first: Program<unit>, second: Program<'a>) : Program<'a> = fun k -> first (fun () -> second k)
-
-    member b.For(items: 'x list, body: 'x -> Program<unit>) : Program<unit> =
-        match items with
-        | [] -> b.Zero()
-        | x :: rest -> b.Combine(body x, b.Delay(fun () -> b.For(rest, body)))
 
 [<AutoOpen>]
 module ProgramBuilder =
