@@ -131,6 +131,27 @@ let gc =
               // the delegate's own GC forgets what DEL would have removed by running it
               collected = deleted)
 
+          property "GC takes the stale attachments in record-name order, releasing each one's lock before it takes the next"
+          <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
+              let _, reply, trace = gcOn s (attached s)
+
+              let locks =
+                  trace
+                  |> List.choose (function
+                      | Change(TakeLock path) when path <> Plans.gcLockPath -> Some("take " + path)
+                      | Change(ReleaseLock path) -> Some("release " + path)
+                      | _ -> None)
+
+              let expected =
+                  s.Members
+                  |> List.filter (fun m -> not m.Valid)
+                  |> List.sortBy (fun m -> Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
+                  |> List.collect (fun m ->
+                      let path = Plans.lockPath m.Invocation.ContainerId m.Invocation.IfName
+                      [ "take " + path; "release " + path ])
+
+              (reply.ExitCode = 0 && locks = expected) |> Prop.label (System.String.Join("; ", locks)))
+
           property "GC twice: the second finds nothing to do"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let w1, first, _ = gcOn s (attached s)

@@ -266,6 +266,26 @@ let rollback =
               | Ok(Some(Json.String msg)) -> msg.StartsWith $"ADD step {k} ({steps[k - 1].Name}): " |> Prop.label $"k={k}: {msg}"
               | other -> false |> Prop.label $"k={k}: {other}")
 
+          property "a delegate ADD that may have acted (killed at its timeout, or exit 0 with no address) gets its DEL; a refused one does not"
+          <| Prop.forAll (Arb.fromGen (Gen.zip (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome && not (s.Conf.Spartan.Enabled && s.Conf.Spartan.Network.IpamType = Delegate.pluginType s.Conf))) (Gen.elements [ 0; 1; 2 ]))) (fun (s, kind) ->
+              let delegateType = Delegate.pluginType s.Conf
+              let isDelegate (c: PluginCall) = c.Type = delegateType && c.Config <> Plans.ipamConfig s.Conf
+
+              let fault =
+                  match kind with
+                  | 0 -> FailWith { Kind = TimedOut; Message = "killed at its timeout" }
+                  | 1 -> ExitWith { ExitCode = 0; Stdout = Encoding.UTF8.GetBytes """{"cniVersion": "1.0.0"}""" }
+                  | _ -> exitWith """{"code": 11, "msg": "refused"}"""
+
+              let inject _ effect =
+                  match effect with
+                  | AwaitPlugin p when p.Call.Command = "ADD" && isDelegate p.Call -> Some fault
+                  | _ -> None
+
+              let _, reply, trace = runWith inject (before s) (invocation s.Conf s.Ours)
+              let deleted = trace |> List.exists (function AwaitPlugin p -> p.Call.Command = "DEL" && isDelegate p.Call | _ -> false)
+              (reply.ExitCode <> 0 && deleted = (kind < 2)) |> Prop.label $"kind {kind}: {replyText reply}")
+
           property "when the Minuteman link cannot be made, nothing is left (delegate included)"
           <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled))) (fun s ->
               let w0 = { before s with DummySupported = false }
@@ -396,7 +416,24 @@ let negotiation =
           <| Prop.forAll (Arb.fromGen ipamScenario) (fun s ->
               let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "9.9.9" ] ] }
               let w1, added, _ = add s w0
-              (added.ExitCode <> 0 && replyText(added).Contains "\"code\":1" && settled w1 = settled w0) |> Prop.label (replyText added)) ]
+              (added.ExitCode <> 0 && replyText(added).Contains "\"code\":1" && settled w1 = settled w0) |> Prop.label (replyText added))
+
+          property "after a refusal, the agreed version is kept: the rollback's IPAM DEL gets it at once"
+          <| Prop.forAll (Arb.fromGen (ipamScenario |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.1.0" } }))) (fun s ->
+              let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "0.4.0"; "1.0.0" ] ] }
+              // the veth step fails after the IPAM ADD, so the IPAM DEL undoes it
+              let inject _ effect =
+                  match effect with
+                  | Change(CreateVeth _) -> Some(failure "injected")
+                  | _ -> None
+
+              let w1, added, trace = runWith inject w0 (invocation s.Conf s.Ours)
+              let isIpam (c: PluginCall) = c.Type = s.Conf.Spartan.Network.IpamType && (Json.tryField "ipam" c.Config).IsSome || c.Command = "VERSION"
+              let ipamRuns = trace |> List.choose (function AwaitPlugin p when isIpam p.Call -> Some p.Call | _ -> None)
+              let shown = ipamRuns |> List.map (fun c -> c.Command + "@" + (match Json.tryField "cniVersion" c.Config with Some(Json.String v) -> v | _ -> "?"))
+
+              (added.ExitCode <> 0 && settled w1 = settled w0 && shown = [ "ADD@1.1.0"; "VERSION@1.1.0"; "ADD@1.0.0"; "DEL@1.0.0" ])
+              |> Prop.label (String.Join(", ", shown))) ]
 
 let examples =
     testList
