@@ -346,22 +346,24 @@ module Commands =
         let listed = conf.ValidAttachments |> Option.defaultValue [] |> List.map _.ContainerId |> Set.ofList
 
         let orphan (checkpoint: StoredFile) : Program<Entry list> =
-            let netnsName = $"{checkpoint.Name}: netns gone"
+            let gone = $"{checkpoint.Name}: netns gone"
+            let unchanged = $"{checkpoint.Name}: checkpoint unchanged"
             let removal = { Name = $"{checkpoint.Name}: remove orphaned checkpoint"; Action = Make(RemoveFile(Checkpoint, directory, checkpoint.Name)); Undo = NothingToUndo }
 
             program {
-                match! Perform.change (Steps.probe netnsName) (CheckExists checkpoint.Content) with
+                match! Perform.change (Steps.probe gone) (CheckExists checkpoint.Content) with
                 | Error f when f.Kind = NotFound ->
-                    match! Perform.readFile (Steps.probe netnsName) Checkpoint directory checkpoint.Name with
+                    match! Perform.readFile (Steps.probe unchanged) Checkpoint directory checkpoint.Name with
                     | Ok now when now = checkpoint ->
                         let! _, removed = Steps.remove removal Learnt.nothing
-                        return [ entry netnsName None; removed ]
+                        return [ entry gone None; entry unchanged None; removed ]
                     // rewritten meanwhile (an ADD), or removed: not this GC's to remove
-                    | Ok _
-                    | Error _ -> return [ entry netnsName None ]
-                // the netns is there, or whether it is cannot be told: the checkpoint stays
-                | Ok()
-                | Error _ -> return [ entry netnsName None ]
+                    | Ok _ -> return [ entry gone None; entry unchanged None ]
+                    | Error f when f.Kind = NotFound -> return [ entry gone None; entry unchanged None ]
+                    | Error f -> return [ entry gone None; entry unchanged (Some(Steps.failure unchanged f)) ]
+                // the netns is there: the checkpoint stays
+                | Ok() -> return [ entry gone None ]
+                | Error f -> return [ entry gone (Some(Steps.failure gone f)) ]
             }
 
         program {

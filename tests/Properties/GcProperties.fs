@@ -152,6 +152,24 @@ let gc =
 
               (reply.ExitCode = 0 && locks = expected) |> Prop.label (System.String.Join("; ", locks)))
 
+          property "a GC whose k-th effect fails reports \"GC step k (...)\" first"
+          <| Prop.forAll (Arb.fromGen (Gen.zip gcScenario (Gen.choose (1, 1000)))) (fun (s, pick) ->
+              let w0 = attached s
+              let _, _, clean = gcOn s w0
+              let k = 1 + pick % clean.Length
+
+              let inject n effect =
+                  match effect with
+                  | _ when n <> k -> None
+                  | AwaitPlugin _ -> Some(ExitWith { ExitCode = 1; Stdout = System.Text.Encoding.UTF8.GetBytes """{"code": 11, "msg": "injected"}""" })
+                  | _ -> Some(FailWith { Kind = OtherFailure; Message = "injected" })
+
+              let _, reply, _ = runWith inject w0 (gcProgram s)
+
+              match Json.parse (System.ReadOnlyMemory reply.Stdout) |> Result.map (Json.tryField "msg") with
+              | Ok(Some(Json.String msg)) -> msg.StartsWith $"GC step {k} (" |> Prop.label $"k={k}: {msg}"
+              | other -> false |> Prop.label $"k={k} of {clean.Length}: {other}")
+
           property "GC twice: the second finds nothing to do"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let w1, first, _ = gcOn s (attached s)
