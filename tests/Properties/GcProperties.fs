@@ -170,6 +170,33 @@ let gc =
               | Ok(Some(Json.String msg)) -> msg.StartsWith $"GC step {k} (" |> Prop.label $"k={k}: {msg}"
               | other -> false |> Prop.label $"k={k} of {clean.Length}: {other}")
 
+          testCase "a stale attachment of a container that has another, listed attachment leaves the container's checkpoint" <| fun () ->
+              let conf =
+                  match NetConf.parse (System.ReadOnlyMemory(System.Text.Encoding.UTF8.GetBytes """{"cniVersion": "1.1.0", "name": "gcnet", "type": "dcos-l4lb", "delegate": {"type": "bridge"}}""")) with
+                  | Ok c -> c
+                  | Error e -> failwith (e.Head.Describe())
+
+              let at ifName netns = { gcInvocation with Command = Add; ContainerId = "web"; IfName = ifName; Netns = Some netns; Path = [ "/opt/cni/bin" ] }
+              let stale, kept = at "eth1" "/run/netns/old", at "eth2" "/run/netns/new"
+              let w = initial |> addNetns "/run/netns/old" |> addNetns "/run/netns/new"
+              let w, first, _ = invoke conf stale w
+              let w, second, _ = invoke conf kept w
+              Expect.equal (first.ExitCode, second.ExitCode) (0, 0) (replyText first + replyText second)
+              let listed = { conf with ValidAttachments = Some [ { ContainerId = "web"; IfName = "eth2" } ] }
+              let w, reply, _ = invoke listed gcInvocation w
+              Expect.equal reply.ExitCode 0 (replyText reply)
+              Expect.equal (w.Files.TryFind(conf.Minuteman.Path, "web")) (Some "/run/netns/new") "the listed attachment's checkpoint stays"
+              Expect.isFalse (w.Records.ContainsKey(Plans.attachmentDirectory conf, "web@eth1")) "the stale attachment's record went"
+
+          property "ADD, DEL and GC's attachment removals take the attachment's lock before anything else"
+          <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
+              let m = s.Members.Head
+              let lock = Change(TakeLock(Plans.lockPath m.Invocation.ContainerId m.Invocation.IfName))
+              let _, _, added = invoke s.Conf m.Invocation (addNetns m.Invocation.Netns.Value initial)
+              let w = attached s
+              let _, _, deleted = invoke s.Conf { m.Invocation with Command = Del } w
+              List.tryHead added = Some lock && List.tryHead deleted = Some lock)
+
           property "GC twice: the second finds nothing to do"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let w1, first, _ = gcOn s (attached s)
