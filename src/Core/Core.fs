@@ -29,7 +29,7 @@ module Core =
         | true, command -> not (String.IsNullOrEmpty command)
         | _ -> false
 
-    let private errorReply = Commands.errorReply
+    let private errorReply = Journal.errorReply
 
     /// The version to state in an error: the config's own when it names a supported one.
     let private replyVersion (stdin: byte[]) =
@@ -85,7 +85,7 @@ module Core =
         | Check when CniVersion.atLeast "0.4.0" conf.CniVersion -> Ok(Commands.check conf runtime)
         | Check ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"CHECK needs cniVersion 0.4.0 or later; this config has {conf.CniVersion}")
-        | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(Commands.status conf runtime)
+        | Status when CniVersion.atLeast "1.1.0" conf.CniVersion -> Ok(NetworkCommands.status conf runtime)
         | Status ->
             Error(CniError.create IncompatibleVersion "$.cniVersion" $"STATUS needs cniVersion 1.1.0 or later; this config has {conf.CniVersion}")
         | Gc when not (CniVersion.atLeast "1.1.0" conf.CniVersion) ->
@@ -93,7 +93,7 @@ module Core =
         | Gc when conf.ValidAttachments.IsNone ->
             // never read a missing list as an empty one: that would remove every attachment
             Error(CniError.invalidConfig ("$[\"" + NetConf.validAttachmentsKey + "\"]") "is required for GC: the attachments that are still valid, as [{\"containerID\": ..., \"ifname\": ...}]")
-        | Gc -> Ok(Commands.gc conf runtime)
+        | Gc -> Ok(NetworkCommands.gc conf runtime)
         | Version -> Error(CniError.create InvalidEnvironment "CNI_COMMAND" "VERSION runs no program")
 
     /// Answers one invocation: a reply at once (about text, VERSION, an invalid request),

@@ -407,6 +407,64 @@ let runLabelled (inject: int -> Effect -> Fault option) (w: World) (next: Next) 
 
     loop w next 1 []
 
+/// Runs an invocation as `runLabelled` does, with the plugins it starts finishing (their
+/// work applied to the world) just before its `finishAt`-th effect, or when awaited if
+/// that comes first: any point at which a plugin running beside other steps can end. The
+/// step named `failing` fails: a plugin that refuses (and so does nothing), or any other
+/// effect that fails without a change.
+let runScheduled (finishAt: int) (failing: string option) (w: World) (next: Next) : World * Reply * (Effect * Label option) list =
+    let fails (label: Label option) =
+        match label, failing with
+        | Some l, Some name -> l.Step = name
+        | _ -> false
+
+    let refusal =
+        { ExitCode = 1
+          Stdout = Json.render (Json.Object [ "cniVersion", Json.String "1.0.0"; "code", Json.ofInt 11; "msg", Json.String "injected" ]) }
+
+    // started plugins: their call and label, and their exit once they have run
+    let rec loop w (next: Next) n (running: Map<int, PluginCall * Label option * PluginExit option>) trace =
+        let w, running =
+            if n < finishAt then
+                w, running
+            else
+                running
+                |> Map.fold
+                    (fun (w, running: Map<_, _>) id (call, label, exit) ->
+                        match exit with
+                        | Some _ -> w, running
+                        | None when fails label -> w, running.Add(id, (call, label, Some refusal))
+                        | None ->
+                            match runPlugin w call with
+                            | w, Ok e -> w, running.Add(id, (call, label, Some e))
+                            | w, Error _ -> w, running)
+                    (w, running)
+
+        match next with
+        | Finished reply -> w, reply, List.rev trace
+        | Pending(:? StartRequest as r) ->
+            let id = (if running.IsEmpty then 0 else Seq.max running.Keys) + 1
+            loop w (r.Started id) n (running.Add(id, (r.Call, r.Label, None))) trace
+        | Pending(:? AwaitRequest as r) ->
+            let call, label, exit = running[r.Plugin.Id]
+
+            let w, exit =
+                match exit with
+                | Some e -> w, e
+                | None when fails label -> w, refusal
+                | None ->
+                    match runPlugin w call with
+                    | w, Ok e -> w, e
+                    | w, Error _ -> w, refusal
+
+            loop w (r.Exited(exit.ExitCode, exit.Stdout)) (n + 1) (running.Remove r.Plugin.Id) ((r.Effect, r.Label) :: trace)
+        | Pending r ->
+            let fault = if fails r.Label then Some(FailWith { Kind = OtherFailure; Message = "injected" }) else None
+            let w, next = answer fault w r
+            loop w next (n + 1) running ((r.Effect, r.Label) :: trace)
+
+    loop w next 1 Map.empty []
+
 /// Runs an invocation to its reply, with the effects it asked for (see runLabelled).
 let runWith (inject: int -> Effect -> Fault option) (w: World) (next: Next) : World * Reply * Effect list =
     let w, reply, trace = runLabelled inject w next

@@ -52,6 +52,13 @@ and Compensation =
         | NotUndone reason -> $"deliberately not undone: {reason}"
         | NothingToUndo -> "nothing to undo"
 
+/// A command's steps as they run: `Before` in order, then the delegate's step (none in
+/// chained mode) with `Beside` carried out while its plugin runs.
+type Lanes =
+    { Before: Step list
+      Delegate: Step option
+      Beside: Step list }
+
 module Plans =
     /// A plugin gets this long before it is killed: a delegate that hangs must not hang
     /// the runtime's container start.
@@ -249,28 +256,39 @@ module Plans =
           if conf.Minuteman.Enabled then
               absent "not yet attached (Minuteman link)" ns minutemanLink ]
 
-    /// ADD in upstream order: forwarding, delegate, Spartan, Minuteman; after checking that
-    /// the container is not attached already, and recording the attachment first, so that
-    /// whatever a crash leaves behind can be found by GC.
-    let add (conf: NetConf) (rt: Invocation) : Step list =
+    /// ADD: after checking that the container is not attached already, and recording the
+    /// attachment first (so that whatever a crash leaves behind can be found by GC), the
+    /// delegate beside the Spartan attachment and the Minuteman registration.
+    let addLanes (conf: NetConf) (rt: Invocation) : Lanes =
         let netns = netnsOf rt
         let hostVeth = hostVethName rt.ContainerId rt.IfName
         let record = attachmentName rt.ContainerId rt.IfName
         let directory = attachmentDirectory conf
 
-        [ lock rt
-          yield! notYetAttached conf netns hostVeth
-          step
-              "attachment record"
-              (Make(WriteRecord(directory, record, netns)))
-              (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
-          step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one")
-          if conf.Delegate.IsSome then
-              delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo))
-          if conf.Spartan.Enabled then
-              yield! spartanAdd conf rt netns hostVeth
-          if conf.Minuteman.Enabled then
-              yield! minutemanAdd conf rt netns ]
+        { Before =
+            [ lock rt
+              yield! notYetAttached conf netns hostVeth
+              step
+                  "attachment record"
+                  (Make(WriteRecord(directory, record, netns)))
+                  (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
+              step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one") ]
+          Delegate =
+            if conf.Delegate.IsSome then
+                Some(delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo)))
+            else
+                None
+          Beside =
+            [ if conf.Spartan.Enabled then
+                  yield! spartanAdd conf rt netns hostVeth
+              if conf.Minuteman.Enabled then
+                  yield! minutemanAdd conf rt netns ] }
+
+    /// ADD's steps in upstream order (forwarding, delegate, Spartan, Minuteman), as its
+    /// errors number them.
+    let add (conf: NetConf) (rt: Invocation) : Step list =
+        let lanes = addLanes conf rt
+        lanes.Before @ Option.toList lanes.Delegate @ lanes.Beside
 
     /// DEL's removals of this plugin's own artefacts, in upstream order (Spartan, then
     /// Minuteman); without a netns the in-netns ones are left out. GC runs these too.
@@ -291,13 +309,17 @@ module Plans =
               | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))
               | None -> () ]
 
-    /// DEL: the lock, this plugin's removals, then the delegate's DEL. Every step runs
-    /// whatever the others found.
+    /// DEL: the lock, then the delegate's DEL beside this plugin's removals.
+    let delLanes (conf: NetConf) (rt: Invocation) : Lanes =
+        { Before = [ lock rt ]
+          Delegate = if conf.Delegate.IsSome then Some(delegateStep conf rt Del Succeeds NothingToUndo) else None
+          Beside = removals conf rt }
+
+    /// DEL's steps in upstream order (Spartan, Minuteman, delegate), as its errors number
+    /// them. Every step runs whatever the others found.
     let del (conf: NetConf) (rt: Invocation) : Step list =
-        [ lock rt
-          yield! removals conf rt
-          if conf.Delegate.IsSome then
-              delegateStep conf rt Del Succeeds NothingToUndo ]
+        let lanes = delLanes conf rt
+        lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
 
     /// DEL's and GC's last step, once every removal before it succeeded: the record goes,
     /// and with it GC's knowledge of the attachment.

@@ -69,31 +69,58 @@ module Steps =
         | Some(Json.String v) -> Some v
         | _ -> None
 
-    /// A plugin run. When `negotiable` and the plugin refuses the config's version (code
-    /// 1), it is asked its VERSION and run once more with the newest version both speak,
-    /// which later runs of the same plugin type use too (an IPAM DEL that undoes the ADD).
-    /// Otherwise the refusal stands.
-    let runPlugin label (learnt: Learnt) (call: PluginCall) (negotiable: bool) : Program<Learnt * Result<PluginExit, Failure>> =
-        let agreed (learnt: Learnt) =
-            match learnt.Versions.TryFind call.Type with
-            | Some v when negotiable -> { call with Config = Json.withField "cniVersion" (Json.String v) call.Config }
-            | _ -> call
+    /// The call as this invocation runs it: with a version agreed earlier, when negotiable.
+    let private agreed (learnt: Learnt) (call: PluginCall) (negotiable: bool) =
+        match learnt.Versions.TryFind call.Type with
+        | Some v when negotiable -> { call with Config = Json.withField "cniVersion" (Json.String v) call.Config }
+        | _ -> call
+
+    /// A plugin started (or not: why) and not yet awaited.
+    type Started =
+        { Asked: PluginCall
+          Running: Result<RunningPlugin, Failure> }
+
+    let private startPlugin label (learnt: Learnt) (call: PluginCall) (negotiable: bool) : Program<Started> =
+        let asked = agreed learnt call negotiable
 
         program {
-            let asked = agreed learnt
+            match! Perform.start label asked with
+            | Ok id -> return { Asked = asked; Running = Ok { Id = id; Call = asked } }
+            | Error f -> return { Asked = asked; Running = Error f }
+        }
 
-            match! Perform.run label asked with
+    /// Awaits a started plugin. When `negotiable` and it refused the config's version
+    /// (code 1), it is asked its VERSION and run once more with the newest version both
+    /// speak, which later runs of the same plugin type use too (an IPAM DEL that undoes
+    /// the ADD). Otherwise the refusal stands.
+    let private finishPlugin label (learnt: Learnt) (started: Started) (negotiable: bool) : Program<Learnt * Result<PluginExit, Failure>> =
+        let asked = started.Asked
+
+        program {
+            let! outcome =
+                match started.Running with
+                | Ok running -> Perform.await label running
+                | Error f -> program { return Error f }
+
+            match outcome with
             | Ok exit when exit.ExitCode <> 0 && negotiable && (PluginOutput.error asked exit.ExitCode exit.Stdout).Code = 1 ->
                 match! Perform.run label (Plans.versionQuery asked) with
                 | Ok version when version.ExitCode = 0 ->
                     match cniVersionOf asked |> Option.bind (fun w -> PluginOutput.negotiate w (PluginOutput.supportedVersions version.Stdout)) with
                     | Some v ->
-                        let learnt = { learnt with Versions = learnt.Versions.Add(call.Type, v) }
-                        let! exit = Perform.run label (agreed learnt)
+                        let learnt = { learnt with Versions = learnt.Versions.Add(asked.Type, v) }
+                        let! exit = Perform.run label (agreed learnt asked true)
                         return learnt, exit
                     | None -> return learnt, Ok exit
                 | _ -> return learnt, Ok exit
             | outcome -> return learnt, outcome
+        }
+
+    /// A plugin run from start to exit (see finishPlugin for `negotiable`).
+    let runPlugin label (learnt: Learnt) (call: PluginCall) (negotiable: bool) : Program<Learnt * Result<PluginExit, Failure>> =
+        program {
+            let! started = startPlugin label learnt call negotiable
+            return! finishPlugin label learnt started negotiable
         }
 
     let private failed error =
@@ -115,6 +142,21 @@ module Steps =
             { Error = { e with Field = step.Name }
               Happened = true
               Gone = false })
+
+    /// What a plugin step's run means: what it learnt, or why it failed.
+    let private readRun (step: Step) (call: PluginCall) (result: PluginUse) (learnt: Learnt) (outcome: Result<PluginExit, Failure>) =
+        match outcome with
+        | Ok exit when exit.ExitCode <> 0 -> learnt, failed { PluginOutput.error call exit.ExitCode exit.Stdout with Field = step.Name }
+        | Ok exit ->
+            match readResult step learnt call result exit.Stdout with
+            | Ok learnt -> learnt, Ok()
+            | Error e -> learnt, Error e
+        | Error f ->
+            learnt,
+            Error
+                { Error = failure step.Name f
+                  Happened = (f.Kind = TimedOut)
+                  Gone = false }
 
     /// Carries out one step: what it learnt, or why it failed.
     let perform (step: Step) (learnt: Learnt) : Program<Learnt * Result<unit, StepFailure>> =
@@ -149,20 +191,28 @@ module Steps =
                 | Error f -> return learnt, failed (failure step.Name f)
             | Run(call, result, negotiable) ->
                 let! learnt, outcome = runPlugin label learnt call negotiable
+                return readRun step call result learnt outcome
+        }
 
-                match outcome with
-                | Ok exit when exit.ExitCode <> 0 -> return learnt, failed { PluginOutput.error call exit.ExitCode exit.Stdout with Field = step.Name }
-                | Ok exit ->
-                    match readResult step learnt call result exit.Stdout with
-                    | Ok learnt -> return learnt, Ok()
-                    | Error e -> return learnt, Error e
-                | Error f ->
-                    return
-                        learnt,
-                        Error
-                            { Error = failure step.Name f
-                              Happened = (f.Kind = TimedOut)
-                              Gone = false }
+    /// Carries out a plugin step and, while its plugin runs, `lane`: the two touch
+    /// different things (the delegate its own interface and IPAM store, the lane the
+    /// Spartan attachment), so neither waits for the other. The plugin is awaited after
+    /// the lane, whatever the lane found. A step that is not a plugin run is carried out
+    /// first.
+    let beside (step: Step) (learnt: Learnt) (lane: Learnt -> Program<Learnt * 'a>) : Program<Learnt * Result<unit, StepFailure> * 'a> =
+        program {
+            match step.Action with
+            | Run(call, result, negotiable) ->
+                let! started = startPlugin (label step) learnt call negotiable
+                let! learnt, laneOutcome = lane learnt
+                let! learnt, outcome = finishPlugin (label step) learnt started negotiable
+                let learnt, stepOutcome = readRun step call result learnt outcome
+                return learnt, stepOutcome, laneOutcome
+            | Make _
+            | ExpectNoLink _ ->
+                let! learnt, stepOutcome = perform step learnt
+                let! learnt, laneOutcome = lane learnt
+                return learnt, stepOutcome, laneOutcome
         }
 
     /// Carries out a step whose failure is a problem to report, not a reason to stop.
@@ -204,17 +254,22 @@ module Steps =
                 return learnt, entry :: entries
         }
 
-    /// How far ADD's steps got.
+    /// How far ADD's steps got. `Completed`: the steps done, newest first.
     type Progress =
-        | AllDone of learnt: Learnt
-        /// Step `Number` failed; `Completed`: the steps done before it, newest first.
+        | AllDone of completed: Step list * learnt: Learnt
+        /// Step `Number` failed.
         | StoppedAt of number: int * step: Step * failure: StepFailure * completed: Step list * learnt: Learnt
+
+        member p.Learnt =
+            match p with
+            | AllDone(_, learnt)
+            | StoppedAt(_, _, _, _, learnt) -> learnt
 
     /// Carries out ADD's steps in order until one fails.
     let rec forward (number: int) (completed: Step list) (learnt: Learnt) (steps: Step list) : Program<Progress> =
         program {
             match steps with
-            | [] -> return AllDone learnt
+            | [] -> return AllDone(completed, learnt)
             | step :: rest ->
                 match! perform step learnt with
                 | learnt, Ok() -> return! forward (number + 1) (step :: completed) learnt rest

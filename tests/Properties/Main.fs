@@ -24,5 +24,6 @@ let main argv =
           ChainedProperties.chained
           StatusProperties.status
           GcProperties.gc
-          GcProperties.orphans ]
+          GcProperties.orphans
+          LaneProperties.lanes ]
     |> Suite.run "properties" argv

@@ -92,6 +92,16 @@ let private requested (spartan: Ipv4 option) (step: Step) =
 let private spartanAddress (s: Scenario) (w: World) =
     w.Ipam.TryFind(spartanNetwork s) |> Option.bind (Map.tryFind (s.Ours.ContainerId, s.Ours.IfName))
 
+/// ADD's steps in the order their effects happen: the delegate's run is awaited after the
+/// steps beside it (its start is no effect of the trace).
+let private runOrder (s: Scenario) =
+    let lanes = Plans.addLanes s.Conf s.Ours
+    lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
+
+/// The number ADD's errors give a step: its place in Plans.add.
+let private numberOf (s: Scenario) (step: Step) =
+    1 + (Plans.add s.Conf s.Ours |> List.findIndex (fun st -> st.Name = step.Name))
+
 let addDel =
     testList
         "ADD and DEL on the model"
@@ -126,10 +136,10 @@ let addDel =
                   | Ok result -> added.Stdout = Json.render (PluginOutput.withNameservers nameservers result)
                   | Error _ -> false)
 
-          property "ADD's k-th effect is its k-th step: a successful ADD's trace matches Plans.add step by step"
+          property "ADD's effects are its steps in the order they run: a successful ADD's trace matches its lanes step by step"
           <| Prop.forAll (Arb.fromGen scenario) (fun s ->
               let w1, added, trace = runLabelled (fun _ _ -> None) (before s) (invocation s.Conf s.Ours)
-              let steps = Plans.add s.Conf s.Ours
+              let steps = runOrder s
               let expected = steps |> List.map (fun step -> requested (spartanAddress s w1) step, Some step.Name)
               let ran = trace |> List.map (fun (effect, label) -> withoutHandle effect, label |> Option.map _.Step)
 
@@ -185,11 +195,22 @@ let private faultScenario =
         return s, trace, k, j
     }
 
-/// The compensations that must follow a failure at step k: the Undo of every earlier
-/// step that has one, newest first (step k is ADD's k-th effect: see "ADD's k-th effect
-/// is its k-th step").
+/// The compensations that must follow a failure of ADD's k-th effect: the Undo of every
+/// step done by then, newest first. The k-th effect is the k-th step in run order (see
+/// "ADD's effects are its steps in the order they run"); a step beside the delegate that
+/// fails still lets the delegate finish, and the delegate, awaited last, is the newest.
 let private expectedUndo (s: Scenario) (k: int) =
-    List.take (k - 1) (Plans.add s.Conf s.Ours)
+    let lanes = Plans.addLanes s.Conf s.Ours
+    let order = runOrder s
+    let failed = order[k - 1]
+
+    let isBeside = lanes.Beside |> List.exists (fun b -> b.Name = failed.Name)
+
+    let doneSteps =
+        List.take (k - 1) order
+        @ (if isBeside then Option.toList lanes.Delegate else [])
+
+    doneSteps
     |> List.rev
     |> List.choose (fun step ->
         match step.Undo with
@@ -207,14 +228,18 @@ let rollback =
 
               (reply.ExitCode <> 0
                && settled w1 = settled w0
-               && text.Contains $"ADD step {k} ("
+               && text.Contains $"ADD step {numberOf s (List.item (k - 1) (runOrder s))} ("
                && text.Contains "injected")
               |> Prop.label text)
 
           property "the compensations run newest first, every one, even when one of them fails"
           <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, j) ->
               let undo = expectedUndo s k
-              let failing = if undo.IsEmpty then 0 else k + 1 + (j % undo.Length)
+              // a failure beside the delegate still awaits it before undoing
+              let lanes = Plans.addLanes s.Conf s.Ours
+              let awaited = lanes.Delegate.IsSome && lanes.Beside |> List.exists (fun b -> b.Name = (List.item (k - 1) (runOrder s)).Name)
+              let undoStart = if awaited then k + 1 else k
+              let failing = if undo.IsEmpty then 0 else undoStart + 1 + (j % undo.Length)
               let w0 = before s
 
               let inject n e =
@@ -222,7 +247,7 @@ let rollback =
 
               let _, reply, ran = runWith inject w0 (invocation s.Conf s.Ours)
               let text = replyText reply
-              let after = ran |> List.skip k |> List.map withoutHandle
+              let after = ran |> List.skip undoStart |> List.map withoutHandle
 
               (reply.ExitCode <> 0
                && after = undo
@@ -257,13 +282,13 @@ let rollback =
               | Ok(Some(Json.String msg)) -> msg.StartsWith $"DEL step {k} ({steps[k - 1].Name}): " |> Prop.label $"k={k}: {msg}"
               | other -> false |> Prop.label $"k={k}: {other}")
 
-          property "an ADD whose k-th step fails reports \"ADD step k (<that step's name>)\""
+          property "an ADD whose k-th step fails reports \"ADD step k (<that step's name>)\", k its place in Plans.add"
           <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, _) ->
-              let steps = Plans.add s.Conf s.Ours
+              let step = (runOrder s)[k - 1]
               let _, reply, _ = runWith (fun n e -> if n = k then Some(injectedFailure e) else None) (before s) (invocation s.Conf s.Ours)
 
               match Json.parse (ReadOnlyMemory reply.Stdout) |> Result.map (Json.tryField "msg") with
-              | Ok(Some(Json.String msg)) -> msg.StartsWith $"ADD step {k} ({steps[k - 1].Name}): " |> Prop.label $"k={k}: {msg}"
+              | Ok(Some(Json.String msg)) -> msg.StartsWith $"ADD step {numberOf s step} ({step.Name}): " |> Prop.label $"k={k}: {msg}"
               | other -> false |> Prop.label $"k={k}: {other}")
 
           property "a delegate ADD that may have acted (killed at its timeout, or exit 0 with no address) gets its DEL; a refused one does not"
