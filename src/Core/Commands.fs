@@ -58,7 +58,8 @@ module Commands =
 
     /// ADD: the steps before the delegate in order; then the delegate's ADD, and while it
     /// runs, the Spartan attachment and the Minuteman registration. When a step of either
-    /// lane fails, the other is awaited and everything done is undone, newest first.
+    /// lane fails, the other is awaited and everything done is undone, newest first (by
+    /// when it started: the delegate after the steps beside it).
     let add (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let lanes = Plans.addLanes conf rt
         let delegateNumber = lanes.Before.Length + 1
@@ -94,17 +95,25 @@ module Commands =
                             return learnt, None, beside
                         }
 
-                let besideFailure, besideDone =
+                // `forward` went on from `before`: what it completed beyond that is the lane's
+                let laneFailure, laneDone =
                     match beside with
-                    | Steps.AllDone(completed, _) -> [], completed
-                    | Steps.StoppedAt(number, step, failure, completed, _) -> [ number, step, failure ], toUndo step (Error failure) completed
+                    | Steps.AllDone(completed, _) -> [], List.take (completed.Length - before.Length) completed
+                    | Steps.StoppedAt(number, step, failure, completed, _) ->
+                        [ number, step, failure ], toUndo step (Error failure) (List.take (completed.Length - before.Length) completed)
 
-                // the delegate is awaited last: it is the newest
+                // undone newest first in plan order: the Spartan and Minuteman steps, the
+                // delegate (started before them), the steps before it
                 let failures, completed =
                     match delegated with
-                    | Some(step, Error failure) -> (delegateNumber, step, failure) :: besideFailure, toUndo step (Error failure) besideDone
-                    | Some(step, Ok()) -> besideFailure, step :: besideDone
-                    | None -> besideFailure, besideDone
+                    | Some(step, outcome) ->
+                        let delegateFailure =
+                            match outcome with
+                            | Error failure -> [ delegateNumber, step, failure ]
+                            | Ok() -> []
+
+                        delegateFailure @ laneFailure, laneDone @ toUndo step outcome before
+                    | None -> laneFailure, laneDone @ before
 
                 match failures with
                 | [] -> return ok (addResult conf learnt)

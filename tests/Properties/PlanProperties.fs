@@ -196,21 +196,18 @@ let private faultScenario =
     }
 
 /// The compensations that must follow a failure of ADD's k-th effect: the Undo of every
-/// step done by then, newest first. The k-th effect is the k-th step in run order (see
-/// "ADD's effects are its steps in the order they run"); a step beside the delegate that
-/// fails still lets the delegate finish, and the delegate, awaited last, is the newest.
+/// step done by then, newest first by plan order. The k-th effect is the k-th step in run
+/// order (see "ADD's effects are its steps in the order they run"); a step beside the
+/// delegate that fails still lets the delegate finish.
 let private expectedUndo (s: Scenario) (k: int) =
     let lanes = Plans.addLanes s.Conf s.Ours
     let order = runOrder s
     let failed = order[k - 1]
-
     let isBeside = lanes.Beside |> List.exists (fun b -> b.Name = failed.Name)
+    let finished = List.take (k - 1) order @ (if isBeside then Option.toList lanes.Delegate else [])
 
-    let doneSteps =
-        List.take (k - 1) order
-        @ (if isBeside then Option.toList lanes.Delegate else [])
-
-    doneSteps
+    Plans.add s.Conf s.Ours
+    |> List.filter (fun step -> finished |> List.exists (fun f -> f.Name = step.Name))
     |> List.rev
     |> List.choose (fun step ->
         match step.Undo with
