@@ -20,7 +20,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-timeout_s=${FULLKERNEL_TIMEOUT:-300}
+timeout_s=${FULLKERNEL_TIMEOUT:-720}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 give_up() {
