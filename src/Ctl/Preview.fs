@@ -42,11 +42,31 @@ let private worldFor (rt: Invocation) (conf: NetConf) =
     | Status
     | Version -> HostModel.initial
 
-/// The effects of the program, described in order, each with the plan step it carries
-/// out. The Spartan address the model's IPAM made up is shown as what it stands for: the
-/// real one is whatever the IPAM plugin hands out then.
+/// ADD's and DEL's steps in the order their errors number them: the delegate runs beside
+/// the steps after it and finishes after them, but it is shown, and numbered, in its place.
+let private inPlanOrder (rt: Invocation) (conf: NetConf) (trace: (Effect * Label option) list) =
+    let steps =
+        match rt.Command with
+        | Add -> Plans.add conf rt
+        | Del -> Plans.del conf rt @ [ Plans.forget conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+        | Check
+        | Gc
+        | Status
+        | Version -> []
+
+    let place (_, label: Label option) =
+        label
+        |> Option.bind (fun l -> steps |> List.tryFindIndex (fun s -> s.Name = l.Step))
+        |> Option.defaultValue steps.Length
+
+    List.sortBy place trace
+
+/// The effects of the program, described in plan order, each with the plan step it
+/// carries out. The Spartan address the model's IPAM made up is shown as what it stands
+/// for: the real one is whatever the IPAM plugin hands out then.
 let effects (rt: Invocation) (conf: NetConf) (program: Program<Reply>) : (string * Label option) list =
-    let world, _, trace = run (worldFor rt conf) program
+    let world, _, ran = run (worldFor rt conf) program
+    let trace = inPlanOrder rt conf ran
 
     let lease =
         world.Ipam.TryFind conf.Spartan.Network.Network
