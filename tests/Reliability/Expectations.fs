@@ -52,6 +52,25 @@ let addPlan (s: Shape) : (string * string) list =
 
 let addSteps (s: Shape) = addPlan s |> List.map fst
 
+/// ADD's steps in the order its effect log has them: each line is written as its step
+/// completes, and the delegate's at its await, after the Spartan and Minuteman lane that
+/// ran while the delegate did.
+let logOrder (s: Shape) : (string * string) list =
+    let plan = addPlan s
+
+    let delegateAt =
+        plan |> List.findIndex (fun (name, _) -> name = $"delegate {s.Delegate} ADD")
+
+    List.take delegateAt plan
+    @ List.skip (delegateAt + 1) plan
+    @ [ plan[delegateAt] ]
+
+/// The step of ADD an effect log line stands for, by its pattern.
+let stepOfLine (s: Shape) (line: string) : string option =
+    addPlan s
+    |> List.tryFind (fun (_, pattern) -> Regex.IsMatch(line, "^" + pattern + " -> "))
+    |> Option.map fst
+
 /// The 1-based number of the named step of ADD.
 let stepNumber (s: Shape) (name: string) =
     match addSteps s |> List.tryFindIndex ((=) name) with
@@ -177,14 +196,18 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
 
 let expectAttached (scene: Scene) (c: Container) : string = expectAttachedIn (agentView scene) c
 
-/// The effect log the plugin writes when DCOS_L4LB_LOG_FILE is set: one line per effect
-/// ("<effect> -> <outcome> (<ms>)"), then "done" or "failed: ...".
-let effectLog (file: string) : string list =
+/// The effect log the plugin writes when DCOS_L4LB_LOG_FILE is set, each line with the
+/// time it was written: one line per effect ("<effect> -> <outcome> (<ms>)"), then "done"
+/// or "failed: ...".
+let timedEffectLog (file: string) : (DateTime * string) list =
     if File.Exists file then
         [ for line in File.ReadAllLines file do
               let i = line.IndexOf ": "
 
               if i >= 0 then
-                  line.Substring(i + 2) ]
+                  let time = line.Substring(0, line.IndexOf ' ')
+                  DateTime.Parse(time, null, Globalization.DateTimeStyles.RoundtripKind), line.Substring(i + 2) ]
     else
         []
+
+let effectLog (file: string) : string list = timedEffectLog file |> List.map snd

@@ -6,6 +6,7 @@
 module Dcos.L4lb.Tests.Reliability.Fakes
 
 open System.IO
+open Expecto
 open Dcos.L4lb.Tests
 
 /// The delegate wrapper around /usr/lib/cni/bridge.
@@ -98,6 +99,60 @@ let replaceOutput (scene: Scene) (fake: string) (command: string) (text: string)
 
 /// A file in the fakes directory (markers that hooks touch).
 let marker (scene: Scene) (name: string) = Path.Combine(scene.Fakes, name)
+
+// ---- hooks that order the two lanes --------------------------------------------------
+// The plugin runs the delegate while its Spartan lane runs, so which of the two reaches a
+// point first is a race. These hook texts (for `hook`) take it out: a hook waits until the
+// other lane has got somewhere. A wait gives up after 20 s, leaving "<marker>.never", and
+// `expectWaited` fails the test on it: a plugin that ran the lanes one after the other
+// would otherwise only be slower.
+
+/// Shell commands that wait until `condition` (a shell test) holds; `name` is the marker
+/// whose ".never" says it never did.
+let waitUntil (scene: Scene) (name: string) (condition: string) =
+    let never = marker scene name + ".never"
+    $"i=0\nuntil {condition}; do\n  if [ $i -ge 2000 ]; then touch '{never}'; break; fi\n  sleep 0.01; i=$((i+1))\ndone\n"
+
+/// Shell commands that mark this moment.
+let signal (scene: Scene) (name: string) = $"touch '{marker scene name}'\n"
+
+/// Shell commands that wait until another hook has signalled `name`.
+let waitFor (scene: Scene) (name: string) =
+    waitUntil scene name $"[ -e '{marker scene name}' ]"
+
+/// Shell commands that record which fake runs this hook (the wrapper is the hook's
+/// parent), for `waitForExit`.
+let signalExit (scene: Scene) (name: string) =
+    let m = marker scene name
+    $"echo $PPID > '{m}.tmp' && mv '{m}.tmp' '{m}'\n"
+
+/// Shell commands that wait until the fake that ran `signalExit name` has exited (it stays
+/// a zombie until the plugin awaits it).
+let waitForExit (scene: Scene) (name: string) =
+    let m = marker scene name
+
+    waitFor scene name
+    + waitUntil scene name $"[ \"$(cut -d' ' -f3 /proc/$(cat '{m}')/stat 2>/dev/null || echo Z)\" = Z ]"
+
+/// Hooks that make the delegate (the bridge wrapper) finish its ADD before the Spartan
+/// lane goes on: the IPAM wrapper's ADD, having allocated, waits for the bridge wrapper to
+/// exit, then runs `andThen` (shell commands).
+let delegateFirst (scene: Scene) (andThen: string) =
+    hook scene bridge "ADD" (signalExit scene "delegate-added")
+    hook scene hostLocal "ADD" (waitForExit scene "delegate-added" + andThen)
+
+/// Every wait of the hooks came to its end.
+let expectWaited (scene: Scene) =
+    let never =
+        if Directory.Exists scene.Fakes then
+            Directory.GetFiles(scene.Fakes, "*.never")
+            |> Array.map Path.GetFileName
+            |> List.ofArray
+        else
+            []
+
+    if not never.IsEmpty then
+        failtest $"a hook waited 20 s in vain for {never}: the lanes did not overlap as the test arranged"
 
 /// The fakes' calls so far, in order: "<fake> <COMMAND> <container id>".
 let calls (scene: Scene) : string list =

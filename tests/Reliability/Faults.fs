@@ -36,7 +36,7 @@ type Case =
         Extra: Scene -> Container -> Container list -> L4lbInAgent.ErrorReply -> unit
     }
 
-let private baseCase name step =
+let baseCase name step =
     { Name = name
       Step = step
       Shape = shape
@@ -58,6 +58,10 @@ let private foreignLink (netns: string) (name: string) (kind: string) =
 
     Command.ip netns [ "link"; "del"; name ] |> ignore
 
+/// Where a case's ADD writes its effect log (hooks may read it; a failure shows it).
+let effectLogOf (scene: Scene) =
+    Path.Combine(scene.Scratch, "effects.log")
+
 let run (case: Case) () =
     use scene = new Scene()
     Fakes.ensure scene
@@ -65,13 +69,24 @@ let run (case: Case) () =
     let conf = case.Conf scene
     let watched = case.Arrange scene c conf
     let before = scene.State(c :: watched)
+    let log = effectLogOf scene
     let inv = case.Tweak scene (L4lb.invocation scene "ADD" c (L4lb.config conf))
+
+    let inv =
+        { inv with
+            Environment = ("DCOS_L4LB_LOG_FILE", log) :: inv.Environment }
+
     let o = L4lb.exec scene inv
-    let reply = expectFailedAt case.Shape case.Step case.Mentions o
-    case.Foreign scene c
-    expectUnchanged $"after ADD failed at {case.Step}" before (scene.State(c :: watched))
-    expectNoAllocation scene c
-    case.Extra scene c watched reply
+
+    try
+        let reply = expectFailedAt case.Shape case.Step case.Mentions o
+        case.Foreign scene c
+        expectUnchanged $"after ADD failed at {case.Step}" before (scene.State(c :: watched))
+        expectNoAllocation scene c
+        case.Extra scene c watched reply
+    with :? AssertException as e ->
+        failtest
+            $"""{e.Message}{Environment.NewLine}the ADD's effect log:{Environment.NewLine}  {String.Join(Environment.NewLine + "  ", effectLog log)}"""
 
 // ---- strace: the plugin's n-th sendto fails ------------------------------------------
 
@@ -81,10 +96,13 @@ let requireStrace () =
     if not straceInstalled then
         failtest "strace is missing (Debian package strace): it injects the syscall failures"
 
-/// For each step of a successful ADD (default shape), how many sendto calls the plugin
-/// has made by the end of that step: strace traces the plugin's main thread, and the
-/// effect log (written after each effect) marks where each step ends.
-let sendtoCounts: Lazy<int list> =
+/// For each step of a successful ADD (default shape), by name, how many sendto calls the
+/// plugin has made by the end of that step, and by the end of the step its effect log
+/// shows before it: strace traces the plugin's main thread (which carries out the Spartan
+/// lane; the delegate is a process of its own), and the effect log (a line as each step
+/// completes, the delegate's at its await) marks where each step ends. The counts do not
+/// depend on which plugins run, or how fast: only this plugin's own netlink requests count.
+let sendtoCounts: Lazy<Map<string, int * int>> =
     lazy
         (requireStrace ()
          use scene = new Scene()
@@ -119,21 +137,31 @@ let sendtoCounts: Lazy<int list> =
                    then
                        yield sendtos ]
 
-         let steps = addSteps shape
-         Expect.equal counts.Length steps.Length $"one effect log line per step: {effectLog log}"
-         counts)
+         let lines = effectLog log |> List.filter (fun l -> l <> "done")
+         Expect.equal counts.Length lines.Length $"one effect log line per sendto count: {lines}"
+
+         let steps =
+             lines
+             |> List.map (fun line ->
+                 match stepOfLine shape line with
+                 | Some step -> step
+                 | None -> failtest $"the calibration's effect log line \"{line}\" is no step of {addSteps shape}")
+
+         Expect.equal (List.sort steps) (List.sort (addSteps shape)) "one effect log line per step"
+         let previous = 0 :: List.take (counts.Length - 1) counts
+
+         List.zip3 steps previous counts
+         |> List.map (fun (s, p, c) -> s, (p, c))
+         |> Map.ofList)
 
 /// The number of the sendto that carries this step's own request (its last one).
 let sendtoOf (step: string) =
     let counts = sendtoCounts.Force()
-    let k = stepNumber shape step
-    let last = counts[k - 1]
-    let previous = if k = 1 then 0 else counts[k - 2]
 
-    if last = previous then
-        failtest $"step {k} ({step}) makes no netlink request (sendto counts per step: {counts})"
-
-    last
+    match counts.TryFind step with
+    | Some(previous, last) when last > previous -> last
+    | Some _ -> failtest $"step {stepNumber shape step} ({step}) makes no netlink request (sendto counts: {counts})"
+    | None -> failtest $"no step \"{step}\" in the calibration: {counts}"
 
 let private injected (step: string) =
     { baseCase $"{step}: its netlink request fails (strace injects ENOBUFS)" step with
@@ -189,7 +217,9 @@ let natural: Case list =
           Mentions = [ "attached already" ]
           Arrange =
               fun scene c _ ->
-                  Command.ip scene.Agent [ "link"; "add"; Kernel.hostVethName c.Id L4lbInAgent.ifName; "type"; "bridge" ]
+                  Command.ip
+                      scene.Agent
+                      [ "link"; "add"; Kernel.hostVethName c.Id L4lbInAgent.ifName; "type"; "bridge" ]
                   |> ignore
 
                   [] }
@@ -307,13 +337,15 @@ let natural: Case list =
                   for other in watched do
                       expectAttached scene other |> ignore }
 
-      { baseCase "Spartan veth: the container gets a link named spartan while the delegate runs" "Spartan veth" with
-          Shape = hooked
+      // after the check that the container is not attached yet, before the veth: the IPAM
+      // plugin runs in between, in the Spartan lane (the delegate beside it is a race)
+      { baseCase "Spartan veth: the container gets a link named spartan while the IPAM plugin runs" "Spartan veth" with
+          Shape = ipamHooked
           Mentions = [ "File exists" ]
-          Conf = hookedConf
+          Conf = ipamHookedConf
           Arrange =
               fun scene c _ ->
-                  Fakes.hook scene Fakes.bridge "ADD" $"ip -n {c.Netns} link add spartan type bridge\n"
+                  Fakes.hook scene Fakes.hostLocal "ADD" $"ip -n {c.Netns} link add spartan type bridge\n"
                   []
           Foreign = fun _ c -> foreignLink c.Netns "spartan" "bridge" }
 
@@ -360,16 +392,16 @@ let minuteman: Case list =
                   fun scene ->
                       { L4lb.defaults with
                           Minuteman = L4lb.minutemanOn scene } }
-      { baseCase "Minuteman link: the container gets a link named minuteman while the delegate runs" "Minuteman link" with
-          Shape = { on with Delegate = Fakes.bridge }
+      { baseCase "Minuteman link: the container gets a link named minuteman while the IPAM plugin runs" "Minuteman link" with
+          Shape = { on with Ipam = Fakes.hostLocal }
           Conf =
               fun scene ->
                   { L4lb.defaults with
-                      DelegateType = Fakes.bridge
+                      Spartan = Some(L4lb.ipamType Fakes.hostLocal)
                       Minuteman = L4lb.minutemanOn scene }
           Arrange =
               fun scene c _ ->
-                  Fakes.hook scene Fakes.bridge "ADD" $"ip -n {c.Netns} link add minuteman type bridge\n"
+                  Fakes.hook scene Fakes.hostLocal "ADD" $"ip -n {c.Netns} link add minuteman type bridge\n"
                   []
           Foreign = fun _ c -> foreignLink c.Netns "minuteman" "bridge" }
       if Kernel.hasDummy.Force() then
@@ -450,6 +482,12 @@ let tests =
               [ yield
                     testCase "the calibration: each step's sendto calls" (fun () ->
                         let counts = sendtoCounts.Force()
-                        printfn "reliability: sendto calls by the end of each ADD step: %s" (String.Join(", ", counts)))
+
+                        let shown =
+                            [ for step in addSteps shape ->
+                                  let _, last = counts[step]
+                                  $"{stepNumber shape step}: {last}" ]
+
+                        printfn "reliability: sendto calls by the end of each ADD step: %s" (String.Join(", ", shown)))
                 for step in netlinkSteps do
                     yield testCase (injected step).Name (run (injected step)) ] ]

@@ -497,23 +497,27 @@ let private killedRemoving () =
     expectNoAllocation scene s
 
 /// ADD is killed after the Spartan IPAM ADD, and the runtime loses the container (no DEL):
-/// ADD's first step, the attachment record, lets GC find it and release the lease.
+/// ADD's first step, the attachment record, lets GC find it and release the lease. The
+/// delegate, which runs beside the Spartan lane, has finished by then (the IPAM hook waits
+/// for it), so that the kill does not cut it short at a point of its own.
 let private killedAdd () =
     use scene = new Scene()
 
     let conf =
         L4lb.config
             { L4lb.defaults with
+                DelegateType = Fakes.bridge
                 Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
     let c = scene.NewContainer()
     let before = scene.State [ c ]
     let mark = Fakes.marker scene "reached"
-    Fakes.hook scene Fakes.hostLocal "ADD" $"touch '{mark}'\nsleep 30\n"
+    Fakes.delegateFirst scene $"touch '{mark}'\nsleep 30\n"
     use adding = L4lb.start scene (L4lb.invocation scene "ADD" c conf)
     Shell.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap adding
     Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {L4lb.describe o}"
+    Fakes.expectWaited scene
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
     Expect.equal (records scene) [ record c ] "the killed ADD's record"
 

@@ -22,20 +22,34 @@ let private del (scene: Scene) (c: Container) (conf: L4lb.Conf) =
     let o = L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
     expectOk "DEL after the kill" o
 
-/// ADD with a hook that marks the moment and then sleeps; SIGKILL once marked; checks the
-/// partial state; DEL; nothing left.
-let private killedAdd (fake: string) (conf: L4lb.Conf) (partial: Scene -> Container -> unit) () =
+/// ADD with `arrange`'s hooks, of which one marks "reached" and then sleeps; SIGKILL once
+/// `ready` holds too (given the effect log); checks the partial state; DEL; nothing left.
+let private killedAdd
+    (conf: L4lb.Conf)
+    (arrange: Scene -> unit)
+    (ready: string list -> bool)
+    (partial: Scene -> Container -> unit)
+    ()
+    =
     use scene = new Scene()
     let c = scene.NewContainer()
     let mark = Fakes.marker scene "reached"
-    Fakes.hook scene fake "ADD" $"touch '{mark}'\nsleep 30\n"
+    let log = Path.Combine(scene.Scratch, "effects.log")
+    arrange scene
     let before = scene.State [ c ]
-    use r = L4lb.start scene (L4lb.invocation scene "ADD" c (L4lb.config conf))
-    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
+
+    use r =
+        L4lb.start
+            scene
+            { L4lb.invocation scene "ADD" c (L4lb.config conf) with
+                Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
+
+    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark && ready (effectLog log))
     Expect.equal (Shell.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
     Expect.isGreaterThan (Shell.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
     let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
+    Fakes.expectWaited scene
     partial scene c
     del scene c conf
     expectUnchanged "after SIGKILL and DEL" before (scene.State [ c ])
@@ -45,44 +59,68 @@ let private delegateAttached (scene: Scene) (c: Container) =
     Expect.isSome (Kernel.link c.Netns "eth0") "the bridge had attached eth0 when the plugin was killed"
     Expect.equal (scene.AllocationOf Delegate.network c.Id).Length 1 "the delegate's lease is held"
 
+let private spartanLease (scene: Scene) (c: Container) =
+    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+
+let private isLogged (step: string) (lines: string list) =
+    lines |> List.exists (fun l -> stepOfLine shape l = Some step)
+
+/// The delegate attaches, then sleeps; the plugin carries out its Spartan lane meanwhile
+/// and awaits the delegate: killed there.
 let private killDuringDelegate =
     killedAdd
-        Fakes.bridge
         { L4lb.defaults with
             DelegateType = Fakes.bridge }
+        (fun scene -> Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "reached" + "sleep 30\n"))
+        (isLogged "host route to the Spartan address")
         (fun scene c ->
             delegateAttached scene c
-            Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] "no Spartan lease yet"
-            Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
+            spartanLease scene c
+            Expect.isSome (Kernel.link c.Netns "spartan") "the Spartan veth is there"
 
+            Expect.isSome
+                (Kernel.link scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName))
+                "the host veth is there")
+
+/// The delegate attaches and exits; the Spartan IPAM allocates, then sleeps: killed there.
 let private killBetweenSteps =
     killedAdd
-        Fakes.hostLocal
         { L4lb.defaults with
+            DelegateType = Fakes.bridge
             Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+        (fun scene -> Fakes.delegateFirst scene (Fakes.signal scene "reached" + "sleep 30\n"))
+        (fun _ -> true)
         (fun scene c ->
             delegateAttached scene c
-            Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+            spartanLease scene c
             Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
 
-/// ADD succeeds; DEL is killed right after the Spartan IPAM DEL; DEL again cleans up.
+/// ADD succeeds; DEL is killed right after the Spartan IPAM DEL, the delegate's DEL (which
+/// runs beside it) done; DEL again cleans up.
 let private killDuringDel () =
     use scene = new Scene()
     let c = scene.NewContainer()
 
     let conf =
         { L4lb.defaults with
+            DelegateType = Fakes.bridge
             Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
     Fakes.ensure scene
     let before = scene.State [ c ]
     expectOk "ADD" (L4lb.exec scene (L4lb.invocation scene "ADD" c (L4lb.config conf)))
     let mark = Fakes.marker scene "reached"
-    Fakes.hook scene Fakes.hostLocal "DEL" $"touch '{mark}'\nsleep 30\n"
+    Fakes.hook scene Fakes.bridge "DEL" (Fakes.signalExit scene "delegate-deleted")
+
+    Fakes.hook scene Fakes.hostLocal "DEL" (Fakes.waitForExit scene "delegate-deleted" + $"touch '{mark}'\nsleep 30\n")
+
     use r = L4lb.start scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
     Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
+    Fakes.expectWaited scene
+    Expect.isNone (Kernel.link c.Netns "eth0") "the delegate's DEL had detached eth0"
+    Expect.equal (scene.AllocationOf Delegate.network c.Id) [] "the delegate's DEL had released its lease"
     Expect.isSome (Kernel.link c.Netns "spartan") "the Spartan veth is still there (DEL was killed before it)"
     File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
     del scene c conf
@@ -125,7 +163,10 @@ let private killAnywhere () =
         let o = killAndReap r
         let finished = (effectLog log).Length
 
-        let names = addSteps shape
+        // the log has a line as each step completes: the next one in the log's order was
+        // under way (from the delegate's start on, beside the delegate's run)
+        let logged = logOrder shape |> List.map fst
+        let delegateNumber = stepNumber shape $"delegate {shape.Delegate} ADD"
 
         landed.Add(
             if o.ExitCode = 0 then
@@ -133,7 +174,15 @@ let private killAnywhere () =
             elif finished = 0 then
                 "at start-up or during step 1"
             elif finished < steps then
-                $"during step {finished + 1} ({names[finished]})"
+                let next = logged[finished]
+                let k = stepNumber shape next
+
+                if k > delegateNumber then
+                    $"during step {k} ({next}), the delegate running"
+                elif k = delegateNumber then
+                    $"awaiting step {k} ({next}), the Spartan lane done"
+                else
+                    $"during step {k} ({next})"
             else
                 "after the last step"
         )
@@ -167,32 +216,47 @@ let private killAnywhere () =
          else
              String.Join(", ", ownerless))
 
-/// strace delivers SIGKILL to the plugin as it sends the netlink request of `step`: a kill
-/// at an exact point between two steps (after the delegate and the Spartan IPAM ADD).
+/// strace delivers SIGKILL to the plugin as it sends the netlink request of `step` (a
+/// step of the Spartan lane), while the delegate still runs: it has attached and sleeps,
+/// and the Spartan IPAM waited for that. The kill hits the plugin alone; the delegate is
+/// killed with the plugin's process group afterwards, as a runtime that gives up would.
 let private killAtStep (step: string) () =
     Faults.requireStrace ()
     use scene = new Scene()
     let c = scene.NewContainer()
+
+    let conf =
+        { L4lb.defaults with
+            DelegateType = Fakes.bridge
+            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+
+    Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "delegate-attached" + "sleep 30\n")
+    Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "delegate-attached")
     let before = scene.State [ c ]
 
-    let inv =
-        { L4lb.invocation scene "ADD" c (L4lb.config L4lb.defaults) with
-            Tracer =
-                [ "strace"
-                  "-qq"
-                  "-o"
-                  "/dev/null"
-                  "-e"
-                  "trace=sendto"
-                  "-e"
-                  $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
+    use r =
+        L4lb.start
+            scene
+            { L4lb.invocation scene "ADD" c (L4lb.config conf) with
+                Tracer =
+                    [ "strace"
+                      "-qq"
+                      "-o"
+                      "/dev/null"
+                      "-e"
+                      "trace=sendto"
+                      "-e"
+                      $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
 
-    let o = L4lb.exec scene inv
+    Shell.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
+    Expect.isNonEmpty (Shell.groupMembers r.Group) "the delegate still runs"
+    let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.equal o.Stdout "" "a killed plugin prints no reply"
-    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
+    Fakes.expectWaited scene
+    spartanLease scene c
     delegateAttached scene c
-    del scene c L4lb.defaults
+    del scene c conf
     expectUnchanged $"after SIGKILL at {step} and DEL" before (scene.State [ c ])
     expectNoAllocation scene c
 
@@ -202,11 +266,15 @@ let private laterSteps =
 let tests =
     testList
         "SIGKILL mid-ADD, then DEL cleans up"
-        [ testCase "killed while the delegate runs (the bridge has attached)" killDuringDelegate
-          testCase "killed between steps (the Spartan IPAM has allocated)" killBetweenSteps
-          testCase "killed during DEL (after the Spartan IPAM DEL); DEL again" killDuringDel
+        [ testCase
+              "killed while the delegate runs (the bridge has attached, the Spartan lane is done)"
+              killDuringDelegate
+          testCase
+              "killed while the Spartan IPAM runs (the bridge has attached and exited, the Spartan IPAM has allocated)"
+              killBetweenSteps
+          testCase "killed during DEL (after the Spartan IPAM DEL, the delegate's DEL done); DEL again" killDuringDel
           testList
-              "killed exactly as a step sends its netlink request (strace delivers SIGKILL)"
+              "killed exactly as a step sends its netlink request, the delegate still running (strace delivers SIGKILL)"
               [ for step in laterSteps -> testCase step (killAtStep step) ] ]
 
 /// Timing-based, so it runs in the sequential part of the suite, on a quiet machine.
