@@ -213,17 +213,21 @@ sealed unsafe class PluginProcesses : IDisposable
                 if (exitCode is null && _pidfd >= 0)
                     fds[pidfdAt = count++] = new Libc.PollFd { Fd = _pidfd, Events = Libc.POLLIN };
 
+                // A plugin awaited late (the delegate, after the lane beside it) may be past
+                // its time and done all the same: past the deadline, what is ready is still
+                // taken, and only a poll that finds nothing more times it out.
                 var left = limit - Stopwatch.GetElapsedTime(since);
-                if (left <= TimeSpan.Zero)
-                    throw TimedOut(exited: exitCode is not null);
-                int wait = (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), exitCode is null && _pidfd < 0 ? ExitCheckMs : int.MaxValue);
-                if (Libc.poll(fds, (nuint)count, wait) < 0)
+                bool overdue = left <= TimeSpan.Zero;
+                int wait = overdue ? 0 : (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), exitCode is null && _pidfd < 0 ? ExitCheckMs : int.MaxValue);
+                int ready = Libc.poll(fds, (nuint)count, wait);
+                if (ready < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Libc.EINTR)
                         continue;
                     throw CannotRun(_call.Type, "poll", errno);
                 }
+                bool exitSeen = false;
 
                 // POLLERR/POLLHUP too: the next write or read says what happened
                 if (stdinAt >= 0 && fds[stdinAt].Revents != 0)
@@ -234,8 +238,11 @@ sealed unsafe class PluginProcesses : IDisposable
                 {
                     _reaped = true;
                     exitCode = code;
+                    exitSeen = true;
                     since = Stopwatch.GetTimestamp();
                 }
+                if (overdue && ready == 0 && !exitSeen)
+                    throw TimedOut(exited: exitCode is not null);
             }
             return new PluginExit(exitCode.Value, _output.ToArray());
         }
