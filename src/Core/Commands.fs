@@ -175,11 +175,24 @@ module Commands =
             | Error f -> return entry name (Some(missing name f))
         }
 
-    /// CHECK: the Spartan link is up and holds one /32 from the Spartan range: the address
-    /// the later checks expect.
-    let private spartanLink (conf: NetConf) (ns: Namespace) : Program<Ipv4 option * Entry> =
+    /// What CHECK learns from the container's Spartan link: the address the route checks
+    /// expect, and the host end of the veth.
+    type private SpartanLink =
+        { Address: Ipv4 option
+          /// The veth's peer in the host namespace: the original plugin named it at random
+          /// (`veth…`), this one derives it; without the container end, the derived name.
+          HostVeth: string }
+
+    /// CHECK: the Spartan link is up and holds one /32 from the Spartan range.
+    let private spartanLink (conf: NetConf) (ns: Namespace) (derivedHostVeth: string) : Program<SpartanLink * Entry> =
         let name = "Spartan link"
         let net = conf.Spartan.Network
+        let found address (link: LinkState) =
+            { Address = address
+              HostVeth =
+                match link.Peer with
+                | null -> derivedHostVeth
+                | peer -> peer }
 
         program {
             match! Perform.inspectLink (Steps.probe name) ns net.Interface with
@@ -189,11 +202,11 @@ module Commands =
                     |> Array.filter (fun a -> a.PrefixLength = 32 && a.Address >= net.RangeStart && a.Address <= net.RangeEnd)
 
                 match link.Up, inRange with
-                | false, _ -> return None, entry name (problem name "is down")
-                | true, [| one |] -> return Some one.Address, entry name None
-                | true, [||] -> return None, entry name (problem name $"holds no /32 address from the Spartan range {net.RangeStart}-{net.RangeEnd}")
-                | true, many -> return None, entry name (problem name $"holds {many.Length} addresses from the Spartan range; expected one")
-            | Error f -> return None, entry name (Some(missing name f))
+                | false, _ -> return found None link, entry name (problem name "is down")
+                | true, [| one |] -> return found (Some one.Address) link, entry name None
+                | true, [||] -> return found None link, entry name (problem name $"holds no /32 address from the Spartan range {net.RangeStart}-{net.RangeEnd}")
+                | true, many -> return found None link, entry name (problem name $"holds {many.Length} addresses from the Spartan range; expected one")
+            | Error f -> return { Address = None; HostVeth = derivedHostVeth }, entry name (Some(missing name f))
         }
 
     let private hasRoute (found: RouteEntry[]) (r: Route) =
@@ -248,10 +261,10 @@ module Commands =
                 let! spartan =
                     if conf.Spartan.Enabled then
                         program {
-                            let! address, link = spartanLink conf ns
-                            let! routes = routesPresent "Spartan routes" ns conf.Spartan.Network.Interface address (Plans.serviceRoutes conf)
-                            let! veth = linkUp "host veth" HostNs hostVeth "veth"
-                            let! hostRoute = routesPresent "host route" HostNs hostVeth address (Plans.hostRoutes hostVeth)
+                            let! spartan, link = spartanLink conf ns hostVeth
+                            let! routes = routesPresent "Spartan routes" ns conf.Spartan.Network.Interface spartan.Address (Plans.serviceRoutes conf)
+                            let! veth = linkUp "host veth" HostNs spartan.HostVeth "veth"
+                            let! hostRoute = routesPresent "host route" HostNs spartan.HostVeth spartan.Address (Plans.hostRoutes spartan.HostVeth)
                             return [ link; routes; veth; hostRoute ]
                         }
                     else

@@ -215,7 +215,10 @@ type LinkAddress = { Address: Ipv4; PrefixLength: int }
 type LinkState =
     { Kind: string
       Up: bool
-      Addresses: LinkAddress[] }
+      Addresses: LinkAddress[]
+      /// For a veth in a container: the name of its other end when that is in the host's
+      /// namespace; null otherwise.
+      Peer: string | null }
 
 /// A route as the kernel lists it.
 type RouteEntry =

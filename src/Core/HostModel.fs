@@ -166,8 +166,11 @@ let private delegatePlugin (w: World) (call: PluginCall) : World * PluginExit =
     let netns = env call "CNI_NETNS"
     let ns = ContainerNs netns
     let key = network, id, ifName
+    let version = str "cniVersion" call.Config
 
     match call.Command with
+    // like the reference plugins: a config version they do not speak is refused (code 1)
+    | _ when not (List.contains version (versionsOf w call)) -> w, pluginError 1 $"incompatible CNI versions; config is \"{version}\""
     | "ADD" ->
         match w.Namespaces.TryFind ns with
         | None -> w, pluginError 100 $"failed to open netns {netns}"
@@ -316,7 +319,11 @@ let inspectLink (w: World) ns name : Result<LinkState, Failure> =
         Ok
             { LinkState.Kind = l.Kind
               Up = l.Up
-              Addresses = [| for a, length in l.Addresses -> { Address = a; PrefixLength = length } |] }
+              Addresses = [| for a, length in l.Addresses -> { Address = a; PrefixLength = length } |]
+              Peer =
+                match ns, l.Peer with
+                | ContainerNs _, Some(HostNs, peer) -> peer
+                | _ -> null }
     | None -> fail NotFound $"no link {name}"
 
 let listRoutes (w: World) ns name : Result<RouteEntry[], Failure> =

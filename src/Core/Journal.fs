@@ -28,7 +28,7 @@ module Journal =
     /// The delegate's own run of a command, as a step whose failure is a problem.
     let delegateStep (conf: NetConf) (rt: Invocation) (command: Command) =
         let call = Plans.delegateCall conf rt command
-        { Name = $"delegate {call.Describe()}"; Action = Run(call, Succeeds, false); Undo = NothingToUndo }
+        { Name = $"delegate {call.Describe()}"; Action = Run(call, Succeeds, true); Undo = NothingToUndo }
 
     /// A probe that must pass.
     let ready (name: string) (change: Change) : Program<Entry> =

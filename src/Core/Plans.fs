@@ -149,7 +149,7 @@ module Plans =
 
     let private delegateStep (conf: NetConf) (rt: Invocation) (command: Command) result undo =
         let c = delegateCall conf rt command
-        step $"delegate {c.Describe()}" (Run(c, result, false)) undo
+        step $"delegate {c.Describe()}" (Run(c, result, true)) undo
 
     /// The VERSION question to a plugin, at the version its call's config names.
     let versionQuery (call: PluginCall) =

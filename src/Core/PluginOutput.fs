@@ -76,6 +76,45 @@ module PluginOutput =
         | [] -> Error(CniError.create PluginFailure (call.Describe()) "returned no IPv4 address; expected exactly one")
         | many -> Error(CniError.create PluginFailure (call.Describe()) $"returned {many.Length} IPv4 addresses; expected exactly one")
 
+    /// Result formats: 0.1.0 and 0.2.0 ("ip4"/"ip6"); 0.3.0 to 0.4.0 ("ips" with a
+    /// "version" per address); 1.0.0 on ("ips" without it).
+    let private format (version: string) =
+        if CniVersion.atLeast "1.0.0" version then 2
+        elif CniVersion.atLeast "0.3.0" version then 1
+        else 0
+
+    /// A result given in another version, as the version `target` writes it: within one
+    /// format only cniVersion changes; from the 0.3.0/0.4.0 format to 1.0.0 and later, the
+    /// addresses lose their "version". A result in the 0.1.0/0.2.0 format cannot be given
+    /// in a later one (nor a later one in an earlier format, which negotiation never asks).
+    let inVersion (call: PluginCall) (target: string) (result: Json) : Result<Json, CniError> =
+        let given =
+            match Json.tryField "cniVersion" result with
+            | Some(Json.String v) -> v
+            | _ -> target
+
+        let retagged = result |> Json.withField "cniVersion" (Json.String target)
+
+        match format given, format target with
+        | _ when given = target -> Ok result
+        | a, b when a = b -> Ok retagged
+        | 1, 2 ->
+            let withoutVersion (address: Json) =
+                match address with
+                | Json.Object fields -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "version"))
+                | other -> other
+
+            match Json.tryField "ips" retagged with
+            | Some(Json.Array ips) -> Ok(retagged |> Json.withField "ips" (Json.Array(List.map withoutVersion ips)))
+            | _ -> Ok retagged
+        | _ ->
+            Error(
+                CniError.create
+                    IncompatibleVersion
+                    (call.Describe())
+                    $"answered in CNI {given}, a result format that cannot be given as {target}; use a config version the plugin speaks"
+            )
+
     /// The versions a plugin's VERSION reply lists.
     let supportedVersions (stdout: byte[]) : string list =
         match Json.parse (ReadOnlyMemory stdout) with

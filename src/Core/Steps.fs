@@ -131,9 +131,16 @@ module Steps =
         match result with
         | Succeeds -> Ok learnt
         | DelegateResult ->
+            // a delegate that was run at an older version (it refused ours) answers in its
+            // version; the runtime gets the result in the version it asked for
+            let asked = cniVersionOf call |> Option.defaultValue CniVersion.newest
+
             PluginOutput.result call stdout
             |> Result.bind (PluginOutput.withAddress call)
-            |> Result.map (fun _ -> { learnt with DelegateOutput = Some stdout })
+            |> Result.bind (fun result ->
+                PluginOutput.inVersion call asked result
+                |> Result.map (fun converted -> if converted = result then stdout else Json.render converted))
+            |> Result.map (fun output -> { learnt with DelegateOutput = Some output })
         | SpartanLease ->
             PluginOutput.result call stdout
             |> Result.bind (PluginOutput.singleIpv4 call)

@@ -163,7 +163,25 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         var addresses = new List<LinkAddress>();
         foreach (var (address, length) in Rtnl.GetAddresses(s, link.Index))
             addresses.Add(new LinkAddress(Ipv4.NewIpv4(address), length));
-        return new LinkState(link.Kind, link.Up, addresses.ToArray());
+        return new LinkState(link.Kind, link.Up, addresses.ToArray(), ns.IsContainerNs ? HostPeer(link) : null);
+    }
+
+    // The host end of a veth whose other end is in a container: the kernel gives the peer's
+    // index (IFLA_LINK) in the peer's namespace; it is ours when the link of that index here
+    // is a veth whose own peer index is the container end's.
+    string? HostPeer(KernelLink containerEnd)
+    {
+        if (containerEnd.Kind != "veth" || containerEnd.PeerIndex <= 0)
+            return null;
+        try
+        {
+            var hostEnd = Rtnl.GetLink(Socket(Namespace.HostNs), containerEnd.PeerIndex);
+            return hostEnd.Kind == "veth" && hostEnd.PeerIndex == containerEnd.Index ? hostEnd.Name : null;
+        }
+        catch (NetlinkException)
+        {
+            return null;
+        }
     }
 
     RouteEntry[] RoutesVia(Namespace ns, string device)

@@ -122,7 +122,7 @@ let addDel =
               let expected =
                   match s.Conf.Delegate with
                   | Some _ ->
-                      let delegateCall = trace |> List.pick (function AwaitPlugin p when p.Call.Command = "ADD" && p.Call.Type = Delegate.pluginType s.Conf && (Json.tryField "rangeStart" p.Call.Config).IsNone -> Some p.Call | _ -> None)
+                      let delegateCall = trace |> List.pick (function AwaitPlugin p when p.Call.Command = "ADD" && p.Call.Type = Delegate.pluginType s.Conf && p.Call.Config <> Plans.ipamConfig s.Conf -> Some p.Call | _ -> None)
 
                       match runPlugin w delegateCall with
                       | _, Ok exit when exit.ExitCode = 0 -> exit.Stdout
@@ -425,7 +425,7 @@ let private ipamScenario =
 
 let negotiation =
     testList
-        "IPAM version negotiation"
+        "version negotiation"
         [ property "an IPAM plugin that stops at 1.0.0 still serves a 1.1.0 config, for ADD and DEL"
           <| Prop.forAll (Arb.fromGen (ipamScenario |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.1.0" } }))) (fun s ->
               let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "0.1.0"; "0.2.0"; "0.3.0"; "0.3.1"; "0.4.0"; "1.0.0" ] ] }
@@ -439,6 +439,35 @@ let negotiation =
               let w0 = { before s with PluginVersions = Map [ s.Conf.Spartan.Network.IpamType, [ "9.9.9" ] ] }
               let w1, added, _ = add s w0
               (added.ExitCode <> 0 && replyText(added).Contains "\"code\":1" && settled w1 = settled w0) |> Prop.label (replyText added))
+
+          property "a delegate that stops at 1.0.0 serves a 1.1.0 config: ADD (its result given as 1.1.0), CHECK and DEL, the host as before"
+          <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome) |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.1.0" } }))) (fun s ->
+              let older = [ "0.1.0"; "0.2.0"; "0.3.0"; "0.3.1"; "0.4.0"; "1.0.0" ]
+              let w0 = { before s with PluginVersions = Map [ Delegate.pluginType s.Conf, older ] }
+              let w1, added, _ = add s w0
+              let withResult = { s.Conf with PrevResult = Json.parse (ReadOnlyMemory added.Stdout) |> Result.toOption }
+              let _, checkedOk, _ = run w1 (invocation withResult (withCommand Check s.Ours))
+              let w2, deleted, _ = run w1 (invocation withResult (withCommand Del s.Ours))
+
+              let version =
+                  match Json.parse (ReadOnlyMemory added.Stdout) |> Result.map (Json.tryField "cniVersion") with
+                  | Ok(Some(Json.String v)) -> v
+                  | _ -> "?"
+
+              (ok added && version = "1.1.0" && ok checkedOk && ok deleted && settled w2 = settled w0)
+              |> Prop.label (replyText added + replyText checkedOk + replyText deleted))
+
+          property "a delegate that speaks only 0.4.0 under a 1.0.0 config: its result loses the addresses' version"
+          <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome) |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.0.0" } }))) (fun s ->
+              let w0 = { before s with PluginVersions = Map [ Delegate.pluginType s.Conf, [ "0.3.1"; "0.4.0" ] ] }
+              let w1, added, _ = add s w0
+              let w2, deleted, _ = del s s.Ours w1
+
+              match Json.parse (ReadOnlyMemory added.Stdout) with
+              | Ok result ->
+                  (ok added && ok deleted && Json.tryField "cniVersion" result = Some(Json.String "1.0.0") && settled w2 = settled w0)
+                  |> Prop.label (replyText added)
+              | Error e -> false |> Prop.label e)
 
           property "after a refusal, the agreed version is kept: the rollback's IPAM DEL gets it at once"
           <| Prop.forAll (Arb.fromGen (ipamScenario |> Gen.map (fun s -> { s with Conf = { s.Conf with CniVersion = "1.1.0" } }))) (fun s ->

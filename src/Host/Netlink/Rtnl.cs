@@ -8,7 +8,8 @@ using Microsoft.Win32.SafeHandles;
 namespace Dcos.L4lb.Host.Netlink;
 
 /// A link as the kernel reports it.
-sealed record KernelLink(int Index, string Kind, bool Up);
+// PeerIndex: a veth's IFLA_LINK, its peer's index in the peer's namespace (0: none).
+sealed record KernelLink(int Index, string Name, string Kind, bool Up, int PeerIndex);
 
 /// An IPv4 route in the main table.
 sealed record KernelRoute(uint Destination, int PrefixLength, byte Scope, uint? Source, int OutputIndex);
@@ -20,7 +21,7 @@ static class Rtnl
     const ushort RTM_NEWADDR = 20, RTM_GETADDR = 22;
     const ushort RTM_NEWROUTE = 24, RTM_GETROUTE = 26;
     const ushort NLM_F_REQUEST = 1, NLM_F_ACK = 4, NLM_F_DUMP = 0x300, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
-    const ushort IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINKINFO = 18, IFLA_NET_NS_FD = 28;
+    const ushort IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_LINKINFO = 18, IFLA_NET_NS_FD = 28;
     const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, VETH_INFO_PEER = 1;
     const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2;
     const ushort RTA_DST = 1, RTA_OIF = 4, RTA_PREFSRC = 7, RTA_TABLE = 15;
@@ -62,9 +63,16 @@ static class Rtnl
     public static void DeleteLink(NetlinkSocket s, string name) =>
         Execute(s, Request(s, RTM_DELLINK, NLM_F_ACK).LinkInfo().Attribute(IFLA_IFNAME, name));
 
-    public static KernelLink GetLink(NetlinkSocket s, string name)
+    public static KernelLink GetLink(NetlinkSocket s, string name) =>
+        FirstLink(s.Exchange(Request(s, RTM_GETLINK, 0).LinkInfo().Attribute(IFLA_IFNAME, name)))
+        ?? throw new NetlinkException(19, $"no link {name}");
+
+    public static KernelLink GetLink(NetlinkSocket s, int index) =>
+        FirstLink(s.Exchange(Request(s, RTM_GETLINK, 0).LinkInfo(index)))
+        ?? throw new NetlinkException(19, $"no link with index {index}");
+
+    static KernelLink? FirstLink(IEnumerable<(ushort Type, byte[] Payload)> replies)
     {
-        var replies = s.Exchange(Request(s, RTM_GETLINK, 0).LinkInfo().Attribute(IFLA_IFNAME, name));
         foreach (var (type, payload) in replies)
         {
             if (type != RTM_NEWLINK || payload.Length < 16)
@@ -73,9 +81,10 @@ static class Rtnl
             uint flags = BinaryPrimitives.ReadUInt32LittleEndian(payload.AsSpan(8));
             var attributes = new Attributes(payload.AsSpan(16));
             var kind = new Attributes(attributes.Find(IFLA_LINKINFO)).String(IFLA_INFO_KIND) ?? "";
-            return new KernelLink(index, kind, (flags & IFF_UP) != 0);
+            int peer = attributes.TryUInt32(IFLA_LINK, out uint link) ? (int)link : 0;
+            return new KernelLink(index, attributes.String(IFLA_IFNAME) ?? "", kind, (flags & IFF_UP) != 0, peer);
         }
-        throw new NetlinkException(19, $"no link {name}");
+        return null;
     }
 
     public static void AddAddress(NetlinkSocket s, int index, uint address, int prefixLength) =>
