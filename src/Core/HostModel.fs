@@ -87,6 +87,28 @@ let private removeLinks (names: (Namespace * string) list) (w: World) =
 let private withPeer ns name (link: LinkM) =
     (ns, name) :: Option.toList link.Peer
 
+/// `ip link set <name> name <newName>`: the link's routes follow it, and a veth's peer
+/// knows it by its new name. (How the property tests turn this plugin's attachment into
+/// the original's, whose host veth was named at random.)
+let renameLink (ns: Namespace) (name: string) (newName: string) (w: World) =
+    match w.Namespaces.TryFind ns |> Option.bind (fun n -> n.Links.TryFind name) with
+    | None -> w
+    | Some l ->
+        let n = w.Namespaces[ns]
+
+        let n =
+            { Links = n.Links.Remove(name).Add(newName, l)
+              Routes = n.Routes |> Set.map (fun r -> if r.Device = name then { r with Device = newName } else r) }
+
+        let w = { w with Namespaces = w.Namespaces.Add(ns, n) }
+
+        match l.Peer with
+        | Some(peerNs, peer) ->
+            let pn = w.Namespaces[peerNs]
+            let p = pn.Links[peer]
+            { w with Namespaces = w.Namespaces.Add(peerNs, { pn with Links = pn.Links.Add(peer, { p with Peer = Some(ns, newName) }) }) }
+        | None -> w
+
 /// The kernel destroys a namespace's links with it, and so the peers of its veths.
 let deleteNetns (path: string) (w: World) =
     let ns = ContainerNs path
@@ -187,8 +209,14 @@ let private delegatePlugin (w: World) (call: PluginCall) : World * PluginExit =
         let w = removeLinks [ ns, ifName ] w
         { w with Attachments = w.Attachments.Remove key }, pluginOk (Json.Object [])
     | "CHECK" ->
-        if w.Attachments.Contains key then w, pluginOk (Json.Object [])
-        else w, pluginError 100 $"no attachment of {id}/{ifName} to {network}"
+        let prevVersion = Json.tryField "prevResult" call.Config |> Option.bind (Json.tryField "cniVersion")
+
+        match prevVersion with
+        // like libcni: a prevResult in a version the plugin does not speak cannot be read
+        | Some(Json.String v) when not (List.contains v (versionsOf w call)) ->
+            w, pluginError 999 $"could not parse prevResult: unmarshalled CNIVersion is \"{v}\""
+        | _ when w.Attachments.Contains key -> w, pluginOk (Json.Object [])
+        | _ -> w, pluginError 100 $"no attachment of {id}/{ifName} to {network}"
     | "GC" ->
         // like the reference plugins from CNI 1.1: forget this network's attachments that
         // are not in the list (the netns, and so the links, are assumed gone)

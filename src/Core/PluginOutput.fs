@@ -115,6 +115,45 @@ module PluginOutput =
                     $"answered in CNI {given}, a result format that cannot be given as {target}; use a config version the plugin speaks"
             )
 
+    /// A config's prevResult as a plugin run at `target` (an older version it agreed to)
+    /// can read it: libcni refuses a prevResult outside the config version's result type
+    /// ("result type supports [1.0.0] but unmarshalled CNIVersion is 1.1.0"). Within one
+    /// format only cniVersion changes; between the 0.3.0/0.4.0 format and 1.x the
+    /// addresses' "version" goes or comes back; the 0.1.0/0.2.0 format has no prevResult,
+    /// so there it is left out.
+    let prevResultIn (target: string) (config: Json) : Json =
+        let addresses (change: Json -> Json) (result: Json) =
+            match Json.tryField "ips" result with
+            | Some(Json.Array ips) -> result |> Json.withField "ips" (Json.Array(List.map change ips))
+            | _ -> result
+
+        let withoutVersion (address: Json) =
+            match address with
+            | Json.Object fields -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "version"))
+            | other -> other
+
+        let withVersion (address: Json) =
+            match address, Json.tryField "address" address with
+            | Json.Object fields, Some(Json.String a) when (Json.tryField "version" address).IsNone ->
+                Json.Object(fields @ [ "version", Json.String(if a.Contains ':' then "6" else "4") ])
+            | other, _ -> other
+
+        match config, Json.tryField "prevResult" config with
+        | Json.Object fields, Some(Json.Object _ as prev) ->
+            let given =
+                match Json.tryField "cniVersion" prev with
+                | Some(Json.String v) -> v
+                | _ -> target
+
+            let retagged = prev |> Json.withField "cniVersion" (Json.String target)
+
+            match format given, format target with
+            | a, b when a = b -> config |> Json.withField "prevResult" retagged
+            | 1, 2 -> config |> Json.withField "prevResult" (addresses withoutVersion retagged)
+            | 2, 1 -> config |> Json.withField "prevResult" (addresses withVersion retagged)
+            | _ -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "prevResult"))
+        | _ -> config
+
     /// The versions a plugin's VERSION reply lists.
     let supportedVersions (stdout: byte[]) : string list =
         match Json.parse (ReadOnlyMemory stdout) with

@@ -72,7 +72,7 @@ module Steps =
     /// The call as this invocation runs it: with a version agreed earlier, when negotiable.
     let private agreed (learnt: Learnt) (call: PluginCall) (negotiable: bool) =
         match learnt.Versions.TryFind call.Type with
-        | Some v when negotiable -> { call with Config = Json.withField "cniVersion" (Json.String v) call.Config }
+        | Some v when negotiable -> { call with Config = call.Config |> Json.withField "cniVersion" (Json.String v) |> PluginOutput.prevResultIn v }
         | _ -> call
 
     /// A plugin started (or not: why) and not yet awaited.

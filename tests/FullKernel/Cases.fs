@@ -495,6 +495,49 @@ let private gcKeepsListedCheckpoint =
             expectNothingLeft scene dir
             Expect.equal (records scene) [] "attachment records at the end")
 
+// ---- upgrade: an attachment of the original plugin ----------------------------------
+
+let private attachedByOriginal =
+    scenario
+        ("attached by the original plugin (its footprint by hand: random host veth, lease, checkpoint, minuteman link), "
+         + "config raised to 1.1.0: CHECK passes; DEL leaves nothing, and the watcher sees one delete")
+        false
+        (fun scene ->
+            let dir = scene.CheckpointDir
+            Directory.CreateDirectory dir |> ignore
+            let watcher = scene.Watch dir
+            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
+            conf["cniVersion"] <- JsonValue.Create "1.1.0"
+
+            let footprint =
+                OriginalAttachment.make
+                    { Agent = scene.Agent
+                      Container = scene.Container
+                      Netns = scene.Netns
+                      VarLib = scene.VarLib
+                      ContainerId = scene.ContainerId
+                      IfName = L4lbInAgent.ifName
+                      SearchPath = L4lb.searchPath
+                      Lease = OriginalAttachment.WithIfName
+                      Checkpoints = Some dir
+                      MinutemanLink = true }
+                    conf
+
+            Expect.equal (relevant (watcher.Settle())) [ CloseWrite(scene.ContainerId, Ok(netnsBytes scene)) ] "the original's registration"
+            expectRegistered scene dir
+            expectSpartan scene
+            Expect.isSome (Kernel.link scene.Agent footprint.HostVeth) $"{footprint.HostVeth} in the agent"
+
+            let conf = L4lbInAgent.withPrevResult conf (OriginalAttachment.resultAs "1.1.0" footprint.DelegateResult)
+            expectOk "CHECK" (L4lb.run scene "CHECK" conf)
+            Expect.equal (relevant (watcher.Settle())) [] "the events of CHECK"
+            expectOk "DEL" (L4lb.run scene "DEL" conf)
+            Expect.equal (relevant (watcher.Settle())) [ Delete scene.ContainerId ] "the events of DEL"
+            Expect.isNone (Kernel.link scene.Agent footprint.HostVeth) $"{footprint.HostVeth} in the agent"
+            Expect.isEmpty (Kernel.tableRoutes scene.Agent "main" |> List.filter (fun r -> r.Destination = footprint.Address)) "the agent's route to the Spartan address"
+            expectNothingLeft scene dir
+            Expect.equal (records scene) [] "attachment records")
+
 // ---- the machine is left as found ----------------------------------------------------
 
 /// What a leak of ours would change on the machine itself: namespaces and links of our
@@ -554,5 +597,6 @@ let tests =
               consumerCase
               gcReleasesLost
               gcKeepsListedCheckpoint
+              attachedByOriginal
               leaks ]
     )

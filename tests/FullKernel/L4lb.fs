@@ -10,7 +10,7 @@ open Dcos.L4lb.Tests
 /// The test's own PATH goes to the plugins: in the User-mode Linux guest it starts with a
 /// directory where `iptables` is iptables-legacy (the guest kernel has no IPv4 nftables),
 /// which the bridge plugin needs for ipMasq.
-let private searchPath =
+let searchPath =
     match Environment.GetEnvironmentVariable "PATH" with
     | null
     | "" -> L4lbInAgent.searchPath

@@ -3,8 +3,9 @@
 # kernel with dummy links and IPVS. The guest's root is the host's own filesystem
 # (hostfs, read-write), so everything the run writes goes to tmpfs, except its results:
 #   $fullkernel_out (from the kernel command line) is a temporary directory of lane.sh's;
-#   it holds guest.env (REPO, DLL, DCOS_L4LB_BIN) and receives setup.log, suite.out,
-#   status (the suite's exit code) and times (uptime at suite start and end).
+#   it holds guest.env (REPO, DLL, DCOS_L4LB_BIN, SUITE_TIMEOUT: the suite's time limit in
+#   seconds) and receives setup.log, suite.out, status (the suite's exit code) and times
+#   (uptime at suite start and end).
 # The guest's exit code does not come back to the host, hence the status file. The guest
 # powers itself off at the end: PID 1 must not exit (that panics the kernel).
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -81,7 +82,7 @@ env -i \
     PATH="/run/legacy-bin:$PATH" HOME=/run/home DOTNET_CLI_HOME=/run/home TMPDIR=/tmp \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_EnableDiagnostics=0 \
     PYTHONDONTWRITEBYTECODE=1 FULLKERNEL_PRIVATE_RUN=1 DCOS_L4LB_BIN="$DCOS_L4LB_BIN" \
-    timeout -k 5 600 dotnet "$DLL" --summary > /run/out/suite.out 2>&1
+    timeout -k 5 "${SUITE_TIMEOUT:-660}" dotnet "$DLL" --summary > /run/out/suite.out 2>&1
 echo $? > /run/out/status
 read -r end _ < /proc/uptime
 echo "$start $end" > /run/out/times

@@ -10,7 +10,8 @@
 # the host's root filesystem, with tests/FullKernel/guest-init.sh as PID 1, and reads the
 # guest's results from a temporary directory. Either way it ends with the suite's line
 # "fullkernel: N passed, N failed", or "fullkernel: 0 passed, 1 failed" when the suite
-# did not report (no guest result within FULLKERNEL_TIMEOUT seconds, 300 by default),
+# did not report (no guest result within FULLKERNEL_TIMEOUT seconds, 720 by default; the
+# suite itself gets a minute less, for the guest's boot and set-up),
 # and exits non-zero unless every test passed.
 #
 # Needs root, bin/dcos-l4lb (make build; or DCOS_L4LB_BIN) and the Debian packages
@@ -88,6 +89,7 @@ else
         printf 'REPO=%q\n' "$repo"
         printf 'DLL=%q\n' "$dll"
         printf 'DCOS_L4LB_BIN=%q\n' "$plugin"
+        printf 'SUITE_TIMEOUT=%q\n' "$((timeout_s - 60))"
     } > "$work/guest.env"
 
     # The kernel hands unknown name=value parameters to init as environment variables

@@ -29,7 +29,7 @@ let private run (scene: Scene) command (containerId: string) (netns: string opti
     L4lbInAgent.run scene.VarLib scene.Agent env config
 
 /// GC as CNI 1.1 defines it: only CNI_COMMAND and CNI_PATH, the list in the config.
-let private gc (scene: Scene) (config: JsonObject) (valid: (string * string) list) =
+let gc (scene: Scene) (config: JsonObject) (valid: (string * string) list) =
     let conf = config.DeepClone().AsObject()
     conf["cniVersion"] <- JsonValue.Create "1.1.0"
     let list = JsonArray()

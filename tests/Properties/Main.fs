@@ -25,5 +25,6 @@ let main argv =
           StatusProperties.status
           GcProperties.gc
           GcProperties.orphans
+          UpgradeProperties.upgrades
           LaneProperties.lanes ]
     |> Suite.run "properties" argv

@@ -484,7 +484,37 @@ let negotiation =
               let shown = ipamRuns |> List.map (fun c -> c.Command + "@" + (match Json.tryField "cniVersion" c.Config with Some(Json.String v) -> v | _ -> "?"))
 
               (added.ExitCode <> 0 && settled w1 = settled w0 && shown = [ "ADD@1.1.0"; "VERSION@1.1.0"; "ADD@1.0.0"; "DEL@1.0.0" ])
-              |> Prop.label (String.Join(", ", shown))) ]
+              |> Prop.label (String.Join(", ", shown)))
+
+          testCase "a delegate run at an older version gets prevResult in that version's format" <| fun () ->
+              let parse (text: string) =
+                  match Json.parse (ReadOnlyMemory(Encoding.UTF8.GetBytes text)) with
+                  | Ok j -> j
+                  | Error e -> failtest e
+
+              let withPrev (prev: string) = parse $"""{{"cniVersion":"1.1.0","type":"bridge","prevResult":{prev}}}"""
+              let prevOf (config: Json) = Json.tryField "prevResult" config
+              let v1 = """{"cniVersion":"1.1.0","ips":[{"address":"10.0.0.5/24"},{"address":"fd00::5/64"}]}"""
+              let v04 = """{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.0.0.5/24"}]}"""
+
+              Expect.equal
+                  (prevOf (PluginOutput.prevResultIn "1.0.0" (withPrev v1)))
+                  (Some(parse """{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.5/24"},{"address":"fd00::5/64"}]}"""))
+                  "same format: only cniVersion changes"
+
+              Expect.equal
+                  (prevOf (PluginOutput.prevResultIn "0.4.0" (withPrev v1)))
+                  (Some(parse """{"cniVersion":"0.4.0","ips":[{"address":"10.0.0.5/24","version":"4"},{"address":"fd00::5/64","version":"6"}]}"""))
+                  "1.x to 0.4.0: each address gets its version"
+
+              Expect.equal
+                  (prevOf (PluginOutput.prevResultIn "1.0.0" (withPrev v04)))
+                  (Some(parse """{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.5/24"}]}"""))
+                  "0.4.0 to 1.x: the versions go"
+
+              Expect.equal (prevOf (PluginOutput.prevResultIn "0.2.0" (withPrev v1))) None "the 0.2.0 format has no prevResult"
+              let bare = parse """{"cniVersion":"1.1.0","type":"bridge"}"""
+              Expect.equal (PluginOutput.prevResultIn "1.0.0" bare) bare "without prevResult: unchanged" ]
 
 let examples =
     testList
