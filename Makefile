@@ -12,14 +12,16 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 # reference CNI plugins as delegates and IPAM, dnsmasq standing in for Spartan, dig.
 # User-mode Linux (with kmod and ipvsadm) is the full kernel for the Minuteman lane when
 # this kernel lacks dummy links or IPVS; python3 runs the dcos-net-like watcher; strace
-# injects faults into single netlink requests of the real binary.
-TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace hyperfine time golang-go golang-github-appc-cni-dev
+# injects faults into single netlink requests of the real binary; dpkg-dev (dpkg-shlibdeps)
+# and lintian build and check the Debian package.
+TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace hyperfine time golang-go golang-github-appc-cni-dev dpkg-dev lintian
 
 CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 DIST := dist/dcos-l4lb-v$(VERSION)-linux-amd64
+DEB := dist/dcos-l4lb_$(VERSION)_amd64.deb
 
-.PHONY: all build restore test demo aot-audit deps clean install dist pack fullkernel bench bench-floor bench-micro
+.PHONY: all build restore test demo aot-audit deps clean install dist deb pack fullkernel bench bench-floor bench-micro
 
 all: build
 
@@ -80,6 +82,14 @@ dist: build
 	cp examples/*.conf examples/*.conflist $(DIST)/examples/
 	tar -C dist -czf $(DIST).tgz $(notdir $(DIST))
 	@echo "wrote $(DIST).tgz"
+
+# The Debian package (packaging/debian, docs/operations.md#the-debian-package): the plugin
+# in /usr/lib/cni, and l4lbctl published self-contained as one file (its own .NET runtime,
+# not trimmed: Argu finds its arguments by reflection) so that it runs without .NET.
+deb: build
+	dotnet publish src/Ctl -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
+	  -p:DebugType=none -p:IntermediateOutputPath=obj/deb/ -o out/deb/l4lbctl
+	bash packaging/debian/build.sh $(VERSION) bin/dcos-l4lb out/deb/l4lbctl/l4lbctl $(DEB)
 
 # Performance (docs/performance.md): ADD+DEL cycles, VERSION latency and peak RSS against
 # the reference plugins (needs root), then the core's micro benchmarks.

@@ -47,5 +47,8 @@ count "FullKernel" "$logs/FullKernel.out" "${PIPESTATUS[0]}"
 bash tests/aot-audit.sh 2>&1 | tee "$logs/audit.out"
 count "aot-audit" "$logs/audit.out" "${PIPESTATUS[0]}"
 
+bash tests/deb.sh 2>&1 | tee "$logs/deb.out"
+count "deb" "$logs/deb.out" "${PIPESTATUS[0]}"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
