@@ -81,11 +81,12 @@ dist: build
 	tar -C dist -czf $(DIST).tgz $(notdir $(DIST))
 	@echo "wrote $(DIST).tgz"
 
-# Performance (docs/performance.md): ADD+DEL cycles, VERSION latency and peak RSS against
-# the reference plugins (needs root), then the core's micro benchmarks.
+# Performance (docs/performance.md): the core's micro benchmarks (Core.start), then ADD+DEL
+# cycles, VERSION latency and peak RSS against the reference plugins (needs root). The
+# last lines are the figures of that one run against their targets.
 bench: deps build
-	bash tests/Bench/bench.sh
 	dotnet run -c Release --project tests/Bench/Micro
+	bash tests/Bench/bench.sh
 
 # Floors of the two whole-process targets (docs/performance.md, "Floors"; needs root):
 # builds the C programs and the minimal Native AOT responders (base and static) into
