@@ -91,11 +91,12 @@ deb: build
 	  -p:DebugType=none -p:IntermediateOutputPath=obj/deb/ -o out/deb/l4lbctl
 	bash packaging/debian/build.sh $(VERSION) bin/dcos-l4lb out/deb/l4lbctl/l4lbctl $(DEB)
 
-# Performance (docs/performance.md): ADD+DEL cycles, VERSION latency and peak RSS against
-# the reference plugins (needs root), then the core's micro benchmarks.
+# Performance (docs/performance.md): the core's micro benchmarks (Core.start), then ADD+DEL
+# cycles, VERSION latency and peak RSS against the reference plugins (needs root). The
+# last lines are the figures of that one run against their targets.
 bench: deps build
-	bash tests/Bench/bench.sh
 	dotnet run -c Release --project tests/Bench/Micro
+	bash tests/Bench/bench.sh
 
 # Floors of the two whole-process targets (docs/performance.md, "Floors"; needs root):
 # builds the C programs and the minimal Native AOT responders (base and static) into

@@ -16,8 +16,12 @@ module Core =
 
     /// The line the reference plugins print when run by hand without CNI_COMMAND.
     let about =
-        let versions = String.Join(", ", CniVersion.supported)
-        $"CNI {name} plugin v{version}\nCNI protocol versions supported: {versions}\n"
+        // Concatenated, not interpolated: as `$"..."` this compiled to FSharp.Core's printf,
+        // and every value of this module is computed on the first call into it, so printf's
+        // format parser ran at every start of the plugin (docs/performance.md).
+        "CNI " + name + " plugin v" + version + "\nCNI protocol versions supported: "
+        + String.Join(", ", CniVersion.supported)
+        + "\n"
 
     /// Configs are small; anything larger is a mistake or an attack, refused before parsing.
     let maxInputBytes = 1 <<< 20

@@ -10,7 +10,7 @@ public static class Program
 {
     public static int Main()
     {
-        var env = ReadEnvironment();
+        var env = ProcessEnvironment.Variables;
         byte[] input = Core.wantsInput(env) ? StandardStreams.ReadInput(Core.maxInputBytes) : [];
         Next next = input.Length > Core.maxInputBytes
             ? Core.finished(Core.inputTooLarge(env))
@@ -28,13 +28,5 @@ public static class Program
             StandardStreams.WriteError(reply.Stderr);
         StandardStreams.WriteOutput(reply.Stdout);
         return reply.ExitCode;
-    }
-
-    static Dictionary<string, string> ReadEnvironment()
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
-            env[(string)entry.Key] = entry.Value as string ?? "";
-        return env;
     }
 }

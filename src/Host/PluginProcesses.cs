@@ -10,7 +10,6 @@
 // an epoll thread, and handed the exit between them: about 7 ms of an ADD+DEL cycle,
 // which runs four plugins (docs/performance.md).
 using System;
-using System.Collections;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
@@ -105,16 +104,10 @@ sealed unsafe class PluginProcesses : IDisposable
         ? plugin
         : throw new InvalidOperationException($"no plugin is running with id {id}: each started plugin is awaited once");
 
-    // Our environment, read once: every plugin run of this process starts from it.
-    static readonly KeyValuePair<string, string>[] Inherited = System.Environment.GetEnvironmentVariables()
-        .Cast<DictionaryEntry>()
-        .Select(e => KeyValuePair.Create((string)e.Key, e.Value as string ?? ""))
-        .ToArray();
-
     // Ours, with the call's CNI_* variables on top; CNI_NETNS only if the call has one.
     static List<string> EnvironmentOf(PluginCall call)
     {
-        var environment = new Dictionary<string, string>(Inherited, StringComparer.Ordinal);
+        var environment = new Dictionary<string, string>(ProcessEnvironment.Variables, StringComparer.Ordinal);
         foreach (var (key, value) in call.Environment)
             environment[key] = value;
         if (!call.Environment.Any(v => v.Key == "CNI_NETNS"))

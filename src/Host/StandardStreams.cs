@@ -19,7 +19,9 @@ static class StandardStreams
     public static unsafe byte[] ReadInput(int limit)
     {
         var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
+        // on the stack: a config is a few hundred bytes, and a 16 KB array on the heap is
+        // a slow allocation that the GC clears first, at every start
+        Span<byte> chunk = stackalloc byte[16 * 1024];
         fixed (byte* p = chunk)
         {
             while (buffer.Length <= limit)
@@ -34,7 +36,7 @@ static class StandardStreams
                     throw new IOException($"cannot read stdin: {Libc.StrError(Marshal.GetLastPInvokeError())}");
                 if (n == 0)
                     break;
-                buffer.Write(chunk, 0, (int)Math.Min(n, limit + 1 - buffer.Length));
+                buffer.Write(chunk[..(int)Math.Min(n, limit + 1 - buffer.Length)]);
             }
         }
         return buffer.ToArray();

@@ -21,7 +21,14 @@ sealed class NetlinkSocket : IDisposable
     const ushort NLMSG_DONE = 3;
     readonly int _fd;
     uint _sequence;
-    readonly byte[] _receive = new byte[64 * 1024];
+
+    // One receive buffer per thread, not per socket, and not cleared: an ADD opens two
+    // sockets, and a cleared 64 KB array is a slow allocation that touches 16 pages for
+    // replies of a few hundred bytes. An exchange copies out what it keeps before the next.
+    [ThreadStatic]
+    static byte[]? t_receive;
+
+    static byte[] ReceiveBuffer => t_receive ??= GC.AllocateUninitializedArray<byte>(64 * 1024);
 
     NetlinkSocket(int fd)
     {
@@ -105,11 +112,11 @@ sealed class NetlinkSocket : IDisposable
         }
     }
 
-    unsafe int Receive()
+    unsafe int Receive(byte[] buffer)
     {
-        fixed (byte* p = _receive)
+        fixed (byte* p = buffer)
         {
-            var n = Libc.recv(_fd, p, _receive.Length, 0);
+            var n = Libc.recv(_fd, p, buffer.Length, 0);
             if (n < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
@@ -129,10 +136,11 @@ sealed class NetlinkSocket : IDisposable
         uint sequence = message.Sequence;
         Send(message);
         var replies = new List<(ushort, byte[])>();
+        var buffer = ReceiveBuffer;
         while (true)
         {
-            int count = Receive();
-            foreach (var (type, flags, seq, payload) in ReplyReader.Split(_receive, count))
+            int count = Receive(buffer);
+            foreach (var (type, flags, seq, payload) in ReplyReader.Split(buffer, count))
             {
                 if (seq != sequence)
                     continue;
