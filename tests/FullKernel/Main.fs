@@ -3,4 +3,6 @@ module Dcos.L4lb.Tests.FullKernel.Main
 open Dcos.L4lb.Tests
 
 [<EntryPoint>]
-let main argv = Suite.run "fullkernel" argv Cases.tests
+let main argv =
+    Command.timeoutMs <- 60_000
+    Suite.run "fullkernel" argv Cases.tests
