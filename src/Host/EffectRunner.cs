@@ -42,10 +42,10 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => "found", request.Found);
 
     Next IRequestHandler<Next>.ReadFile(FileRequest request) =>
-        Answer(request, () => StoredFiles.Read(request.Directory, request.Name), _ => "found", request.Found);
+        Answer(request, () => FileStore.Read(request.Directory, request.Name), _ => "found", request.Found);
 
     Next IRequestHandler<Next>.ListFiles(FilesRequest request) =>
-        Answer(request, () => StoredFiles.List(request.Directory), _ => "found", request.Found);
+        Answer(request, () => FileStore.List(request.Directory), _ => "found", request.Found);
 
     Next Answer(Request request, System.Action carryOut, string outcome, Func<Next> answer) =>
         Answer(request, () => { carryOut(); return true; }, _ => outcome, _ => answer());
@@ -129,13 +129,13 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
                 Rtnl.DeleteLink(Socket(d.ns), d.name);
                 break;
             case Change.WriteCheckpoint w:
-                Checkpoints.Write(w.directory, w.containerId, w.content);
+                FileStore.Checkpoints.Write(w.directory, w.containerId, w.content);
                 break;
             case Change.WriteRecord w:
-                Attachments.Write(w.directory, w.name, w.content);
+                FileStore.Records.Write(w.directory, w.name, w.content);
                 break;
             case Change.RemoveFile r:
-                StoredFiles.Remove(r.directory, r.name);
+                FileStore.Remove(r.directory, r.name);
                 break;
             case Change.FindPlugin f:
                 if (PluginProcesses.Find(f.pluginType, f.path) is null)
@@ -218,29 +218,28 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
     // which would make a waiting process fail instead of wait.
     // By path: a GC may be asked for a lock it holds already (two attachments on one of
     // the striped lock files), and a second flock on a new descriptor would wait forever.
-    readonly Dictionary<string, int> _locks = new(StringComparer.Ordinal);
+    readonly Dictionary<string, SafeFileDescriptor> _locks = new(StringComparer.Ordinal);
 
     void Lock(string path)
     {
         if (_locks.ContainsKey(path))
             return;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!, StoredFiles.DirectoryMode);
-        int fd = Libc.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_100_100);
-        if (fd < 0 || Libc.flock(fd, Libc.LOCK_EX) != 0)
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!, FileStore.DirectoryMode);
+        var fd = Interop.Libc.open(path, Interop.Libc.OpenFlags.O_RDWR | Interop.Libc.OpenFlags.O_CREAT | Interop.Libc.OpenFlags.O_CLOEXEC, FileStore.FileMode0644);
+        if (fd.IsInvalid || Interop.Libc.flock(fd, Interop.Libc.LockOperations.LOCK_EX) != 0)
         {
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-            if (fd >= 0)
-                Libc.close(fd);
-            throw new EffectFailedException(FailureKind.Io, $"cannot lock {path}: {Libc.StrError(errno)}");
+            fd.Dispose();
+            throw new EffectFailedException(FailureKind.Io, $"cannot lock {path}: {Interop.Libc.StrError(errno)}");
         }
         _locks[path] = fd;
     }
 
     void Unlock(string path)
     {
-        if (!_locks.Remove(path, out int fd))
+        if (!_locks.Remove(path, out var fd))
             throw new EffectFailedException(FailureKind.NotFound, $"{path} is not locked by this process");
-        Libc.close(fd);
+        fd.Dispose();
     }
 
     static void Writable(string path)
@@ -248,10 +247,10 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         var existing = path;
         while (!File.Exists(existing) && !Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent)
             existing = parent;
-        if (Libc.access(existing, Libc.W_OK) == 0)
+        if (Interop.Libc.access(existing, Interop.Libc.AccessMode.W_OK) == 0)
             return;
         int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        throw new EffectFailedException(FailureKind.Io, $"{existing} is not writable: {Libc.StrError(errno)}");
+        throw new EffectFailedException(FailureKind.Io, $"{existing} is not writable: {Interop.Libc.StrError(errno)}");
     }
 
     static void EnableForwarding()
@@ -288,6 +287,6 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         foreach (var socket in _sockets.Values)
             socket.Dispose();
         foreach (var fd in _locks.Values)
-            Libc.close(fd);
+            fd.Dispose();
     }
 }

@@ -16,7 +16,6 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using Dcos.L4lb;
-using Dcos.L4lb.Host.Netlink;
 
 namespace Dcos.L4lb.Host;
 
@@ -53,34 +52,35 @@ sealed unsafe class PluginProcesses : IDisposable
         // and 1 (dup2 clears the flag on the copies). Every other fd of ours is
         // close-on-exec too (netlink sockets, lock files, the log, other plugins' pipes),
         // so it inherits nothing else but our stderr, its fd 2.
-        int* stdinPipe = stackalloc int[2];
-        int* stdoutPipe = stackalloc int[2];
-        if (Libc.pipe2(stdinPipe, Libc.O_CLOEXEC) != 0)
-            throw CannotRun(binary, "pipe", Marshal.GetLastPInvokeError());
-        if (Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0)
+        var (stdinRead, stdinWrite) = Pipe(binary);
+        SafeFileDescriptor stdoutRead, stdoutWrite;
+        try
         {
-            int errno = Marshal.GetLastPInvokeError();
-            Libc.close(stdinPipe[0]);
-            Libc.close(stdinPipe[1]);
-            throw CannotRun(binary, "pipe", errno);
+            (stdoutRead, stdoutWrite) = Pipe(binary);
+        }
+        catch
+        {
+            stdinRead.Dispose();
+            stdinWrite.Dispose();
+            throw;
         }
         // Our end of stdin never blocks: a plugin that does not read must not stop us
         // from reading its stdout or noticing its exit. (SIGPIPE is ignored by the .NET
         // runtime, so writing after the plugin is gone fails with EPIPE instead of
         // killing us.)
-        Libc.fcntl(stdinPipe[1], Libc.F_SETFL, Libc.O_NONBLOCK);
+        Interop.Libc.fcntl(stdinWrite, Interop.Libc.FcntlCommand.F_SETFL, Interop.Libc.OpenFlags.O_NONBLOCK);
 
         long started = Stopwatch.GetTimestamp();
-        int error = Spawn(binary, EnvironmentOf(call), stdinPipe[0], stdoutPipe[1], out int pid);
-        Libc.close(stdinPipe[0]);
-        Libc.close(stdoutPipe[1]);
+        int error = Spawn(binary, EnvironmentOf(call), stdinRead, stdoutWrite, out int pid);
+        stdinRead.Dispose();
+        stdoutWrite.Dispose();
         if (error != 0)
         {
-            Libc.close(stdinPipe[1]);
-            Libc.close(stdoutPipe[0]);
+            stdinWrite.Dispose();
+            stdoutRead.Dispose();
             throw CannotRun(binary, null, error);
         }
-        var plugin = new Running(call, pid, stdinPipe[1], stdoutPipe[0], started);
+        var plugin = new Running(call, pid, stdinWrite, stdoutRead, started);
         // the config usually fits in the pipe at once: the plugin need not wait for Await
         plugin.Feed();
         _running[++_lastId] = plugin;
@@ -115,43 +115,52 @@ sealed unsafe class PluginProcesses : IDisposable
         return environment.Select(e => $"{e.Key}={e.Value}").ToList();
     }
 
+    // Both ends close-on-exec, each owned from the moment pipe2 returns it.
+    static (SafeFileDescriptor Read, SafeFileDescriptor Write) Pipe(string binary)
+    {
+        int* fds = stackalloc int[2];
+        if (Interop.Libc.pipe2(fds, Interop.Libc.OpenFlags.O_CLOEXEC) != 0)
+            throw CannotRun(binary, "pipe", Marshal.GetLastPInvokeError());
+        return (new SafeFileDescriptor(fds[0]), new SafeFileDescriptor(fds[1]));
+    }
+
     // The plugin keeps our signal mask and ignored signals (as with Process) and stays in
     // our process group: a runtime that kills our group on its own timeout kills the
     // plugins we run with us. Returns posix_spawn's error number (0: started).
-    static int Spawn(string binary, List<string> environment, int stdin, int stdout, out int pid)
+    static int Spawn(string binary, List<string> environment, SafeFileDescriptor stdin, SafeFileDescriptor stdout, out int pid)
     {
         var argv = CStrings([binary]);
         var envp = CStrings(environment);
-        byte* actions = stackalloc byte[Libc.PosixSpawnFileActionsSize];
-        byte* attributes = stackalloc byte[Libc.PosixSpawnAttrSize];
+        byte* actions = stackalloc byte[Interop.Libc.PosixSpawnFileActionsSize];
+        byte* attributes = stackalloc byte[Interop.Libc.PosixSpawnAttrSize];
         // glibc's posix_spawn ignores its two internal signals (32 and 33) in the child
         // until exec, and exec keeps them ignored: they go back to the default, which is
         // what the plugin got from Process. (sigaddset refuses them, hence the bits.)
-        ulong* internalSignals = stackalloc ulong[Libc.SigSetSize / sizeof(ulong)];
-        new Span<ulong>(internalSignals, Libc.SigSetSize / sizeof(ulong)).Clear();
+        ulong* internalSignals = stackalloc ulong[Interop.Libc.SigSetSize / sizeof(ulong)];
+        new Span<ulong>(internalSignals, Interop.Libc.SigSetSize / sizeof(ulong)).Clear();
         internalSignals[0] = 1UL << (32 - 1) | 1UL << (33 - 1);
-        Libc.posix_spawn_file_actions_init(actions);
-        Libc.posix_spawnattr_init(attributes);
+        Interop.Libc.posix_spawn_file_actions_init(actions);
+        Interop.Libc.posix_spawnattr_init(attributes);
         try
         {
-            int error = Libc.posix_spawn_file_actions_adddup2(actions, stdin, 0);
+            int error = Interop.Libc.posix_spawn_file_actions_adddup2(actions, stdin, 0);
             if (error == 0)
-                error = Libc.posix_spawn_file_actions_adddup2(actions, stdout, 1);
+                error = Interop.Libc.posix_spawn_file_actions_adddup2(actions, stdout, 1);
             if (error == 0)
-                error = Libc.posix_spawnattr_setflags(attributes, Libc.POSIX_SPAWN_SETSIGDEF);
+                error = Interop.Libc.posix_spawnattr_setflags(attributes, Interop.Libc.PosixSpawnFlags.POSIX_SPAWN_SETSIGDEF);
             if (error == 0)
-                error = Libc.posix_spawnattr_setsigdefault(attributes, internalSignals);
+                error = Interop.Libc.posix_spawnattr_setsigdefault(attributes, internalSignals);
             int spawned = 0;
             if (error == 0)
                 fixed (nint* a = argv, e = envp)
-                    error = Libc.posix_spawn(&spawned, a[0], actions, attributes, a, e);
+                    error = Interop.Libc.posix_spawn(&spawned, a[0], actions, attributes, a, e);
             pid = spawned;
             return error;
         }
         finally
         {
-            Libc.posix_spawnattr_destroy(attributes);
-            Libc.posix_spawn_file_actions_destroy(actions);
+            Interop.Libc.posix_spawnattr_destroy(attributes);
+            Interop.Libc.posix_spawn_file_actions_destroy(actions);
             foreach (var s in argv.Concat(envp))
                 Marshal.FreeCoTaskMem(s);
         }
@@ -177,14 +186,14 @@ sealed unsafe class PluginProcesses : IDisposable
         int _written;
         readonly MemoryStream _output = new();
         readonly byte[] _chunk = new byte[16 * 1024];
-        int _stdin, _stdout, _pidfd;
+        readonly SafeFileDescriptor _stdin, _stdout, _pidfd;
         bool _reaped;
 
-        public Running(PluginCall call, int pid, int stdin, int stdout, long started)
+        public Running(PluginCall call, int pid, SafeFileDescriptor stdin, SafeFileDescriptor stdout, long started)
         {
             (_call, _pid, _stdin, _stdout, Started) = (call, pid, stdin, stdout, started);
             _input = call.Stdin();
-            _pidfd = (int)Libc.syscall(Libc.SYS_pidfd_open, pid, 0);
+            _pidfd = Interop.Libc.PidfdOpen(pid);
         }
 
         // Collects stdout and waits for the exit. The plugin has _call.TimeoutMs from its
@@ -195,39 +204,39 @@ sealed unsafe class PluginProcesses : IDisposable
             int? exitCode = null;
             var limit = TimeSpan.FromMilliseconds(_call.TimeoutMs);
             long since = Started;
-            Libc.PollFd* fds = stackalloc Libc.PollFd[3];
-            while (_stdout >= 0 || exitCode is null)
+            Interop.Libc.PollFd* fds = stackalloc Interop.Libc.PollFd[3];
+            while (_stdout.IsOpen || exitCode is null)
             {
                 int count = 0, stdinAt = -1, stdoutAt = -1, pidfdAt = -1;
-                if (_stdin >= 0)
-                    fds[stdinAt = count++] = new Libc.PollFd { Fd = _stdin, Events = Libc.POLLOUT };
-                if (_stdout >= 0)
-                    fds[stdoutAt = count++] = new Libc.PollFd { Fd = _stdout, Events = Libc.POLLIN };
-                if (exitCode is null && _pidfd >= 0)
-                    fds[pidfdAt = count++] = new Libc.PollFd { Fd = _pidfd, Events = Libc.POLLIN };
+                if (_stdin.IsOpen)
+                    fds[stdinAt = count++] = new Interop.Libc.PollFd { Fd = _stdin.Number, Events = Interop.Libc.PollEvents.POLLOUT };
+                if (_stdout.IsOpen)
+                    fds[stdoutAt = count++] = new Interop.Libc.PollFd { Fd = _stdout.Number, Events = Interop.Libc.PollEvents.POLLIN };
+                if (exitCode is null && _pidfd.IsOpen)
+                    fds[pidfdAt = count++] = new Interop.Libc.PollFd { Fd = _pidfd.Number, Events = Interop.Libc.PollEvents.POLLIN };
 
                 // A plugin awaited late (the delegate, after the lane beside it) may be past
                 // its time and done all the same: past the deadline, what is ready is still
                 // taken, and only a poll that finds nothing more times it out.
                 var left = limit - Stopwatch.GetElapsedTime(since);
                 bool overdue = left <= TimeSpan.Zero;
-                int wait = overdue ? 0 : (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), exitCode is null && _pidfd < 0 ? ExitCheckMs : int.MaxValue);
-                int ready = Libc.poll(fds, (nuint)count, wait);
+                int wait = overdue ? 0 : (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), exitCode is null && !_pidfd.IsOpen ? ExitCheckMs : int.MaxValue);
+                int ready = Interop.Libc.poll(fds, (nuint)count, wait);
                 if (ready < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EINTR)
+                    if (errno == Interop.Libc.EINTR)
                         continue;
                     throw CannotRun(_call.Type, "poll", errno);
                 }
                 bool exitSeen = false;
 
                 // POLLERR/POLLHUP too: the next write or read says what happened
-                if (stdinAt >= 0 && fds[stdinAt].Revents != 0)
+                if (stdinAt >= 0 && fds[stdinAt].Revents != Interop.Libc.PollEvents.None)
                     Feed();
-                if (stdoutAt >= 0 && fds[stdoutAt].Revents != 0)
+                if (stdoutAt >= 0 && fds[stdoutAt].Revents != Interop.Libc.PollEvents.None)
                     Drain();
-                if (exitCode is null && (_pidfd < 0 || fds[pidfdAt].Revents != 0) && Reap(_pid, block: false) is int code)
+                if (exitCode is null && (!_pidfd.IsOpen || fds[pidfdAt].Revents != Interop.Libc.PollEvents.None) && Reap(_pid, block: false) is int code)
                 {
                     _reaped = true;
                     exitCode = code;
@@ -247,13 +256,13 @@ sealed unsafe class PluginProcesses : IDisposable
         {
             nint n;
             fixed (byte* p = _input)
-                n = _written < _input.Length ? Libc.write(_stdin, p + _written, _input.Length - _written) : 0;
+                n = _written < _input.Length ? Interop.Libc.write(_stdin, p + _written, _input.Length - _written) : 0;
             if (n > 0)
                 _written += (int)n;
-            else if (n < 0 && Marshal.GetLastPInvokeError() is Libc.EAGAIN or Libc.EINTR)
+            else if (n < 0 && Marshal.GetLastPInvokeError() is Interop.Libc.EAGAIN or Interop.Libc.EINTR)
                 return;
             if (n <= 0 || _written == _input.Length)
-                Close(ref _stdin);
+                _stdin.Dispose();
         }
 
         // Reads what is there; end-of-file (or an error) closes our end.
@@ -261,11 +270,11 @@ sealed unsafe class PluginProcesses : IDisposable
         {
             nint n;
             fixed (byte* p = _chunk)
-                n = Libc.read(_stdout, p, _chunk.Length);
+                n = Interop.Libc.read(_stdout, p, _chunk.Length);
             if (n > 0)
                 _output.Write(_chunk, 0, (int)n);
-            else if (n == 0 || Marshal.GetLastPInvokeError() is not (Libc.EINTR or Libc.EAGAIN))
-                Close(ref _stdout);
+            else if (n == 0 || Marshal.GetLastPInvokeError() is not (Interop.Libc.EINTR or Interop.Libc.EAGAIN))
+                _stdout.Dispose();
         }
 
         EffectFailedException TimedOut(bool exited) => exited
@@ -278,9 +287,9 @@ sealed unsafe class PluginProcesses : IDisposable
             if (!_reaped)
                 KillAndReap(_pid);
             _reaped = true;
-            Close(ref _stdin);
-            Close(ref _stdout);
-            Close(ref _pidfd);
+            _stdin.Dispose();
+            _stdout.Dispose();
+            _pidfd.Dispose();
         }
     }
 
@@ -288,7 +297,7 @@ sealed unsafe class PluginProcesses : IDisposable
     static int? Reap(int pid, bool block)
     {
         int status, reaped;
-        while ((reaped = Libc.waitpid(pid, &status, block ? 0 : Libc.WNOHANG)) < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR)
+        while ((reaped = Interop.Libc.waitpid(pid, &status, block ? Interop.Libc.WaitOptions.None : Interop.Libc.WaitOptions.WNOHANG)) < 0 && Marshal.GetLastPInvokeError() == Interop.Libc.EINTR)
         {
         }
         if (reaped <= 0)
@@ -307,12 +316,12 @@ sealed unsafe class PluginProcesses : IDisposable
         var tree = new List<int>();
         Stop(pid, tree);
         for (int i = tree.Count - 1; i >= 0; i--)
-            Libc.kill(tree[i], Libc.SIGKILL);
+            Interop.Libc.kill(tree[i], Interop.Libc.Signal.SIGKILL);
         Reap(pid, block: true);
 
         static void Stop(int pid, List<int> tree)
         {
-            Libc.kill(pid, Libc.SIGSTOP);
+            Interop.Libc.kill(pid, Interop.Libc.Signal.SIGSTOP);
             tree.Add(pid);
             foreach (var child in ChildrenOf(pid))
                 Stop(child, tree);
@@ -342,16 +351,9 @@ sealed unsafe class PluginProcesses : IDisposable
         return children;
     }
 
-    static void Close(ref int fd)
-    {
-        if (fd >= 0)
-            Libc.close(fd);
-        fd = -1;
-    }
-
     // call: the libc call that failed, unless it was posix_spawn (the exec itself)
     static EffectFailedException CannotRun(string plugin, string? call, int errno) =>
-        new(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Libc.StrError(errno)}");
+        new(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Interop.Libc.StrError(errno)}");
 
     /// Kills and reaps every plugin started and never awaited (a core that stopped early).
     public void Dispose()

@@ -7,7 +7,6 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
-using Dcos.L4lb.Host.Netlink;
 
 namespace Dcos.L4lb.Host;
 
@@ -26,14 +25,14 @@ static class StandardStreams
         {
             while (buffer.Length <= limit)
             {
-                nint n = Libc.read(0, p, chunk.Length);
+                nint n = Interop.Libc.read(0, p, chunk.Length);
                 if (n < 0 && Marshal.GetLastPInvokeError() == EINTR)
                     continue;
                 // no stdin at all reads as an empty one: the core then says what is missing
                 if (n < 0 && Marshal.GetLastPInvokeError() == EBADF)
                     break;
                 if (n < 0)
-                    throw new IOException($"cannot read stdin: {Libc.StrError(Marshal.GetLastPInvokeError())}");
+                    throw new IOException($"cannot read stdin: {Interop.Libc.StrError(Marshal.GetLastPInvokeError())}");
                 if (n == 0)
                     break;
                 buffer.Write(chunk[..(int)Math.Min(n, limit + 1 - buffer.Length)]);
@@ -55,14 +54,14 @@ static class StandardStreams
             nint done = 0;
             while (done < bytes.Length)
             {
-                nint n = Libc.write(fd, p + done, bytes.Length - done);
+                nint n = Interop.Libc.write(fd, p + done, bytes.Length - done);
                 if (n >= 0)
                     done += n;
                 else if (Marshal.GetLastPInvokeError() is int errno && errno != EINTR)
                 {
                     if (errno == EPIPE)
                         return;
-                    throw new IOException($"cannot write to descriptor {fd}: {Libc.StrError(errno)}");
+                    throw new IOException($"cannot write to descriptor {fd}: {Interop.Libc.StrError(errno)}");
                 }
             }
         }

@@ -19,7 +19,7 @@ sealed class NetlinkSocket : IDisposable
 {
     const ushort NLMSG_ERROR = 2;
     const ushort NLMSG_DONE = 3;
-    readonly int _fd;
+    readonly SafeFileDescriptor _fd;
     uint _sequence;
 
     // One receive buffer per thread, not per socket, and not cleared: an ADD opens two
@@ -30,7 +30,7 @@ sealed class NetlinkSocket : IDisposable
 
     static byte[] ReceiveBuffer => t_receive ??= GC.AllocateUninitializedArray<byte>(64 * 1024);
 
-    NetlinkSocket(int fd)
+    NetlinkSocket(SafeFileDescriptor fd)
     {
         _fd = fd;
         _sequence = (uint)Environment.TickCount;
@@ -44,7 +44,7 @@ sealed class NetlinkSocket : IDisposable
     public static NetlinkSocket OpenIn(string netnsPath)
     {
         using var target = File.OpenHandle(netnsPath, FileMode.Open, FileAccess.Read);
-        int fd = -1;
+        SafeFileDescriptor? fd = null;
         Exception? failure = null;
         var thread = new Thread(() =>
         {
@@ -58,7 +58,7 @@ sealed class NetlinkSocket : IDisposable
                 }
                 finally
                 {
-                    if (Libc.setns((int)home.DangerousGetHandle(), Libc.CLONE_NEWNET) != 0)
+                    if (Interop.Libc.setns(home, Interop.Libc.CLONE_NEWNET) != 0)
                         Environment.FailFast("dcos-l4lb: could not return a thread to its own network namespace");
                 }
             }
@@ -71,29 +71,30 @@ sealed class NetlinkSocket : IDisposable
         thread.Join();
         if (failure is not null)
             throw failure;
-        return new NetlinkSocket(fd);
+        return new NetlinkSocket(fd!);
     }
 
     static void Enter(SafeFileHandle ns, string path)
     {
-        if (Libc.setns((int)ns.DangerousGetHandle(), Libc.CLONE_NEWNET) != 0)
+        if (Interop.Libc.setns(ns, Interop.Libc.CLONE_NEWNET) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new NetlinkException(errno, $"cannot enter network namespace {path}: {Libc.StrError(errno)}");
+            throw new NetlinkException(errno, $"cannot enter network namespace {path}: {Interop.Libc.StrError(errno)}");
         }
     }
 
-    static unsafe int CreateSocket()
+    static unsafe SafeFileDescriptor CreateSocket()
     {
-        int fd = Libc.socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_ROUTE);
-        if (fd < 0)
+        var fd = Interop.Libc.socket(Interop.Libc.AF_NETLINK, Interop.Libc.SocketType.SOCK_RAW | Interop.Libc.SocketType.SOCK_CLOEXEC, Interop.Libc.NETLINK_ROUTE);
+        if (fd.IsInvalid)
         {
             int errno = Marshal.GetLastPInvokeError();
-            throw new NetlinkException(errno, $"cannot open a netlink socket: {Libc.StrError(errno)}");
+            fd.Dispose();
+            throw new NetlinkException(errno, $"cannot open a netlink socket: {Interop.Libc.StrError(errno)}");
         }
         // a kernel that never answers must not hang a container start
         long* timeout = stackalloc long[2] { 10, 0 };
-        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, timeout, 16);
+        Interop.Libc.setsockopt(fd, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_RCVTIMEO, timeout, 16);
         return fd;
     }
 
@@ -104,10 +105,10 @@ sealed class NetlinkSocket : IDisposable
         var bytes = message.Complete();
         fixed (byte* p = bytes)
         {
-            if (Libc.send(_fd, p, bytes.Length, 0) < 0)
+            if (Interop.Libc.send(_fd, p, bytes.Length, 0) < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new NetlinkException(errno, $"netlink send failed: {Libc.StrError(errno)}");
+                throw new NetlinkException(errno, $"netlink send failed: {Interop.Libc.StrError(errno)}");
             }
         }
     }
@@ -116,11 +117,11 @@ sealed class NetlinkSocket : IDisposable
     {
         fixed (byte* p = buffer)
         {
-            var n = Libc.recv(_fd, p, buffer.Length, 0);
+            var n = Interop.Libc.recv(_fd, p, buffer.Length, 0);
             if (n < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new NetlinkException(errno, $"netlink receive failed: {Libc.StrError(errno)}");
+                throw new NetlinkException(errno, $"netlink receive failed: {Interop.Libc.StrError(errno)}");
             }
             return (int)n;
         }
@@ -148,7 +149,7 @@ sealed class NetlinkSocket : IDisposable
                 {
                     int errno = ErrorOf(payload);
                     if (errno != 0)
-                        throw new NetlinkException(errno, Libc.StrError(errno));
+                        throw new NetlinkException(errno, Interop.Libc.StrError(errno));
                     return replies;
                 }
                 if (type == NLMSG_DONE)
@@ -161,5 +162,5 @@ sealed class NetlinkSocket : IDisposable
         }
     }
 
-    public void Dispose() => Libc.close(_fd);
+    public void Dispose() => _fd.Dispose();
 }

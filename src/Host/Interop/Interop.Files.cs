@@ -1,0 +1,59 @@
+// Descriptors as files: opening, closing, reading and writing them, flock for the lock
+// files, access for the writability checks. Lock files are opened with libc rather than
+// FileStream, which takes flocks of its own (EffectRunner.Lock says why that matters).
+using System.IO;
+using System.Runtime.InteropServices;
+
+namespace Dcos.L4lb.Host;
+
+static partial class Interop
+{
+    internal static partial class Libc
+    {
+        [System.Flags]
+        public enum OpenFlags
+        {
+            O_RDWR = 0x2,
+            O_CREAT = 0x40,
+            O_NONBLOCK = 0x800,
+            O_CLOEXEC = 0x80000,
+        }
+
+        public enum LockOperations
+        {
+            LOCK_EX = 2,
+        }
+
+        [System.Flags]
+        public enum AccessMode
+        {
+            W_OK = 2,
+        }
+
+        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        public static partial SafeFileDescriptor open(string path, OpenFlags flags, UnixFileMode mode);
+
+        // raw: SafeFileDescriptor.ReleaseHandle is its one caller
+        [LibraryImport("libc", SetLastError = true)]
+        public static partial int close(int fd);
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static partial int flock(SafeFileDescriptor fd, LockOperations operation);
+
+        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        public static partial int access(string path, AccessMode mode);
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static unsafe partial nint read(SafeFileDescriptor fd, byte* buffer, nint count);
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static unsafe partial nint write(SafeFileDescriptor fd, byte* buffer, nint count);
+
+        // The process's standard descriptors (StandardStreams.cs), which it does not own.
+        [LibraryImport("libc", SetLastError = true)]
+        public static unsafe partial nint read(int fd, byte* buffer, nint count);
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static unsafe partial nint write(int fd, byte* buffer, nint count);
+    }
+}
