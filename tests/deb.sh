@@ -18,7 +18,7 @@ scratch=$(mktemp -d)
 
 cleanup() {
   if $installed_here; then
-    dpkg --purge dcos-l4lb > /dev/null 2>&1 || echo "deb: could not purge dcos-l4lb" >&2
+    dpkg_waiting --purge dcos-l4lb > /dev/null 2>&1 || echo "deb: could not purge dcos-l4lb" >&2
   fi
   rm -rf "$scratch"
 }
@@ -46,6 +46,20 @@ package_state() {
   s=$(dpkg-query -W -f='${db:Status-Abbrev}' dcos-l4lb 2> /dev/null) || s=""
   s=${s%% *}
   case "$s" in "" | un) echo absent ;; *) echo "installed ($s)" ;; esac
+}
+# dpkg, waiting while another program (apt-get in a concurrent `make deps`) holds the
+# dpkg database: dpkg fails at once rather than wait
+dpkg_waiting() {
+  local out tries=120
+  while ! out=$(dpkg "$@" 2>&1); do
+    if ! grep -q 'locked by another process' <<< "$out" || [ "$tries" -eq 0 ]; then
+      echo "$out"
+      return 1
+    fi
+    tries=$((tries - 1))
+    sleep 5
+  done
+  echo "$out"
 }
 contains() { # text pattern: passes when the text holds the fixed string
   grep -qF -- "$2" <<< "$1" || { echo "expected \"$2\" in:"; echo "$1"; return 1; }
@@ -96,6 +110,14 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "deb: not root; dpkg -i and -r skipped"
   finish
 fi
+# one copy of this test at a time installs the package (another clone's run may be under
+# way): a lock every clone finds at the same path, taken with flock(2), which dpkg's own
+# fcntl locks do not see
+exec {serial}< /var/lib/dpkg
+if ! flock -w 1800 "$serial"; then
+  fail "another run of tests/deb.sh held the install for 30 minutes"
+  finish
+fi
 state=$(package_state)
 if [ "$state" != absent ]; then
   echo "deb: dcos-l4lb is $state on this machine; dpkg -i and -r skipped, the package left alone"
@@ -115,7 +137,7 @@ awk '$1 == "d" { print $2 }' "$scratch/entries" | while read -r d; do
 done > "$scratch/dirs-before"
 
 installed_here=true
-if ! out=$(dpkg -i "$deb" 2>&1); then
+if ! out=$(dpkg_waiting -i "$deb"); then
   fail "dpkg -i" "$out"
   finish
 fi
@@ -169,8 +191,8 @@ check "l4lbctl exits 2 on a usage error (Argu)" test $? -eq 2
 left=$(find "$home" -mindepth 1)
 if [ -z "$left" ]; then pass "the programs wrote nothing to HOME"; else fail "files in HOME" "$left"; fi
 
-check "dpkg -r" dpkg -r dcos-l4lb
-check "dpkg --purge" dpkg --purge dcos-l4lb
+check "dpkg -r" dpkg_waiting -r dcos-l4lb
+check "dpkg --purge" dpkg_waiting --purge dcos-l4lb
 check "dpkg has no record of dcos-l4lb" test "$(package_state)" = absent
 installed_here=false
 
