@@ -70,7 +70,7 @@ cleanup() {
   local ns
   for ns in "${created[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ -n "$BENCH_OUT" ] && [ -d "$WORK" ]; then
-    mkdir -p "$BENCH_OUT" && cp "$WORK"/*.tsv "$WORK"/*.json "$WORK"/*.txt "$BENCH_OUT"/ 2>/dev/null || true
+    mkdir -p "$BENCH_OUT" && cp "$WORK"/*.tsv "$WORK"/*.json "$WORK"/*ratios.txt "$WORK"/summary.txt "$BENCH_OUT"/ 2>/dev/null || true
   fi
   rm -rf "$WORK"
 }
@@ -214,7 +214,7 @@ breakdown() {
       cmd = $3; cyc = $4; sub(/^bench-e-/, "", cyc); sub(/:$/, "", cyc)
       ms = $(NF - 1); sub(/^\(/, "", ms)
       d = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ /, "", d); sub(/ -> .*/, "", d)
-      gsub(/\/run\/netns\/[^ ]+/, "<netns>", d); gsub(/spt[0-9a-f]+/, "<host veth>", d); gsub(/lock\.[0-9]+/, "lock.<n>", d)
+      gsub(/\/run\/netns\/[^ ]+/, "<netns>", d); gsub(/spt[0-9a-f]+/, "<host veth>", d); gsub(/lock\.[0-9]+/, "lock.<n>", d); gsub(/\/bench-e-[0-9]+@/, "/<container>@", d)
       # the Spartan address leased for this cycle (the service addresses are .1 to .4)
       gsub(/198\.51\.100\.([1-9][0-9]|[12][0-9][0-9])([^0-9]|$)/, "<spartan address>&", d)
       gsub(/<spartan address>198\.51\.100\.[0-9]+/, "<spartan address>", d)
