@@ -20,7 +20,9 @@
 # command and round), RSS_RUNS (5), LOG_RUNS (10 cycles of (c) with the effect log, for the
 # breakdown of where (c)'s time goes), PLUGIN (default bin/dcos-l4lb), CNI_DIR (/usr/lib/cni),
 # IPMASQ (false; true gives bridge and ptp "ipMasq": true as in the README's example),
-# BENCH_OUT (a directory to keep the raw results in).
+# BENCH_OUT (a directory to keep the raw results in), SPARTAN_IPAM (ipam-stub: (c)'s Spartan
+# IPAM is tests/Bench/floor/netns/ipam-stub.c, which does no work, instead of host-local:
+# what an in-process allocator could gain; needs a C compiler).
 # The last lines are the figures against the targets of docs/performance.md: overhead
 # (c - a) / b at most 0.5, VERSION at most 0.85 of bridge's, peak RSS of VERSION at most
 # bridge's.
@@ -38,6 +40,7 @@ PLUGIN=${PLUGIN:-$repo/bin/dcos-l4lb}
 CNI_DIR=${CNI_DIR:-/usr/lib/cni}
 IPMASQ=${IPMASQ:-false}
 BENCH_OUT=${BENCH_OUT:-}
+SPARTAN_IPAM=${SPARTAN_IPAM:-}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench.sh needs root: it creates network namespaces (try: sudo make bench)" >&2
@@ -81,12 +84,22 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
 
 # ---- configurations ------------------------------------------------------------------
+spartan=""
+if [ -n "$SPARTAN_IPAM" ]; then
+  [ "$SPARTAN_IPAM" = ipam-stub ] || { echo "bench.sh: SPARTAN_IPAM is ipam-stub or unset" >&2; exit 1; }
+  command -v cc >/dev/null || { echo "bench.sh: SPARTAN_IPAM=ipam-stub needs a C compiler (apt-get install gcc)" >&2; exit 1; }
+  # the reference plugins and the stub, in a directory of the run's own
+  mkdir "$WORK/cni" && ln -s "$CNI_DIR"/* "$WORK/cni/"
+  cc -O2 -o "$WORK/cni/ipam-stub" "$here/floor/netns/ipam-stub.c"
+  CNI_DIR=$WORK/cni
+  spartan='"spartan": { "ipam": { "type": "ipam-stub" } },'
+fi
 ipam='{ "type": "host-local", "subnet": "192.168.30.0/24", "routes": [ { "dst": "10.0.0.0/8" } ] }'
 delegate="{ \"type\": \"bridge\", \"bridge\": \"sprt-cni0\", \"ipMasq\": $IPMASQ, \"isGateway\": true, \"ipam\": $ipam }"
 # (c): the README's example, Minuteman off
 cat >"$WORK/c-l4lb.json" <<JSON
 { "cniVersion": "0.2.0", "name": "spartan-net", "type": "dcos-l4lb",
-  "minuteman": { "enable": false },
+  "minuteman": { "enable": false }, $spartan
   "delegate": $delegate }
 JSON
 # (a): what dcos-l4lb hands to bridge: the delegate object with the outer name and cniVersion
@@ -241,7 +254,7 @@ rest_ms() { awk -F'\t' '/~ rest of the process/ { s += $2 } END { printf "%.2f",
   # the .NET runtime parses /proc/self/mountinfo at every start (about 1.6 k instructions a
   # mount): other work's network namespaces make dcos-l4lb's starts, not bridge's, slower
   echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), $(wc -l </proc/self/mountinfo) mounts"
-  echo "plugin: $PLUGIN ($(stat -c %s "$PLUGIN") bytes); reference plugins: $CNI_DIR; ipMasq: $IPMASQ"
+  echo "plugin: $PLUGIN ($(stat -c %s "$PLUGIN") bytes); reference plugins: $CNI_DIR; ipMasq: $IPMASQ; Spartan IPAM: ${SPARTAN_IPAM:-host-local}"
   echo "load average (1, 5, 15 min): start $load_start; after cycles $load_cycles; after VERSION $load_version"
   echo "ADD+DEL per cycle, ms, median [p25-p75] of $N cycles:"
   echo "  (a) bridge         $(cycle_ms a | stats | fmt)   ADD $(col a 3 | stats | fmt)   DEL $(col a 4 | stats | fmt)"
