@@ -207,16 +207,42 @@ rss_add_own_l4lb=$(rss_col c 4)
 rss_add_own_bridge=$(rss_col a 4)
 
 # ---- where (c)'s time goes, from the effect log ----------------------------------------
-# Each log line: "<time> dcos-l4lb[<pid>] <COMMAND> <container>: <effect> -> <outcome> (<ms> ms)".
-# Effects are grouped by kind (netns paths and the derived host veth name made generic);
-# "rest of the process" is the ADD's or DEL's wall time less its effects: start-up, the
-# core, reading and writing, exit.
+# Each log line: "<UTC time> dcos-l4lb[<pid>] <COMMAND> <container>: <effect> -> <outcome> (<ms> ms)",
+# written when the effect ends. Effects are grouped by kind (netns paths, the derived host
+# veth name, the container made generic). Effects overlap (the Spartan lane runs while the
+# delegate runs), so each one's median is its own duration, and "rest of the process" is
+# the ADD's or DEL's wall time less the time in which at least one effect ran (the union
+# of their intervals): start-up, the core, reading and writing, exit.
 breakdown() {
   [ -s "$WORK/effects.log" ] || return 0
   awk -v logged="$WORK/logged.tsv" '
     function median(a, n,   i, j, t) {
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+    }
+    # seconds since 1970 of an ISO 8601 UTC time (days from the civil date, H. Hinnant)
+    function epoch(ts,   y, m, d, S, era, yoe, doy) {
+      y = substr(ts, 1, 4) + 0; m = substr(ts, 6, 2) + 0; d = substr(ts, 9, 2) + 0
+      S = substr(ts, 18); sub(/Z$/, "", S)
+      if (m <= 2) y--
+      era = int(y / 400); yoe = y - era * 400
+      doy = int((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+      return (era * 146097 + yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy - 719468) * 86400 \
+        + substr(ts, 12, 2) * 3600 + substr(ts, 15, 2) * 60 + S
+    }
+    # ms in which at least one of the intervals n of key k ran
+    function busy(k, n,   i, j, ts, te, t, e, total, cs, ce) {
+      for (i = 1; i <= n; i++) { ts[i] = from[k, i]; te[i] = to[k, i] }
+      for (i = 2; i <= n; i++) {
+        t = ts[i]; e = te[i]
+        for (j = i - 1; j > 0 && ts[j] > t; j--) { ts[j + 1] = ts[j]; te[j + 1] = te[j] }
+        ts[j + 1] = t; te[j + 1] = e
+      }
+      total = 0; cs = ts[1]; ce = te[1]
+      for (i = 2; i <= n; i++) {
+        if (ts[i] > ce) { total += ce - cs; cs = ts[i]; ce = te[i] } else if (te[i] > ce) ce = te[i]
+      }
+      return n == 0 ? 0 : (total + ce - cs) * 1000
     }
     BEGIN {
       while ((getline line < logged) > 0) {
@@ -231,13 +257,14 @@ breakdown() {
       # the Spartan address leased for this cycle (the service addresses are .1 to .4)
       gsub(/198\.51\.100\.([1-9][0-9]|[12][0-9][0-9])([^0-9]|$)/, "<spartan address>&", d)
       gsub(/<spartan address>198\.51\.100\.[0-9]+/, "<spartan address>", d)
-      key = cmd " " d; sum[key, cyc] += ms; keys[key] = 1; spent[cmd, cyc] += ms
+      key = cmd " " d; sum[key, cyc] += ms; keys[key] = 1
+      t = epoch($1); n = ++count[cmd, cyc]; from[cmd SUBSEP cyc, n] = t - ms / 1000; to[cmd SUBSEP cyc, n] = t
     }
     END {
       for (k in keys) { n = 0; for (c in cycles) v[++n] = sum[k, c] + 0; printf "%s\t%s\n", k, median(v, n) }
       split("ADD DEL", cmds, " ")
       for (i = 1; i <= 2; i++) {
-        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c] - spent[cmds[i], c]
+        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c] - busy(cmds[i] SUBSEP c, count[cmds[i], c])
         printf "%s ~ rest of the process (start-up, core, I/O, exit)\t%s\n", cmds[i], median(v, n)
         n = 0; for (c in cycles) v[++n] = wall[cmds[i], c]
         printf "%s ~ whole process (wall)\t%s\n", cmds[i], median(v, n)
