@@ -20,7 +20,9 @@
 # command and round), RSS_RUNS (5), LOG_RUNS (10 cycles of (c) with the effect log, for the
 # breakdown of where (c)'s time goes), PLUGIN (default bin/dcos-l4lb), CNI_DIR (/usr/lib/cni),
 # IPMASQ (false; true gives bridge and ptp "ipMasq": true as in the README's example),
-# BENCH_OUT (a directory to keep the raw results in).
+# BENCH_OUT (a directory to keep the raw results in), SPARTAN_IPAM (ipam-stub: (c)'s Spartan
+# IPAM is tests/Bench/floor/netns/ipam-stub.c, which does no work, instead of host-local:
+# what an in-process allocator could gain; needs a C compiler).
 # The last lines are the figures against the targets of docs/performance.md: overhead
 # (c - a) / b at most 0.5, VERSION at most 0.85 of bridge's, peak RSS of VERSION at most
 # bridge's.
@@ -38,6 +40,7 @@ PLUGIN=${PLUGIN:-$repo/bin/dcos-l4lb}
 CNI_DIR=${CNI_DIR:-/usr/lib/cni}
 IPMASQ=${IPMASQ:-false}
 BENCH_OUT=${BENCH_OUT:-}
+SPARTAN_IPAM=${SPARTAN_IPAM:-}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench.sh needs root: it creates network namespaces (try: sudo make bench)" >&2
@@ -70,7 +73,7 @@ cleanup() {
   local ns
   for ns in "${created[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ -n "$BENCH_OUT" ] && [ -d "$WORK" ]; then
-    mkdir -p "$BENCH_OUT" && cp "$WORK"/*.tsv "$WORK"/*.json "$WORK"/*.txt "$BENCH_OUT"/ 2>/dev/null || true
+    mkdir -p "$BENCH_OUT" && cp "$WORK"/*.tsv "$WORK"/*.json "$WORK"/*ratios.txt "$WORK"/summary.txt "$BENCH_OUT"/ 2>/dev/null || true
   fi
   rm -rf "$WORK"
 }
@@ -81,12 +84,22 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
 
 # ---- configurations ------------------------------------------------------------------
+spartan=""
+if [ -n "$SPARTAN_IPAM" ]; then
+  [ "$SPARTAN_IPAM" = ipam-stub ] || { echo "bench.sh: SPARTAN_IPAM is ipam-stub or unset" >&2; exit 1; }
+  command -v cc >/dev/null || { echo "bench.sh: SPARTAN_IPAM=ipam-stub needs a C compiler (apt-get install gcc)" >&2; exit 1; }
+  # the reference plugins and the stub, in a directory of the run's own
+  mkdir "$WORK/cni" && ln -s "$CNI_DIR"/* "$WORK/cni/"
+  cc -O2 -o "$WORK/cni/ipam-stub" "$here/floor/netns/ipam-stub.c"
+  CNI_DIR=$WORK/cni
+  spartan='"spartan": { "ipam": { "type": "ipam-stub" } },'
+fi
 ipam='{ "type": "host-local", "subnet": "192.168.30.0/24", "routes": [ { "dst": "10.0.0.0/8" } ] }'
 delegate="{ \"type\": \"bridge\", \"bridge\": \"sprt-cni0\", \"ipMasq\": $IPMASQ, \"isGateway\": true, \"ipam\": $ipam }"
 # (c): the README's example, Minuteman off
 cat >"$WORK/c-l4lb.json" <<JSON
 { "cniVersion": "0.2.0", "name": "spartan-net", "type": "dcos-l4lb",
-  "minuteman": { "enable": false },
+  "minuteman": { "enable": false }, $spartan
   "delegate": $delegate }
 JSON
 # (a): what dcos-l4lb hands to bridge: the delegate object with the outer name and cniVersion
@@ -194,16 +207,42 @@ rss_add_own_l4lb=$(rss_col c 4)
 rss_add_own_bridge=$(rss_col a 4)
 
 # ---- where (c)'s time goes, from the effect log ----------------------------------------
-# Each log line: "<time> dcos-l4lb[<pid>] <COMMAND> <container>: <effect> -> <outcome> (<ms> ms)".
-# Effects are grouped by kind (netns paths and the derived host veth name made generic);
-# "rest of the process" is the ADD's or DEL's wall time less its effects: start-up, the
-# core, reading and writing, exit.
+# Each log line: "<UTC time> dcos-l4lb[<pid>] <COMMAND> <container>: <effect> -> <outcome> (<ms> ms)",
+# written when the effect ends. Effects are grouped by kind (netns paths, the derived host
+# veth name, the container made generic). Effects overlap (the Spartan lane runs while the
+# delegate runs), so each one's median is its own duration, and "rest of the process" is
+# the ADD's or DEL's wall time less the time in which at least one effect ran (the union
+# of their intervals): start-up, the core, reading and writing, exit.
 breakdown() {
   [ -s "$WORK/effects.log" ] || return 0
   awk -v logged="$WORK/logged.tsv" '
     function median(a, n,   i, j, t) {
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
+    }
+    # seconds since 1970 of an ISO 8601 UTC time (days from the civil date, H. Hinnant)
+    function epoch(ts,   y, m, d, S, era, yoe, doy) {
+      y = substr(ts, 1, 4) + 0; m = substr(ts, 6, 2) + 0; d = substr(ts, 9, 2) + 0
+      S = substr(ts, 18); sub(/Z$/, "", S)
+      if (m <= 2) y--
+      era = int(y / 400); yoe = y - era * 400
+      doy = int((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+      return (era * 146097 + yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy - 719468) * 86400 \
+        + substr(ts, 12, 2) * 3600 + substr(ts, 15, 2) * 60 + S
+    }
+    # ms in which at least one of the intervals n of key k ran
+    function busy(k, n,   i, j, ts, te, t, e, total, cs, ce) {
+      for (i = 1; i <= n; i++) { ts[i] = from[k, i]; te[i] = to[k, i] }
+      for (i = 2; i <= n; i++) {
+        t = ts[i]; e = te[i]
+        for (j = i - 1; j > 0 && ts[j] > t; j--) { ts[j + 1] = ts[j]; te[j + 1] = te[j] }
+        ts[j + 1] = t; te[j + 1] = e
+      }
+      total = 0; cs = ts[1]; ce = te[1]
+      for (i = 2; i <= n; i++) {
+        if (ts[i] > ce) { total += ce - cs; cs = ts[i]; ce = te[i] } else if (te[i] > ce) ce = te[i]
+      }
+      return n == 0 ? 0 : (total + ce - cs) * 1000
     }
     BEGIN {
       while ((getline line < logged) > 0) {
@@ -214,17 +253,18 @@ breakdown() {
       cmd = $3; cyc = $4; sub(/^bench-e-/, "", cyc); sub(/:$/, "", cyc)
       ms = $(NF - 1); sub(/^\(/, "", ms)
       d = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ /, "", d); sub(/ -> .*/, "", d)
-      gsub(/\/run\/netns\/[^ ]+/, "<netns>", d); gsub(/spt[0-9a-f]+/, "<host veth>", d); gsub(/lock\.[0-9]+/, "lock.<n>", d)
+      gsub(/\/run\/netns\/[^ ]+/, "<netns>", d); gsub(/spt[0-9a-f]+/, "<host veth>", d); gsub(/lock\.[0-9]+/, "lock.<n>", d); gsub(/\/bench-e-[0-9]+@/, "/<container>@", d)
       # the Spartan address leased for this cycle (the service addresses are .1 to .4)
       gsub(/198\.51\.100\.([1-9][0-9]|[12][0-9][0-9])([^0-9]|$)/, "<spartan address>&", d)
       gsub(/<spartan address>198\.51\.100\.[0-9]+/, "<spartan address>", d)
-      key = cmd " " d; sum[key, cyc] += ms; keys[key] = 1; spent[cmd, cyc] += ms
+      key = cmd " " d; sum[key, cyc] += ms; keys[key] = 1
+      t = epoch($1); n = ++count[cmd, cyc]; from[cmd SUBSEP cyc, n] = t - ms / 1000; to[cmd SUBSEP cyc, n] = t
     }
     END {
       for (k in keys) { n = 0; for (c in cycles) v[++n] = sum[k, c] + 0; printf "%s\t%s\n", k, median(v, n) }
       split("ADD DEL", cmds, " ")
       for (i = 1; i <= 2; i++) {
-        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c] - spent[cmds[i], c]
+        n = 0; for (c in cycles) v[++n] = wall[cmds[i], c] - busy(cmds[i] SUBSEP c, count[cmds[i], c])
         printf "%s ~ rest of the process (start-up, core, I/O, exit)\t%s\n", cmds[i], median(v, n)
         n = 0; for (c in cycles) v[++n] = wall[cmds[i], c]
         printf "%s ~ whole process (wall)\t%s\n", cmds[i], median(v, n)
@@ -238,8 +278,10 @@ rest_ms() { awk -F'\t' '/~ rest of the process/ { s += $2 } END { printf "%.2f",
 # ---- report ----------------------------------------------------------------------------
 {
   echo
-  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
-  echo "plugin: $PLUGIN ($(stat -c %s "$PLUGIN") bytes); reference plugins: $CNI_DIR; ipMasq: $IPMASQ"
+  # the .NET runtime parses /proc/self/mountinfo at every start (about 1.6 k instructions a
+  # mount): other work's network namespaces make dcos-l4lb's starts, not bridge's, slower
+  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), $(wc -l </proc/self/mountinfo) mounts"
+  echo "plugin: $PLUGIN ($(stat -c %s "$PLUGIN") bytes); reference plugins: $CNI_DIR; ipMasq: $IPMASQ; Spartan IPAM: ${SPARTAN_IPAM:-host-local}"
   echo "load average (1, 5, 15 min): start $load_start; after cycles $load_cycles; after VERSION $load_version"
   echo "ADD+DEL per cycle, ms, median [p25-p75] of $N cycles:"
   echo "  (a) bridge         $(cycle_ms a | stats | fmt)   ADD $(col a 3 | stats | fmt)   DEL $(col a 4 | stats | fmt)"
