@@ -78,7 +78,7 @@ module Commands =
             | Steps.AllDone(before, learnt) ->
                 let attach learnt =
                     program {
-                        let! progress = Steps.forward besideFrom before learnt lanes.Beside
+                        let! progress = Steps.forward besideFrom [] learnt lanes.Beside
                         return progress.Learnt, progress
                     }
 
@@ -95,12 +95,10 @@ module Commands =
                             return learnt, None, beside
                         }
 
-                // `forward` went on from `before`: what it completed beyond that is the lane's
                 let laneFailure, laneDone =
                     match beside with
-                    | Steps.AllDone(completed, _) -> [], List.take (completed.Length - before.Length) completed
-                    | Steps.StoppedAt(number, step, failure, completed, _) ->
-                        [ number, step, failure ], toUndo step (Error failure) (List.take (completed.Length - before.Length) completed)
+                    | Steps.AllDone(completed, _) -> [], completed
+                    | Steps.StoppedAt(number, step, failure, completed, _) -> [ number, step, failure ], toUndo step (Error failure) completed
 
                 // undone newest first in plan order: the Spartan and Minuteman steps, the
                 // delegate (started before them), the steps before it
