@@ -61,7 +61,8 @@ type Route =
             | Some s -> $" src {s.Describe()}"
             | None -> ""
 
-        $"{r.Destination.Describe()}/{r.PrefixLength} dev {r.Device} scope {r.Scope.Name}{source}"
+        // string holes only: an int hole would take FSharp.Core's printf path on every ADD
+        $"{r.Destination.Describe()}/{string r.PrefixLength} dev {r.Device} scope {r.Scope.Name}{source}"
 
     /// For the host: the source address, or null.
     member r.SourceValue: Nullable<uint32> =
@@ -140,7 +141,7 @@ type Change =
         | CreateVeth(netns, container, host, _) -> $"create veth {container} in {netns} with peer {host} on the host"
         | CreateDummy(ns, name) -> $"create dummy link {name} in {ns.Describe()}"
         | SetLinkUp(ns, name) -> $"set {name} up in {ns.Describe()}"
-        | AddAddress(ns, link, address, length) -> $"add address {address.Describe()}/{length} to {link} in {ns.Describe()}"
+        | AddAddress(ns, link, address, length) -> $"add address {address.Describe()}/{string length} to {link} in {ns.Describe()}"
         | AddRoute(ns, route) -> $"add route {route.Describe()} in {ns.Describe()}"
         | DeleteLink(ns, name) -> $"delete link {name} in {ns.Describe()}"
         | WriteCheckpoint(dir, id, _) -> $"write checkpoint {dir}/{id}"
