@@ -42,9 +42,9 @@ module Commands =
         match List.sortBy (fun (number, _, _) -> number) failures with
         | [] -> invalidArg (nameof failures) "a failed ADD has a failed step"
         | (number, step, failure) :: others ->
-            { CniError.create failure.Error.Kind $"ADD step {number} ({step.Name})" $"failed: {failure.Error.Message}; {outcome}" with
+            { CniError.create failure.Error.Kind ("ADD step " + string number + " (" + step.Name + ")") ("failed: " + failure.Error.Message + "; " + outcome) with
                 Details = failure.Error.Details }
-            :: [ for n, other, f in others -> { f.Error with Field = $"ADD step {n} ({other.Name})" } ]
+            :: [ for n, other, f in others -> { f.Error with Field = "ADD step " + string n + " (" + other.Name + ")" } ]
             @ undoProblems
 
     /// What a failed ADD leaves to undo: the steps completed, newest first, and a failed
@@ -167,7 +167,7 @@ module Commands =
     let private linkUp (name: string) (ns: Namespace) (link: string) (kind: string) : Program<Entry> =
         program {
             match! Perform.inspectLink (Steps.probe name) ns link with
-            | Ok l when l.Kind <> kind -> return entry name (problem name $"is a {l.Kind} link; expected {kind}")
+            | Ok l when l.Kind <> kind -> return entry name (problem name ("is a " + l.Kind + " link; expected " + kind))
             | Ok l when not l.Up -> return entry name (problem name "is down")
             | Ok _ -> return entry name None
             | Error f -> return entry name (Some(missing name f))
@@ -202,8 +202,8 @@ module Commands =
                 match link.Up, inRange with
                 | false, _ -> return found None link, entry name (problem name "is down")
                 | true, [| one |] -> return found (Some one.Address) link, entry name None
-                | true, [||] -> return found None link, entry name (problem name $"holds no /32 address from the Spartan range {net.RangeStart}-{net.RangeEnd}")
-                | true, many -> return found None link, entry name (problem name $"holds {many.Length} addresses from the Spartan range; expected one")
+                | true, [||] -> return found None link, entry name (problem name ("holds no /32 address from the Spartan range " + string net.RangeStart + "-" + string net.RangeEnd))
+                | true, many -> return found None link, entry name (problem name $"holds {string many.Length} addresses from the Spartan range; expected one")
             | Error f -> return { Address = None; HostVeth = derivedHostVeth }, entry name (Some(missing name f))
         }
 
@@ -244,7 +244,7 @@ module Commands =
         program {
             match! Perform.readFile (Steps.probe name) Checkpoint directory containerId with
             | Ok file when file.Content = expected -> return entry name None
-            | Ok file -> return entry name (problem name $"holds \"{file.Content}\"; expected \"{expected}\"")
+            | Ok file -> return entry name (problem name ("holds \"" + file.Content + "\"; expected \"" + expected + "\""))
             | Error f -> return entry name (Some(missing name f))
         }
 

@@ -84,7 +84,7 @@ module internal Field =
     let error path message = Error [ CniError.invalidConfig path message ]
 
     let wrongType path expected (actual: Json) =
-        error path $"expected {expected}, found {Json.kindName actual}"
+        error path ("expected " + expected + ", found " + Json.kindName actual)
 
     /// A member that is absent or null is "not given", as for Go's decoder.
     let tryGet key (obj: Json) =
@@ -152,7 +152,7 @@ module internal SpartanParse =
         | Some(Json.String s) ->
             match Ipv4Prefix.tryParse s with
             | Ok prefix when prefix.Length <= 30 -> Ok prefix
-            | Ok prefix -> Field.error path $"\"{prefix}\" leaves no room for addresses; expected a prefix length of 30 or less"
+            | Ok prefix -> Field.error path $"\"{string prefix}\" leaves no room for addresses; expected a prefix length of 30 or less"
             | Error message -> Field.error path message
         | Some other -> Field.wrongType path "an IPv4 subnet string" other
 
@@ -161,7 +161,7 @@ module internal SpartanParse =
         | None -> Ok fallback
         | Some(Json.Array []) -> Field.error path "is empty; expected at least one Spartan address"
         | Some(Json.Array items) ->
-            let parsed = items |> List.mapi (fun i item -> address $"{path}[{i}]" item)
+            let parsed = items |> List.mapi (fun i item -> address $"{path}[{string i}]" item)
 
             match parsed |> List.collect Validation.errors with
             | [] ->
@@ -187,18 +187,18 @@ module internal SpartanParse =
         let p = "$.spartan.ipam"
         let inRange ip = ip >= net.RangeStart && ip <= net.RangeEnd
 
-        let outside name ip =
+        let outside (name: string) ip =
             if Ipv4Prefix.contains net.Subnet ip then []
-            else [ CniError.invalidConfig $"{p}.{name}" $"{ip} is outside the subnet {net.Subnet}" ]
+            else [ CniError.invalidConfig $"{p}.{name}" (string ip + " is outside the subnet " + string net.Subnet) ]
 
-        let reserved name ip =
+        let reserved (name: string) ip =
             if ip = net.Subnet.Network || ip = Ipv4Prefix.broadcast net.Subnet then
-                [ CniError.invalidConfig $"{p}.{name}" $"{ip} is the network or broadcast address of {net.Subnet}" ]
+                [ CniError.invalidConfig $"{p}.{name}" (string ip + " is the network or broadcast address of " + string net.Subnet) ]
             else []
 
         let order =
             if net.RangeStart <= net.RangeEnd then []
-            else [ CniError.invalidConfig $"{p}.rangeStart" $"{net.RangeStart} comes after rangeEnd {net.RangeEnd}" ]
+            else [ CniError.invalidConfig $"{p}.rangeStart" (string net.RangeStart + " comes after rangeEnd " + string net.RangeEnd) ]
 
         let clashes =
             net.Services
@@ -206,8 +206,8 @@ module internal SpartanParse =
             |> List.filter (fun (_, ip) -> inRange ip)
             |> List.map (fun (i, ip) ->
                 CniError.invalidConfig
-                    $"$.spartan.services[{i}]"
-                    $"{ip} is inside the allocation range {net.RangeStart}-{net.RangeEnd}; expected service addresses outside it")
+                    $"$.spartan.services[{string i}]"
+                    (string ip + " is inside the allocation range " + string net.RangeStart + "-" + string net.RangeEnd + "; expected service addresses outside it"))
 
         outside "rangeStart" net.RangeStart
         @ outside "rangeEnd" net.RangeEnd
@@ -314,7 +314,7 @@ module internal MinutemanParse =
     let private path (obj: Json) =
         Field.string "$.minuteman.path" "path" obj (Some Defaults.minuteman.Path)
         |> Field.check (fun p -> p.StartsWith '/' && not (p.Contains '\000')) "$.minuteman.path" (fun p ->
-            $"\"{p}\" is not an absolute directory path; expected a path starting with '/', such as \"{Defaults.minuteman.Path}\"")
+            "\"" + p + "\" is not an absolute directory path; expected a path starting with '/', such as \"" + Defaults.minuteman.Path + "\"")
         // the path is where files are created and deleted: no way out of it through ".."
         |> Field.check (fun p -> not (p.Split('/') |> Array.contains "..")) "$.minuteman.path" (fun p ->
             $"\"{p}\" contains a \"..\" component; expected a plain absolute directory path")
@@ -395,7 +395,7 @@ module NetConf =
         let path = "$[\"" + validAttachmentsKey + "\"]"
 
         let entry i (item: Json) =
-            let at = $"{path}[{i}]"
+            let at = $"{path}[{string i}]"
 
             match item with
             | Json.Object _ ->

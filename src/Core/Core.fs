@@ -45,7 +45,7 @@ module Core =
         | Error _ -> CniVersion.newest
 
     let inputTooLarge (env: IReadOnlyDictionary<string, string>) =
-        errorReply CniVersion.newest [ CniError.create DecodeFailure "stdin" $"is larger than {maxInputBytes} bytes; expected a network configuration" ]
+        errorReply CniVersion.newest [ CniError.create DecodeFailure "stdin" $"is larger than {string maxInputBytes} bytes; expected a network configuration" ]
 
     // a function, so that rendering it is no part of every invocation's start
     let private versionReply () =

@@ -61,8 +61,7 @@ type Route =
             | Some s -> $" src {s.Describe()}"
             | None -> ""
 
-        // string holes only: an int hole would take FSharp.Core's printf path on every ADD
-        $"{r.Destination.Describe()}/{string r.PrefixLength} dev {r.Device} scope {r.Scope.Name}{source}"
+        r.Destination.Describe() + "/" + string r.PrefixLength + " dev " + r.Device + " scope " + r.Scope.Name + source
 
     /// For the host: the source address, or null.
     member r.SourceValue: Nullable<uint32> =
@@ -138,16 +137,16 @@ type Change =
         | EnableIpv4Forwarding -> "enable IPv4 forwarding"
         | TakeLock path -> $"lock {path}"
         | ReleaseLock path -> $"unlock {path}"
-        | CreateVeth(netns, container, host, _) -> $"create veth {container} in {netns} with peer {host} on the host"
-        | CreateDummy(ns, name) -> $"create dummy link {name} in {ns.Describe()}"
-        | SetLinkUp(ns, name) -> $"set {name} up in {ns.Describe()}"
-        | AddAddress(ns, link, address, length) -> $"add address {address.Describe()}/{string length} to {link} in {ns.Describe()}"
-        | AddRoute(ns, route) -> $"add route {route.Describe()} in {ns.Describe()}"
-        | DeleteLink(ns, name) -> $"delete link {name} in {ns.Describe()}"
-        | WriteCheckpoint(dir, id, _) -> $"write checkpoint {dir}/{id}"
-        | WriteRecord(dir, name, _) -> $"record attachment {dir}/{name}"
-        | RemoveFile(kind, dir, name) -> $"remove {kind.Name} {dir}/{name}"
-        | FindPlugin(t, path) -> $"find plugin {t} in {String.Join(':', path)}"
+        | CreateVeth(netns, container, host, _) -> "create veth " + container + " in " + netns + " with peer " + host + " on the host"
+        | CreateDummy(ns, name) -> "create dummy link " + name + " in " + ns.Describe()
+        | SetLinkUp(ns, name) -> "set " + name + " up in " + ns.Describe()
+        | AddAddress(ns, link, address, length) -> "add address " + address.Describe() + "/" + string length + " to " + link + " in " + ns.Describe()
+        | AddRoute(ns, route) -> "add route " + route.Describe() + " in " + ns.Describe()
+        | DeleteLink(ns, name) -> "delete link " + name + " in " + ns.Describe()
+        | WriteCheckpoint(dir, id, _) -> "write checkpoint " + dir + "/" + id
+        | WriteRecord(dir, name, _) -> "record attachment " + dir + "/" + name
+        | RemoveFile(kind, dir, name) -> "remove " + kind.Name + " " + dir + "/" + name
+        | FindPlugin(t, path) -> "find plugin " + t + " in " + String.Join(':', path)
         | CheckWritable path -> $"check that {path} is writable"
         | CheckExists path -> $"check that {path} exists"
 
@@ -180,10 +179,10 @@ type Effect =
         | Change c -> c.Describe()
         | StartPlugin call -> $"start {call.Describe()}"
         | AwaitPlugin p -> $"run {p.Call.Describe()}"
-        | InspectLink(ns, name) -> $"inspect link {name} in {ns.Describe()}"
-        | ListRoutes(ns, link) -> $"list routes via {link} in {ns.Describe()}"
-        | ReadFile(kind, dir, name) -> $"read {kind.Name} {dir}/{name}"
-        | ListFiles(kind, dir) -> $"list {kind.Name}s in {dir}"
+        | InspectLink(ns, name) -> "inspect link " + name + " in " + ns.Describe()
+        | ListRoutes(ns, link) -> "list routes via " + link + " in " + ns.Describe()
+        | ReadFile(kind, dir, name) -> "read " + kind.Name + " " + dir + "/" + name
+        | ListFiles(kind, dir) -> "list " + kind.Name + "s in " + dir
 
 type FailureKind =
     /// The thing (link, file, netns, plugin) is not there.

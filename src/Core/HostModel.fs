@@ -139,9 +139,9 @@ let private resultJson (version: string) (address: Ipv4) (length: int) =
     if CniVersion.atLeast "0.3.0" version then
         Json.Object
             [ "cniVersion", Json.String version
-              "ips", Json.Array [ Json.Object [ "address", Json.String $"{address}/{length}" ] ] ]
+              "ips", Json.Array [ Json.Object [ "address", Json.String $"{string address}/{string length}" ] ] ]
     else
-        Json.Object [ "cniVersion", Json.String version; "ip4", Json.Object [ "ip", Json.String $"{address}/{length}" ] ]
+        Json.Object [ "cniVersion", Json.String version; "ip4", Json.Object [ "ip", Json.String $"{string address}/{string length}" ] ]
 
 let private versionsOf (w: World) (call: PluginCall) =
     w.PluginVersions.TryFind call.Type |> Option.defaultValue CniVersion.supported
@@ -214,9 +214,9 @@ let private delegatePlugin (w: World) (call: PluginCall) : World * PluginExit =
         match prevVersion with
         // like libcni: a prevResult in a version the plugin does not speak cannot be read
         | Some(Json.String v) when not (List.contains v (versionsOf w call)) ->
-            w, pluginError 999 $"could not parse prevResult: unmarshalled CNIVersion is \"{v}\""
+            w, pluginError 999 ("could not parse prevResult: unmarshalled CNIVersion is \"" + v + "\"")
         | _ when w.Attachments.Contains key -> w, pluginOk (Json.Object [])
-        | _ -> w, pluginError 100 $"no attachment of {id}/{ifName} to {network}"
+        | _ -> w, pluginError 100 ("no attachment of " + id + "/" + ifName + " to " + network)
     | "GC" ->
         // like the reference plugins from CNI 1.1: forget this network's attachments that
         // are not in the list (the netns, and so the links, are assumed gone)
@@ -245,7 +245,7 @@ let private fixedAddress (a: Address) =
     | Fixed ip -> ip
     | SpartanAddress -> failwith "the machine must resolve the Spartan address before the runner sees it"
 
-let private noNetns ns = fail NotFound $"network namespace {ns} does not exist"
+let private noNetns (ns: string) = fail NotFound $"network namespace {ns} does not exist"
 
 /// A change (or probe) on the model.
 let change (w: World) (c: Change) : World * Result<unit, Failure> =

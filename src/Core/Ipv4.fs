@@ -90,6 +90,6 @@ module Ipv4Prefix =
                 if network = ip then
                     Ok { Network = network; Length = n }
                 else
-                    Error $"\"{text}\" has host bits set; did you mean \"{network}/{n}\"?"
+                    Error("\"" + text + "\" has host bits set; did you mean \"" + string network + "/" + string n + "\"?")
             | _ -> Error $"\"{text}\" is not valid; {expected}"
         | _ -> Error $"\"{text}\" is not valid; {expected}"

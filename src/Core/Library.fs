@@ -12,7 +12,7 @@ type ValidationError(code: int, path: string, message: string) =
     member _.Path = path
     /// What was wrong and what was expected.
     member _.Message = message
-    override _.ToString() = $"{path}: {message} (CNI code {code})"
+    override _.ToString() = path + ": " + message + " (CNI code " + string code + ")"
 
 /// The outcome of validating a network configuration.
 [<Sealed>]

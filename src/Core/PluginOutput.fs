@@ -29,8 +29,8 @@ module PluginOutput =
             { CniError.create (ErrorKind.OfCode code) where message with
                 Details = text (Json.tryField "details" j) |> Option.filter (fun d -> d.Length > 0) }
         | _ ->
-            let shown = if stdout.Length = 0 then "nothing" else $"{stdout.Length} bytes that are not a CNI error object"
-            CniError.create PluginFailure where $"exited with status {exitCode} and printed {shown} on stdout"
+            let shown = if stdout.Length = 0 then "nothing" else $"{string stdout.Length} bytes that are not a CNI error object"
+            CniError.create PluginFailure where ("exited with status " + string exitCode + " and printed " + shown + " on stdout")
 
     /// A successful plugin's result: a JSON object.
     let result (call: PluginCall) (stdout: byte[]) : Result<Json, CniError> =
@@ -74,7 +74,7 @@ module PluginOutput =
         match ipv4Addresses result with
         | [ address ] -> Ok address
         | [] -> Error(CniError.create PluginFailure (call.Describe()) "returned no IPv4 address; expected exactly one")
-        | many -> Error(CniError.create PluginFailure (call.Describe()) $"returned {many.Length} IPv4 addresses; expected exactly one")
+        | many -> Error(CniError.create PluginFailure (call.Describe()) $"returned {string many.Length} IPv4 addresses; expected exactly one")
 
     /// Result formats: 0.1.0 and 0.2.0 ("ip4"/"ip6"); 0.3.0 to 0.4.0 ("ips" with a
     /// "version" per address); 1.0.0 on ("ips" without it).
@@ -112,7 +112,7 @@ module PluginOutput =
                 CniError.create
                     IncompatibleVersion
                     (call.Describe())
-                    $"answered in CNI {given}, a result format that cannot be given as {target}; use a config version the plugin speaks"
+                    ("answered in CNI " + given + ", a result format that cannot be given as " + target + "; use a config version the plugin speaks")
             )
 
     /// A config's prevResult as a plugin run at `target` (an older version it agreed to)

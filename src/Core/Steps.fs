@@ -307,4 +307,4 @@ module Steps =
             e.Problem
             |> Option.map (fun p ->
                 { p with
-                    Field = $"{command.Name} step {string (i + 1)} ({p.Field})" }))
+                    Field = command.Name + " step " + string (i + 1) + " (" + p.Field + ")" }))
