@@ -320,7 +320,7 @@ let private gcWhileAdding () =
     for c, o in checks do
         expectOk $"CHECK of {c.Id} after the race" o
 
-    let view = agentView scene
+    let view = Attachment.agentView scene
     let addresses = cs |> Shell.parallelMap degree (expectAttachedIn view)
     Expect.equal (List.distinct addresses).Length containers "every container has its own Spartan address"
 

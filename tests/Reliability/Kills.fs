@@ -194,7 +194,7 @@ let private killAnywhere () =
         // between, it leaves a file with no owner, which no DEL can release (a known
         // host-local limitation: containernetworking/plugins#498). Counted, shown, removed.
         for network in [ Spartan.ipamNetwork; Delegate.network ] do
-            for lease in scene.Allocations network do
+            for lease in scene.Leases network do
                 if lease.Trim().Contains ' ' |> not then
                     ownerless.Add $"{network}/{lease.Trim()} (kill at {delay:F0} ms, {landed |> Seq.last})"
                     File.Delete(Path.Combine(scene.VarLib, "cni", "networks", network, lease.Trim()))

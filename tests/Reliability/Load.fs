@@ -67,7 +67,7 @@ let private fill () =
 
     let addresses =
         phase "verify" (fun () ->
-            let view = agentView scene
+            let view = Attachment.agentView scene
             cs |> Shell.parallelMap degree (expectAttachedIn view))
 
     Expect.equal (List.distinct addresses).Length containers "every container has its own Spartan address"

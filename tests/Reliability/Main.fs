@@ -46,17 +46,12 @@ let private before = lazy (machineState ())
 
 let private leaks =
     testCase "every scene was torn down, no process is left, the machine is as found" (fun () ->
-        let prefix = $"l4r{Environment.ProcessId % 100000}s"
-
         let namespaces =
             (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            |> Array.filter (fun n -> n.StartsWith prefix)
+            |> Array.filter Scene.Names.OfThisProcess
 
         Expect.isEmpty namespaces "this run's network namespaces"
-
-        for made in Scene.Made do
-            Expect.equal made.TeardownErrors [] "teardown errors"
-            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
+        AgentScenes.expectTornDown ()
 
         let groups = Set.ofSeq Shell.startedGroups
 

@@ -17,7 +17,7 @@ let maxSeconds = 60.
 
 let private ourNamespaces (scene: Scene) =
     (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-    |> Array.filter (fun line -> line.StartsWith scene.Tag)
+    |> Array.filter (fun line -> scene.Owns(line.Split(' ').[0]))
     |> Array.length
 
 /// This process's open file descriptors, by kind ("pipe", "socket", "anon_inode:[eventfd]",
