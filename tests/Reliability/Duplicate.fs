@@ -71,7 +71,7 @@ let private concurrent (delegateType: string) (rounds: int) () =
         let add () =
             L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
 
-        let outcomes = Shell.together [ add; add ]
+        let outcomes = Processes.together [ add; add ]
         let winners = outcomes |> List.filter (fun o -> o.ExitCode = 0)
         let failed = outcomes |> List.filter (fun o -> o.ExitCode <> 0)
 

@@ -53,13 +53,13 @@ let private leaks =
         Expect.isEmpty namespaces "this run's network namespaces"
         AgentScenes.expectTornDown ()
 
-        let groups = Set.ofSeq Shell.startedGroups
+        let groups = Set.ofSeq Processes.startedGroups
 
         let alive =
             [ for dir in Directory.GetDirectories "/proc" do
                   match Int32.TryParse(Path.GetFileName dir) with
                   | true, pid ->
-                      match Shell.processGroup pid with
+                      match Processes.processGroup pid with
                       | Some g when groups.Contains g ->
                           let cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\000', ' ')
                           yield $"{pid} ({cmdline})"

@@ -79,8 +79,8 @@ let private soak () =
         leftovers.Add diff.Length
         expectUnchanged $"after cycle {cycle}" before (scene.State [ c ])
         Expect.equal (ourNamespaces scene) namespaces $"cycle {cycle}: the scene's netns count"
-        Expect.equal (Shell.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
-        Expect.equal (Shell.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
+        Expect.equal (Processes.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
+        Expect.equal (Processes.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
 
         if cycle = 1 then
             fds <- openFds ()

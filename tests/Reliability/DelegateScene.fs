@@ -102,7 +102,7 @@ type Scene() =
     member s.Fakes = Path.Combine(s.Scratch, "fakes")
 
     member s.NewContainers(count: int) : Container list =
-        Shell.parallelMap 8 (fun _ -> s.NewContainer()) [ 1..count ]
+        Processes.parallelMap 8 (fun _ -> s.NewContainer()) [ 1..count ]
 
     /// host-local's lease files in one IPAM network, as "address owner ifname".
     member s.Leases(network: string) : string list = HostLocal.leases s.VarLib network
@@ -139,7 +139,7 @@ type Scene() =
             |> List.sort
 
         { Agent = s.NetnsState s.Agent
-          Containers = Shell.parallelMap 8 (fun (c: Container) -> c.Netns, s.NetnsState c.Netns) containers
+          Containers = Processes.parallelMap 8 (fun (c: Container) -> c.Netns, s.NetnsState c.Netns) containers
           Ipam = [ for n in networks -> n, s.Leases n ]
           Checkpoints =
             if Directory.Exists s.CheckpointDir then
