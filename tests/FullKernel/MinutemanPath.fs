@@ -1,7 +1,7 @@
 /// The Minuteman path end to end on a kernel that has it: the link and the checkpoint
 /// file, what a dcos-net-like watcher sees, and a consumer that uses the registration the
 /// way dcos-net does. Each test builds its own scene and tears it down, pass or fail.
-module Dcos.L4lb.Tests.FullKernel.Cases
+module Dcos.L4lb.Tests.FullKernel.MinutemanPath
 
 open System
 open System.IO
