@@ -503,16 +503,7 @@ let private attachedByOriginal =
 
             let footprint =
                 OriginalAttachment.make
-                    { Agent = scene.Agent
-                      Container = scene.Container
-                      Netns = scene.Netns
-                      VarLib = scene.VarLib
-                      ContainerId = scene.ContainerId
-                      IfName = L4lbInAgent.ifName
-                      SearchPath = L4lb.searchPath
-                      Lease = OriginalAttachment.WithIfName
-                      Checkpoints = Some dir
-                      MinutemanLink = true }
+                    (OriginalAttachment.inScene scene L4lb.searchPath OriginalAttachment.WithIfName (Some dir) true)
                     conf
 
             Expect.equal (relevant (watcher.Settle())) [ CloseWrite(scene.ContainerId, Ok(netnsBytes scene)) ] "the original's registration"
