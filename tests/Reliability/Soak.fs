@@ -80,7 +80,11 @@ let private soak () =
         expectUnchanged $"after cycle {cycle}" before (scene.State [ c ])
         Expect.equal (ourNamespaces scene) namespaces $"cycle {cycle}: the scene's netns count"
         Expect.equal (Processes.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
-        Expect.equal (Processes.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
+
+        Expect.equal
+            (Processes.processesIn $"/run/netns/{scene.Agent}")
+            []
+            $"cycle {cycle}: processes in the agent netns"
 
         if cycle = 1 then
             fds <- openFds ()

@@ -73,7 +73,10 @@ type AgentSceneSettings =
 
 /// One container of a scene: its netns's name, the netns's path (CNI_NETNS) and its
 /// container ID.
-type Container = { Netns: string; Path: string; Id: string }
+type Container =
+    { Netns: string
+      Path: string
+      Id: string }
 
 /// What one scene made, kept so that the last test can check that it is all gone.
 type AgentSceneMade =
@@ -127,7 +130,11 @@ type AgentScene(settings: AgentSceneSettings) =
 
     let record =
         { Scratch = scratch
-          Namespaces = (if settings.Container then [ container; agent ] else [ agent ])
+          Namespaces =
+            (if settings.Container then
+                 [ container; agent ]
+             else
+                 [ agent ])
           Processes = []
           CreatedDirs = []
           Mounted = false
@@ -162,7 +169,10 @@ type AgentScene(settings: AgentSceneSettings) =
         | TempDirectory -> ()
         | PrivateTmpfs _ ->
             Directory.CreateDirectory scratch |> ignore
-            Command.run "mount" [ "-t"; "tmpfs"; "-o"; "size=16m,mode=0755"; names.Prefix; scratch ] |> ignore
+
+            Command.run "mount" [ "-t"; "tmpfs"; "-o"; "size=16m,mode=0755"; names.Prefix; scratch ]
+            |> ignore
+
             record.Mounted <- true
 
         Directory.CreateDirectory(Path.Combine(varLib, "cni")) |> ignore
@@ -201,7 +211,9 @@ type AgentScene(settings: AgentSceneSettings) =
                       yield "unmount the scratch tmpfs", (fun () -> Command.run "umount" [ scratch ] |> ignore)
                   yield
                       "remove the scratch directory",
-                      (fun () -> if Directory.Exists scratch then Directory.Delete(scratch, true)) ]
+                      (fun () ->
+                          if Directory.Exists scratch then
+                              Directory.Delete(scratch, true)) ]
 
     do Teardown.setUp setup teardown
 

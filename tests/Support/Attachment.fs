@@ -36,7 +36,9 @@ let agentView (scene: AgentScene) =
 
 /// The addresses these allocations hold for this container.
 let heldBy (allocations: Allocation list) (containerId: string) =
-    allocations |> List.filter (fun a -> a.Owner = containerId) |> List.map _.Address
+    allocations
+    |> List.filter (fun a -> a.Owner = containerId)
+    |> List.map _.Address
 
 /// The Spartan side of one container's attachment: its links are eth0, lo and `spartan`,
 /// an up veth holding one /32 from the range, with a route to each Spartan service through

@@ -22,7 +22,8 @@ module HostLocal =
                   let name = Path.GetFileName file
 
                   match IPAddress.TryParse name with
-                  | true, _ -> name, File.ReadAllText(file).Split([| '\r'; '\n' |], StringSplitOptions.RemoveEmptyEntries)
+                  | true, _ ->
+                      name, File.ReadAllText(file).Split([| '\r'; '\n' |], StringSplitOptions.RemoveEmptyEntries)
                   | _ -> () ]
 
     /// host-local's allocations in one IPAM network; an owner "" is a lease file host-local
