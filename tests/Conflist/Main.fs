@@ -5,6 +5,6 @@ open Dcos.L4lb.Tests
 [<EntryPoint>]
 let main argv =
     try
-        Suite.run "conflist" argv Cases.tests
+        Suite.run "conflist" argv LibcniRuns.tests
     finally
         Runtime.remove ()

@@ -6,11 +6,11 @@ open Expecto
 let main argv =
     testList
         "l4lbctl"
-        [ CtlTests.validate
-          CtlTests.plan
-          CtlTests.registrations
+        [ CtlCommands.validate
+          CtlCommands.plan
+          CtlCommands.registrations
           GcTests.tests
-          CtlTests.usage
-          CtlTests.docs ]
+          CtlCommands.usage
+          CtlCommands.docs ]
     |> testSequenced
     |> Suite.run "l4lbctl" argv

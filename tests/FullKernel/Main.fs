@@ -5,4 +5,4 @@ open Dcos.L4lb.Tests
 [<EntryPoint>]
 let main argv =
     Command.timeoutMs <- 60_000
-    Suite.run "fullkernel" argv Cases.tests
+    Suite.run "fullkernel" argv MinutemanPath.tests

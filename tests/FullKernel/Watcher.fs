@@ -5,6 +5,7 @@ open System.IO
 open System.Text
 open System.Text.Json
 open System.Threading
+open Dcos.L4lb.Tests
 
 /// One event as dcos-net would act on it (dot-names are kept apart as Ignored).
 type WatchEvent =

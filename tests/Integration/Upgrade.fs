@@ -1,5 +1,5 @@
 /// Upgrading an agent: a container attached by the original Go plugin (its footprint
-/// made by hand, tests/Common/OriginalAttachment.fs) under this plugin's CHECK, DEL and
+/// made by hand, tests/Support/OriginalAttachment.fs) under this plugin's CHECK, DEL and
 /// GC, with the config raised to a version that has them. This kernel has no dummy links,
 /// so the footprint has the Minuteman checkpoint file without the `minuteman` link here;
 /// the FullKernel suite has the whole of it.
@@ -17,16 +17,7 @@ let private minutemanOn (scene: Scene) =
     [ "minuteman", JsonNode.Parse $"""{{ "enable": true, "path": "{scene.CheckpointDir}" }}""" ]
 
 let private where (scene: Scene) (lease: LeaseFormat) (withCheckpoint: bool) : Where =
-    { Agent = scene.Agent
-      Container = scene.Container
-      Netns = scene.Netns
-      VarLib = scene.VarLib
-      ContainerId = scene.ContainerId
-      IfName = L4lbInAgent.ifName
-      SearchPath = L4lbInAgent.searchPath
-      Lease = lease
-      Checkpoints = if withCheckpoint then Some scene.CheckpointDir else None
-      MinutemanLink = false }
+    inScene scene L4lbInAgent.searchPath lease (if withCheckpoint then Some scene.CheckpointDir else None) false
 
 let private expectOk = AgentScenes.expectOk
 
@@ -160,7 +151,9 @@ let tests =
                   Expect.isSome (Kernel.link scene.Agent f.HostVeth) $"{f.HostVeth} after DEL"
                   Netns.delete scene.Container
 
-                  waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () ->
+                  // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
+                  // veths' peers with it
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   expectGoneFromAgent scene f)
@@ -181,7 +174,9 @@ let tests =
 
                   Netns.delete scene.Container
 
-                  waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () ->
+                  // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
+                  // veths' peers with it
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   Expect.isEmpty

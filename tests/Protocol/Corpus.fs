@@ -6,7 +6,7 @@ module Dcos.L4lb.Tests.Corpus
 open System
 open System.Text.Json
 open Expecto
-open Dcos.L4lb.Tests.Scene
+open Dcos.L4lb.Tests.InvocationScene
 
 /// A valid config; @PATH@ becomes the scene's checkpoint directory.
 let private good =

@@ -71,7 +71,7 @@ let private concurrent (delegateType: string) (rounds: int) () =
         let add () =
             L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
 
-        let outcomes = Shell.together [ add; add ]
+        let outcomes = Processes.together [ add; add ]
         let winners = outcomes |> List.filter (fun o -> o.ExitCode = 0)
         let failed = outcomes |> List.filter (fun o -> o.ExitCode <> 0)
 
@@ -93,8 +93,8 @@ let private concurrent (delegateType: string) (rounds: int) () =
             links
             [ "eth0"; "lo"; "spartan" ]
             ($"round {round}: ADD exited 0, but after the other ADD failed ({losers |> Seq.last}) its attachment has: "
-             + $"container links {links}; bridge ports {ports}; delegate IPAM {scene.Allocations Delegate.network}; "
-             + $"Spartan IPAM {scene.Allocations Spartan.ipamNetwork}; the fake delegate's calls {Fakes.calls scene}")
+             + $"container links {links}; bridge ports {ports}; delegate IPAM {scene.Leases Delegate.network}; "
+             + $"Spartan IPAM {scene.Leases Spartan.ipamNetwork}; the fake delegate's calls {Fakes.calls scene}")
 
         expectAttached scene c |> ignore
 

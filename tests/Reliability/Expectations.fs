@@ -113,79 +113,19 @@ let expectNoAllocation (scene: Scene) (c: Container) =
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] $"Spartan IPAM allocations of {c.Id}"
     Expect.equal (scene.AllocationOf Delegate.network c.Id) [] $"delegate IPAM allocations of {c.Id}"
 
-/// The Spartan address: the one /32 on the container's `spartan` link.
-let spartanAddress (c: Container) =
-    match Kernel.addresses c.Netns "spartan" with
-    | [ address, 32 ] -> address
-    | other -> failtest $"the container's spartan link holds {other}; expected one /32"
-
-/// The agent's side of every attachment, read once (for checking many containers).
-type AgentView =
-    { Links: Kernel.Link list
-      Routes: Kernel.Route list
-      Spartan: string list
-      Delegate: string list }
-
-let agentView (scene: Scene) =
-    { Links = Kernel.links scene.Agent
-      Routes = Kernel.routes scene.Agent
-      Spartan = scene.Allocations Spartan.ipamNetwork
-      Delegate = scene.Allocations Delegate.network }
-
-/// The addresses an allocation list ("address owner ifname") holds for this container.
-let private heldBy (allocations: string list) (c: Container) =
-    allocations
-    |> List.filter (fun line -> line.Split(' ') |> Array.tryItem 1 = Some c.Id)
-    |> List.map (fun line -> line.Split(' ')[0])
-
-/// Every artefact of one complete attachment: eth0 on the bridge with the delegate's
-/// address, the Spartan veth with its address and routes, the host end up with its
-/// route, and both IPAM allocations held by this container. Returns the Spartan address.
-let expectAttachedIn (view: AgentView) (c: Container) : string =
-    let links = Kernel.links c.Netns
-    let names = links |> List.map _.Name |> List.sort
-    Expect.equal names [ "eth0"; "lo"; "spartan" ] $"{c.Id}: container links"
-    let spartan = links |> List.find (fun l -> l.Name = "spartan")
-    Expect.isTrue (spartan.Up && spartan.Kind = "veth") $"{c.Id}: spartan is an up veth: {spartan}"
-    let address = spartanAddress c
-
-    Expect.isTrue (Spartan.inRange address) $"{c.Id}: {address} lies in the Spartan range"
-
-    let routes = Kernel.routes c.Netns
-
-    for service in Spartan.serviceAddresses do
-        let expected: Kernel.Route =
-            { Destination = service
-              Device = "spartan"
-              Scope = "link"
-              Source = Some address }
-
-        Expect.contains routes expected $"{c.Id}: container route to {service}"
-
-    let hv = Kernel.hostVethName c.Id L4lbInAgent.ifName
-
-    match view.Links |> List.tryFind (fun l -> l.Name = hv) with
-    | Some veth ->
-        Expect.isTrue veth.Up $"{c.Id}: the host veth {hv} is up"
-        Expect.equal spartan.Peer (Some veth.Index) $"{c.Id}: {hv} is the peer of the container's spartan link"
-    | None -> failtest $"{c.Id}: no host veth {hv} in the agent"
-
-    let hostRoutes = view.Routes |> List.filter (fun r -> r.Destination = address)
-
-    Expect.equal
-        (hostRoutes |> List.map (fun r -> r.Device, r.Scope))
-        [ hv, "link" ]
-        $"{c.Id}: agent route to {address}"
-
-    Expect.equal (heldBy view.Spartan c) [ address ] $"{c.Id}: Spartan IPAM allocation"
+/// Every artefact of one complete attachment among many: the Spartan side
+/// (Attachment.expectSpartanOf), eth0 on the delegate's bridge with the delegate's address,
+/// held by this container. Returns the Spartan address.
+let expectAttachedIn (view: Attachment.AgentView) (c: Container) : string =
+    let address = Attachment.expectSpartanOf view c
 
     let eth0 =
         match Kernel.addresses c.Netns "eth0" with
         | [ a, 16 ] -> a
         | other -> failtest $"{c.Id}: eth0 holds {other}"
 
-    Expect.equal (heldBy view.Delegate c) [ eth0 ] $"{c.Id}: the delegate's IPAM allocation"
-    let peer = (links |> List.find (fun l -> l.Name = "eth0")).Peer
+    Expect.equal (Attachment.heldBy view.Delegate c.Id) [ eth0 ] $"{c.Id}: the delegate's IPAM allocation"
+    let peer = (Kernel.links c.Netns |> List.find (fun l -> l.Name = "eth0")).Peer
 
     let ports =
         view.Links
@@ -194,7 +134,8 @@ let expectAttachedIn (view: AgentView) (c: Container) : string =
     Expect.equal ports.Length 1 $"{c.Id}: eth0's peer is a port of {Delegate.bridge}"
     address
 
-let expectAttached (scene: Scene) (c: Container) : string = expectAttachedIn (agentView scene) c
+let expectAttached (scene: Scene) (c: Container) : string =
+    expectAttachedIn (Attachment.agentView scene) c
 
 /// The effect log the plugin writes when DCOS_L4LB_LOG_FILE is set, each line with the
 /// time it was written: one line per effect ("<effect> -> <outcome> (<ms>)"), then "done"

@@ -451,7 +451,7 @@ let hangs: Case list =
 
 let private hangTest () =
     let results =
-        Shell.together
+        Processes.together
             [ for case in hangs ->
                   fun () ->
                       try

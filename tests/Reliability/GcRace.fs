@@ -81,11 +81,11 @@ let private gcArguments (scene: Scene) (config: JsonNode) (valid: Container list
 
 let private gc (scene: Scene) config valid log : Command.Outcome =
     let program, args, env, stdin = gcArguments scene config valid log
-    Shell.executeWithin 30_000 program args (Some env) stdin
+    Processes.executeWithin 30_000 program args (Some env) stdin
 
-let private startGc (scene: Scene) config valid log : Shell.Running =
+let private startGc (scene: Scene) config valid log : Processes.Running =
     let program, args, env, stdin = gcArguments scene config valid log
-    new Shell.Running(program, args, Some env, stdin)
+    new Processes.Running(program, args, Some env, stdin)
 
 /// The container with another ID, one whose lock file is that of `other`.
 let private sharingLockWith (other: Container) (c: Container) =
@@ -187,7 +187,7 @@ let private gcWhileAdding () =
     let conf = L4lb.config L4lb.defaults
 
     // the stale ones: attached, then lost by the runtime (no DEL, no longer listed)
-    let staleAdds = lost |> Shell.parallelMap degree (fun c -> c, add scene conf c)
+    let staleAdds = lost |> Processes.parallelMap degree (fun c -> c, add scene conf c)
 
     for c, o in staleAdds do
         expectOk $"ADD of the stale {c.Id}" o
@@ -260,7 +260,7 @@ let private gcWhileAdding () =
     let addPhase = clock.Elapsed
 
     try
-        Shell.parallelMap degree addWorker [ 1..degree ] |> ignore
+        Processes.parallelMap degree addWorker [ 1..degree ] |> ignore
     finally
         Volatile.Write(&addsDone.contents, true)
 
@@ -314,14 +314,14 @@ let private gcWhileAdding () =
     let checks =
         Array.toList adds
         |> List.zip cs
-        |> Shell.parallelMap degree (fun (c, o) ->
+        |> Processes.parallelMap degree (fun (c, o) ->
             c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
 
     for c, o in checks do
         expectOk $"CHECK of {c.Id} after the race" o
 
-    let view = agentView scene
-    let addresses = cs |> Shell.parallelMap degree (expectAttachedIn view)
+    let view = Attachment.agentView scene
+    let addresses = cs |> Processes.parallelMap degree (expectAttachedIn view)
     Expect.equal (List.distinct addresses).Length containers "every container has its own Spartan address"
 
     for c in lost do
@@ -334,7 +334,7 @@ let private gcWhileAdding () =
     let dels =
         (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, c.Path, o.Stdout))
         @ [ for c, o in staleAdds -> c, (if List.contains c gone then "" else c.Path), o.Stdout ]
-        |> Shell.parallelMap degree (fun (c, netns, output) ->
+        |> Processes.parallelMap degree (fun (c, netns, output) ->
             c, del scene (L4lbInAgent.withPrevResult conf output) c netns)
 
     for c, o in dels do
@@ -382,10 +382,10 @@ let private gcWhileAdding () =
 // ---- GC killed -------------------------------------------------------------------------
 
 /// SIGKILL to the GC's process group; waits until every member is gone.
-let private killAndReap (r: Shell.Running) =
+let private killAndReap (r: Processes.Running) =
     r.Kill()
     let o = r.Wait 10_000
-    Shell.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Shell.groupMembers r.Group = [])
+    Processes.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Processes.groupMembers r.Group = [])
     o
 
 /// Whether /proc/locks shows this process waiting for an flock (a "->" line).
@@ -422,11 +422,11 @@ let private killedWaiting () =
         $"touch '{mark}'\ni=0\nwhile [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
 
     use adding = L4lb.start scene (L4lb.invocation scene "ADD" x conf)
-    Shell.waitUntil "X's ADD to reach the delegate's hook" 20_000 (fun () -> File.Exists mark)
+    Processes.waitUntil "X's ADD to reach the delegate's hook" 20_000 (fun () -> File.Exists mark)
 
     let log = Path.Combine(scene.Scratch, "gc-killed.log")
     use collecting = startGc scene conf [ x ] log
-    Shell.waitUntil "the GC to wait for S's lock" 20_000 (fun () -> waitsForFlock collecting.Group)
+    Processes.waitUntil "the GC to wait for S's lock" 20_000 (fun () -> waitsForFlock collecting.Group)
     let o = killAndReap collecting
     Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
 
@@ -480,7 +480,7 @@ let private killedRemoving () =
     use collecting =
         startGc scene conf [] (Path.Combine(scene.Scratch, "gc-killed.log"))
 
-    Shell.waitUntil "the GC's Spartan IPAM DEL to reach the hook" 20_000 (fun () -> File.Exists mark)
+    Processes.waitUntil "the GC's Spartan IPAM DEL to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap collecting
     Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id) [] "S's Spartan lease was released before the kill"
@@ -514,7 +514,7 @@ let private killedAdd () =
     let mark = Fakes.marker scene "reached"
     Fakes.delegateFirst scene $"touch '{mark}'\nsleep 30\n"
     use adding = L4lb.start scene (L4lb.invocation scene "ADD" c conf)
-    Shell.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
+    Processes.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap adding
     Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene

@@ -12,10 +12,10 @@ open Dcos.L4lb.Tests
 open Expectations
 
 /// SIGKILL to the plugin's process group; waits until every member is gone.
-let private killAndReap (r: Shell.Running) =
+let private killAndReap (r: Processes.Running) =
     r.Kill()
     let o = r.Wait 10_000
-    Shell.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Shell.groupMembers r.Group = [])
+    Processes.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Processes.groupMembers r.Group = [])
     o
 
 let private del (scene: Scene) (c: Container) (conf: L4lb.Conf) =
@@ -44,9 +44,9 @@ let private killedAdd
             { L4lb.invocation scene "ADD" c (L4lb.config conf) with
                 Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
-    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark && ready (effectLog log))
-    Expect.equal (Shell.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
-    Expect.isGreaterThan (Shell.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
+    Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark && ready (effectLog log))
+    Expect.equal (Processes.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
+    Expect.isGreaterThan (Processes.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
     let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
@@ -115,7 +115,7 @@ let private killDuringDel () =
     Fakes.hook scene Fakes.hostLocal "DEL" (Fakes.waitForExit scene "delegate-deleted" + $"touch '{mark}'\nsleep 30\n")
 
     use r = L4lb.start scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
-    Shell.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
+    Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
@@ -194,7 +194,7 @@ let private killAnywhere () =
         // between, it leaves a file with no owner, which no DEL can release (a known
         // host-local limitation: containernetworking/plugins#498). Counted, shown, removed.
         for network in [ Spartan.ipamNetwork; Delegate.network ] do
-            for lease in scene.Allocations network do
+            for lease in scene.Leases network do
                 if lease.Trim().Contains ' ' |> not then
                     ownerless.Add $"{network}/{lease.Trim()} (kill at {delay:F0} ms, {landed |> Seq.last})"
                     File.Delete(Path.Combine(scene.VarLib, "cni", "networks", network, lease.Trim()))
@@ -248,8 +248,8 @@ let private killAtStep (step: string) () =
                       "-e"
                       $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
 
-    Shell.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
-    Expect.isNonEmpty (Shell.groupMembers r.Group) "the delegate still runs"
+    Processes.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
+    Expect.isNonEmpty (Processes.groupMembers r.Group) "the delegate still runs"
     let o = killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.equal o.Stdout "" "a killed plugin prints no reply"

@@ -57,12 +57,12 @@ let private arguments (scene: Scene) (inv: Invocation) =
 /// Runs the plugin to its end.
 let exec (scene: Scene) (inv: Invocation) : Command.Outcome =
     let program, args, env = arguments scene inv
-    Shell.executeWithin inv.TimeoutMs program args (Some env) (inv.Config.ToJsonString())
+    Processes.executeWithin inv.TimeoutMs program args (Some env) (inv.Config.ToJsonString())
 
 /// Starts the plugin in the background (in a process group of its own).
-let start (scene: Scene) (inv: Invocation) : Shell.Running =
+let start (scene: Scene) (inv: Invocation) : Processes.Running =
     let program, args, env = arguments scene inv
-    new Shell.Running(program, args, Some env, inv.Config.ToJsonString())
+    new Processes.Running(program, args, Some env, inv.Config.ToJsonString())
 
 /// The shape of the network configurations the tests use.
 type Conf =

@@ -53,22 +53,22 @@ let private fill () =
     let adds =
         phase "ADD" (fun () ->
             cs
-            |> Shell.parallelMap degree (fun c -> c, L4lb.exec scene (L4lb.invocation scene "ADD" c conf)))
+            |> Processes.parallelMap degree (fun c -> c, L4lb.exec scene (L4lb.invocation scene "ADD" c conf)))
 
     failures "ADDs" adds
 
     let checks =
         phase "CHECK" (fun () ->
             adds
-            |> Shell.parallelMap degree (fun (c, o) ->
+            |> Processes.parallelMap degree (fun (c, o) ->
                 c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout))))
 
     failures "CHECKs" checks
 
     let addresses =
         phase "verify" (fun () ->
-            let view = agentView scene
-            cs |> Shell.parallelMap degree (expectAttachedIn view))
+            let view = Attachment.agentView scene
+            cs |> Processes.parallelMap degree (expectAttachedIn view))
 
     Expect.equal (List.distinct addresses).Length containers "every container has its own Spartan address"
 
@@ -93,7 +93,7 @@ let private fill () =
     let dels =
         phase "DEL" (fun () ->
             adds
-            |> Shell.parallelMap degree (fun (c, o) ->
+            |> Processes.parallelMap degree (fun (c, o) ->
                 c, L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
 
     failures "DELs" dels

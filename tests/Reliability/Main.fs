@@ -46,25 +46,20 @@ let private before = lazy (machineState ())
 
 let private leaks =
     testCase "every scene was torn down, no process is left, the machine is as found" (fun () ->
-        let prefix = $"l4r{Environment.ProcessId % 100000}s"
-
         let namespaces =
             (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            |> Array.filter (fun n -> n.StartsWith prefix)
+            |> Array.filter Scene.Names.OfThisProcess
 
         Expect.isEmpty namespaces "this run's network namespaces"
+        AgentScenes.expectTornDown ()
 
-        for made in Scene.Made do
-            Expect.equal made.TeardownErrors [] "teardown errors"
-            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
-
-        let groups = Set.ofSeq Shell.startedGroups
+        let groups = Set.ofSeq Processes.startedGroups
 
         let alive =
             [ for dir in Directory.GetDirectories "/proc" do
                   match Int32.TryParse(Path.GetFileName dir) with
                   | true, pid ->
-                      match Shell.processGroup pid with
+                      match Processes.processGroup pid with
                       | Some g when groups.Contains g ->
                           let cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\000', ' ')
                           yield $"{pid} ({cmdline})"

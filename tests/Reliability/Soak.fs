@@ -17,7 +17,7 @@ let maxSeconds = 60.
 
 let private ourNamespaces (scene: Scene) =
     (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-    |> Array.filter (fun line -> line.StartsWith scene.Tag)
+    |> Array.filter (fun line -> scene.Owns(line.Split(' ').[0]))
     |> Array.length
 
 /// This process's open file descriptors, by kind ("pipe", "socket", "anon_inode:[eventfd]",
@@ -79,8 +79,12 @@ let private soak () =
         leftovers.Add diff.Length
         expectUnchanged $"after cycle {cycle}" before (scene.State [ c ])
         Expect.equal (ourNamespaces scene) namespaces $"cycle {cycle}: the scene's netns count"
-        Expect.equal (Shell.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
-        Expect.equal (Shell.processesIn $"/run/netns/{scene.Agent}") [] $"cycle {cycle}: processes in the agent netns"
+        Expect.equal (Processes.processesIn c.Path) [] $"cycle {cycle}: processes in the container netns"
+
+        Expect.equal
+            (Processes.processesIn $"/run/netns/{scene.Agent}")
+            []
+            $"cycle {cycle}: processes in the agent netns"
 
         if cycle = 1 then
             fds <- openFds ()

@@ -6,11 +6,14 @@ open Expecto
 
 let names (links: Kernel.Link list) = links |> List.map _.Name |> List.sort
 
-/// The Spartan address: the one /32 on the container's `spartan` link.
-let spartanAddress (scene: AgentScene) =
-    match Kernel.addresses scene.Container "spartan" with
+/// The Spartan address of the container in this netns: the one /32 on its `spartan` link.
+let spartanAddressIn (netns: string) =
+    match Kernel.addresses netns "spartan" with
     | [ address, 32 ] -> address
     | other -> failtest $"the container's spartan link holds {other}; expected one /32"
+
+/// The Spartan address of the scene's container.
+let spartanAddress (scene: AgentScene) = spartanAddressIn scene.Container
 
 /// eth0's address, with its prefix length.
 let eth0Address (scene: AgentScene) =
@@ -18,20 +21,40 @@ let eth0Address (scene: AgentScene) =
     | [ address, length ] -> $"{address}/{length}"
     | other -> failtest $"the container's eth0 holds {other}"
 
-/// Every artefact of a Spartan attachment beside the bridge's eth0: the container's links,
-/// its `spartan` veth with its address and routes, the host end with its route, and both
-/// IPAM allocations held by the container. Returns the Spartan address.
-let expectAttached (scene: AgentScene) : string =
-    let links = Kernel.links scene.Container
-    Expect.equal (names links) [ "eth0"; "lo"; "spartan" ] "container links"
+/// The agent's side of every attachment, read once (for checking many containers).
+type AgentView =
+    { Links: Kernel.Link list
+      Routes: Kernel.Route list
+      Spartan: Allocation list
+      Delegate: Allocation list }
+
+let agentView (scene: AgentScene) =
+    { Links = Kernel.links scene.Agent
+      Routes = Kernel.routes scene.Agent
+      Spartan = scene.Allocations Spartan.ipamNetwork
+      Delegate = scene.Allocations L4lbInAgent.network }
+
+/// The addresses these allocations hold for this container.
+let heldBy (allocations: Allocation list) (containerId: string) =
+    allocations
+    |> List.filter (fun a -> a.Owner = containerId)
+    |> List.map _.Address
+
+/// The Spartan side of one container's attachment: its links are eth0, lo and `spartan`,
+/// an up veth holding one /32 from the range, with a route to each Spartan service through
+/// it; its peer (`hostVeth`, found in the view) is up and the agent routes the address to
+/// it. Returns the Spartan address.
+let private expectSpartanLane (view: AgentView) (c: Container) (hostVeth: unit -> Kernel.Link) : string =
+    let links = Kernel.links c.Netns
+    Expect.equal (names links) [ "eth0"; "lo"; "spartan" ] $"{c.Id}: container links"
     let spartan = links |> List.find (fun l -> l.Name = "spartan")
-    Expect.isTrue spartan.Up "the container's spartan link is up"
-    Expect.equal spartan.Kind "veth" "the container's spartan link is a veth"
+    Expect.isTrue spartan.Up $"{c.Id}: the container's spartan link is up"
+    Expect.equal spartan.Kind "veth" $"{c.Id}: the container's spartan link is a veth"
 
-    let address = spartanAddress scene
-    Expect.isTrue (Spartan.inRange address) $"{address} lies in 198.51.100.10-198.51.100.253"
+    let address = spartanAddressIn c.Netns
+    Expect.isTrue (Spartan.inRange address) $"{c.Id}: {address} lies in 198.51.100.10-198.51.100.253"
 
-    let routes = Kernel.routes scene.Container
+    let routes = Kernel.routes c.Netns
 
     for service in Spartan.serviceAddresses do
         let expected: Kernel.Route =
@@ -40,34 +63,57 @@ let expectAttached (scene: AgentScene) : string =
               Scope = "link"
               Source = Some address }
 
-        Expect.contains routes expected $"container route to {service}"
+        Expect.contains routes expected $"{c.Id}: container route to {service}"
 
-    let hostVeth =
-        match Kernel.links scene.Agent |> List.filter Kernel.isHostVeth with
+    let veth = hostVeth ()
+    Expect.isTrue veth.Up $"{c.Id}: the host veth {veth.Name} is up"
+    Expect.equal spartan.Peer (Some veth.Index) $"{c.Id}: {veth.Name} is the peer of the container's spartan link"
+
+    Expect.equal
+        (view.Routes
+         |> List.filter (fun r -> r.Destination = address)
+         |> List.map (fun r -> r.Device, r.Scope))
+        [ veth.Name, "link" ]
+        $"{c.Id}: agent route to {address}"
+
+    address
+
+/// The Spartan side of one of many containers' attachments (see expectSpartanLane), its
+/// host veth found by the name the plugin derives from the container ID, and the Spartan
+/// address held for this container. Returns the Spartan address.
+let expectSpartanOf (view: AgentView) (c: Container) : string =
+    let hv = Kernel.hostVethName c.Id L4lbInAgent.ifName
+
+    let hostVeth () =
+        match view.Links |> List.tryFind (fun l -> l.Name = hv) with
+        | Some veth -> veth
+        | None -> failtest $"{c.Id}: no host veth {hv} in the agent"
+
+    let address = expectSpartanLane view c hostVeth
+    Expect.equal (heldBy view.Spartan c.Id) [ address ] $"{c.Id}: Spartan IPAM allocation"
+    address
+
+/// Every artefact of a Spartan attachment of the scene's container beside the bridge's
+/// eth0: the container's links, its `spartan` veth with its address and routes, the host
+/// end (the agent's one spt* link) with its route, and both IPAM networks holding an
+/// address for this container alone. Returns the Spartan address.
+let expectAttached (scene: AgentScene) : string =
+    let view = agentView scene
+
+    let c =
+        { Netns = scene.Container
+          Path = scene.Netns
+          Id = scene.ContainerId }
+
+    let hostVeth () =
+        match view.Links |> List.filter Kernel.isHostVeth with
         | [ veth ] -> veth
         | other -> failtest $"agent spt* links: {names other}; expected one"
 
-    Expect.isTrue hostVeth.Up "the host veth is up"
-    Expect.equal spartan.Peer (Some hostVeth.Index) "the host veth is the container spartan link's peer"
+    let address = expectSpartanLane view c hostVeth
 
-    Expect.equal
-        (Kernel.routes scene.Agent
-         |> List.filter (fun r -> r.Destination = address)
-         |> List.map (fun r -> r.Device, r.Scope))
-        [ hostVeth.Name, "link" ]
-        $"agent route to {address}"
-
-    Expect.equal
-        (scene.Allocations Spartan.ipamNetwork)
-        [ { Address = address
-            Owner = scene.ContainerId } ]
-        "Spartan IPAM allocation"
-
-    Expect.equal
-        (scene.Allocations L4lbInAgent.network |> List.map _.Owner)
-        [ scene.ContainerId ]
-        "the bridge's IPAM allocation"
-
+    Expect.equal view.Spartan [ { Address = address; Owner = c.Id } ] "Spartan IPAM allocation"
+    Expect.equal (view.Delegate |> List.map _.Owner) [ c.Id ] "the bridge's IPAM allocation"
     address
 
 /// No address held in either IPAM network.
@@ -91,11 +137,12 @@ let expectNothingLeft (scene: AgentScene) =
     expectReleased scene
 
 /// dnsmasq's answer for the test name, asked from the container of the Spartan server.
+/// Three seconds a try: the User-mode Linux guest is slower than this machine.
 let expectResolves (scene: AgentScene) =
     let answer =
         Command.runInNetns
             scene.Netns
             "dig"
-            [ "+short"; "+time=2"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
+            [ "+short"; "+time=3"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
 
     Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}"

@@ -48,6 +48,26 @@ type Where =
         MinutemanLink: bool
     }
 
+/// Where in an AgentScene: its agent, container and /var/lib, with the ifname every case
+/// uses.
+let inScene
+    (scene: AgentScene)
+    (searchPath: string)
+    (lease: LeaseFormat)
+    (checkpoints: string option)
+    (minutemanLink: bool)
+    : Where =
+    { Agent = scene.Agent
+      Container = scene.Container
+      Netns = scene.Netns
+      VarLib = scene.VarLib
+      ContainerId = scene.ContainerId
+      IfName = L4lbInAgent.ifName
+      SearchPath = searchPath
+      Lease = lease
+      Checkpoints = checkpoints
+      MinutemanLink = minutemanLink }
+
 type Footprint =
     {
         /// The host end of the Spartan veth: "veth" + 8 hex digits.
@@ -199,19 +219,3 @@ let leaseFiles (varLib: string) : string list * string list =
             | _ -> false)
     else
         [], []
-
-/// Waits until `test` holds, up to `seconds`: a netns is destroyed asynchronously (the
-/// kernel's cleanup_net), and its veths' peers with it.
-let waitUntil (what: string) (seconds: float) (test: unit -> bool) =
-    let deadline = DateTime.UtcNow.AddSeconds seconds
-
-    let rec loop () =
-        if test () then
-            ()
-        elif DateTime.UtcNow > deadline then
-            failwith $"{what}: not within {seconds} s"
-        else
-            Threading.Thread.Sleep 20
-            loop ()
-
-    loop ()

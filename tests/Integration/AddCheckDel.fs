@@ -1,6 +1,6 @@
 /// The cases, over a table of CNI versions and the upstream test's configurations. Each
 /// test builds its own scene, runs the plugin, reads the kernel, and tears the scene down.
-module Dcos.L4lb.Tests.Integration.Cases
+module Dcos.L4lb.Tests.Integration.AddCheckDel
 
 open System
 open System.IO

@@ -1,7 +1,7 @@
 /// Runs programs directly (no shell, so no quoting), bounded in time, each in a process
 /// group of its own so that a test can kill a program together with everything it started;
 /// and finds the processes of a group or of a network namespace.
-module Dcos.L4lb.Tests.Reliability.Shell
+module Dcos.L4lb.Tests.Reliability.Processes
 
 open System
 open System.Collections.Concurrent

@@ -1,4 +1,4 @@
-namespace Dcos.L4lb.Tests.FullKernel
+namespace Dcos.L4lb.Tests
 
 open System
 open System.Diagnostics
@@ -6,7 +6,7 @@ open System.IO
 open System.Text
 open System.Threading
 
-/// What the programs the suite runs beside its tests need: python3, and a wait.
+/// What the programs a suite runs beside its tests need: python3, and a wait.
 module Programs =
     /// The machine's python3, not a per-user shim that may sit first in PATH.
     let python3 = if File.Exists "/usr/bin/python3" then "/usr/bin/python3" else "python3"

@@ -8,7 +8,7 @@ open Dcos.L4lb.Tests
 /// its results cache in `varlib/cni` too (where a runtime's default would put it), by that
 /// directory's real path; the conflists the test writes are in its scratch directory.
 type Scene() =
-    inherit AgentScene(Scene.Names)
+    inherit AgentScene(AgentSceneSettings.OnThisKernel Scene.Names)
 
     /// "l4la"/"l4lc" netns, "l4lb" bridges on 10.201.x.0/24: apart from the other suites'.
     static member Names: AgentSceneNames =

@@ -2,7 +2,7 @@
 /// and dcos-l4lb share from CHECK on, run through libcni as a runtime would. Each test
 /// builds its own scene, runs the runtime, reads the kernel and the files, and tears the
 /// scene down.
-module Dcos.L4lb.Tests.Conflist.Cases
+module Dcos.L4lb.Tests.Conflist.LibcniRuns
 
 open System.IO
 open System.Text.Json.Nodes

@@ -1,7 +1,7 @@
 /// The Minuteman path end to end on a kernel that has it: the link and the checkpoint
 /// file, what a dcos-net-like watcher sees, and a consumer that uses the registration the
 /// way dcos-net does. Each test builds its own scene and tears it down, pass or fail.
-module Dcos.L4lb.Tests.FullKernel.Cases
+module Dcos.L4lb.Tests.FullKernel.MinutemanPath
 
 open System
 open System.IO
@@ -34,9 +34,7 @@ let private scenario name withDnsmasq (body: Scene -> unit) =
         use scene = new Scene(withDnsmasq: bool)
         body scene)
 
-let private expectOk what (o: Command.Outcome) =
-    if o.ExitCode <> 0 then
-        failtest $"{what} failed: {Command.describe o}"
+let private expectOk = AgentScenes.expectOk
 
 /// A successful ADD: its output (the delegate's result, for DEL's prevResult).
 let private add (scene: Scene) conf =
@@ -244,13 +242,7 @@ let private spartanAndMinuteman =
             expectSpartan scene
             Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "minuteman"; "spartan" ] "the container's links"
 
-            let answer =
-                Command.runInNetns
-                    scene.Netns
-                    "dig"
-                    [ "+short"; "+time=3"; "+tries=2"; "@" + Spartan.dnsServer; Spartan.testName ]
-
-            Expect.equal (answer.Trim()) Spartan.testAnswer $"dnsmasq's answer for {Spartan.testName}"
+            Attachment.expectResolves scene
             del scene conf output
             expectNothingLeft scene dir)
 
@@ -511,16 +503,7 @@ let private attachedByOriginal =
 
             let footprint =
                 OriginalAttachment.make
-                    { Agent = scene.Agent
-                      Container = scene.Container
-                      Netns = scene.Netns
-                      VarLib = scene.VarLib
-                      ContainerId = scene.ContainerId
-                      IfName = L4lbInAgent.ifName
-                      SearchPath = L4lb.searchPath
-                      Lease = OriginalAttachment.WithIfName
-                      Checkpoints = Some dir
-                      MinutemanLink = true }
+                    (OriginalAttachment.inScene scene L4lb.searchPath OriginalAttachment.WithIfName (Some dir) true)
                     conf
 
             Expect.equal (relevant (watcher.Settle())) [ CloseWrite(scene.ContainerId, Ok(netnsBytes scene)) ] "the original's registration"
@@ -547,40 +530,19 @@ let private machineState () =
         Command.run "ip" [ "netns"; "list" ]
         |> fun text -> text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
         |> Array.map (fun line -> line.Split(' ').[0])
-        |> Array.filter (fun n -> n.StartsWith "fka" || n.StartsWith "fkc" || n.StartsWith "l4fkprobe")
+        |> Array.filter (fun n ->
+            n.StartsWith Scene.Names.Agent
+            || n.StartsWith Scene.Names.Container
+            || n.StartsWith "l4fkprobe")
         |> List.ofArray
 
-    namespaces, Machine.links (fun n -> n.StartsWith "fkb"), Machine.cniState []
+    namespaces, Machine.links (fun n -> n.StartsWith Scene.Names.Bridge), Machine.cniState []
 
 let private before = lazy (machineState ())
 
 let private leaks =
     testCase "every scene was torn down and the machine left as found" (fun () ->
-        let mounts = File.ReadAllText "/proc/self/mountinfo"
-
-        for made in Scene.Made do
-            Expect.equal made.TeardownErrors [] "teardown errors"
-
-            for ns in made.Namespaces do
-                Expect.isFalse (File.Exists $"/run/netns/{ns}") $"netns {ns} is left"
-
-            Expect.isFalse (mounts.Contains(" " + made.Scratch + " ")) $"{made.Scratch} is still mounted"
-            Expect.isFalse (Directory.Exists made.Scratch) $"{made.Scratch} is left"
-
-            for dir in made.CreatedDirs do
-                Expect.isFalse (Directory.Exists dir) $"{dir}, created by the test, is left"
-
-            for pid, what in made.Processes do
-                // a process that is gone, or a recycled pid that is not ours any more
-                let alive =
-                    try
-                        let cmdline = File.ReadAllText $"/proc/{pid}/cmdline"
-                        cmdline.Contains made.Scratch || cmdline.Contains "checkpoint-watcher" || cmdline.Contains "dnsmasq"
-                    with _ ->
-                        false
-
-                Expect.isFalse alive $"{what} (pid {pid}) still runs"
-
+        AgentScenes.expectTornDown ()
         Expect.equal (machineState ()) before.Value "our namespaces, root-netns links and /var/lib/cni state")
 
 let tests =

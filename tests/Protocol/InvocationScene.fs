@@ -1,7 +1,7 @@
 /// A scene for one invocation: a network namespace and a checkpoint path that the test
 /// owns, and a record of everything the plugin could leave behind, taken before and
 /// after. Disposing it removes what the test made, whatever happened.
-module Dcos.L4lb.Tests.Scene
+module Dcos.L4lb.Tests.InvocationScene
 
 open System
 open System.IO

@@ -6,7 +6,7 @@ open Dcos.L4lb.Tests
 /// The suite's AgentScene: the plugin runs in its agent netns with its `varlib` as
 /// /var/lib, and `l4lb` in its scratch directory is the Minuteman checkpoint path.
 type Scene() =
-    inherit AgentScene(Scene.Names)
+    inherit AgentScene(AgentSceneSettings.OnThisKernel Scene.Names)
 
     /// "l4a"/"l4c" netns, "l4t" bridges on 10.200.x.0/24: apart from the other suites'.
     static member Names: AgentSceneNames =
@@ -16,6 +16,4 @@ type Scene() =
           Bridge = "l4t"
           SubnetOctet = 200 }
 
-    /// The Minuteman checkpoint path given in configs (not created by the scene).
-    member s.CheckpointDir = Path.Combine(s.Scratch, "l4lb")
     member s.CheckpointFile = Path.Combine(s.CheckpointDir, s.ContainerId)

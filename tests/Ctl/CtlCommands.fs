@@ -1,5 +1,5 @@
 /// l4lbctl, run as an operator would run it, on real files and real namespaces.
-module Dcos.L4lb.Tests.CtlTests
+module Dcos.L4lb.Tests.CtlCommands
 
 open System
 open System.Diagnostics
