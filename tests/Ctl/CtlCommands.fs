@@ -438,47 +438,69 @@ let usage =
               Expect.equal code 0 "exit"
               Expect.stringStarts out "l4lbctl 0.1.0" "version" ]
 
-/// The examples of docs/cli.md that need nothing but the repository (the shipped
-/// configs): run again, each must print what the doc shows and exit as it says.
+/// Every example of docs/cli.md, run again in order as the doc shows it, through /bin/sh
+/// from the repository root: each must print what the doc shows and exit as it says.
+/// `/tmp/l4lb-doc`, where the doc's examples write their files, is a fresh directory here.
 let docs =
     testList
         "docs"
-        [ testCase "docs/cli.md: every example on the shipped configs prints what the doc shows"
+        [ testCase "docs/cli.md: every example prints what the doc shows and exits as it says"
           <| fun () ->
               let doc = File.ReadAllLines(Path.Combine(repoRoot, "docs", "cli.md"))
+              let docDir = "/tmp/l4lb-doc"
 
-              // "$ bin/l4lbctl ARGS", then its output up to "[exit N]"
+              // In a ``` block: "$ COMMAND" (a heredoc runs on to its "EOF"), then its output
+              // up to "[exit N]" (or, exit 0, up to the next command or the block's end). A
+              // last output line "…" stands for the rest.
               let examples =
-                  [ for i, line in Array.indexed doc do
-                        if line.StartsWith "$ bin/l4lbctl " then
-                            let output = doc[i + 1 ..] |> Array.takeWhile (fun l -> not (l.StartsWith "[exit "))
-                            let exit = doc[i + 1 + output.Length]
+                  let rec parse i inBlock acc =
+                      if i >= doc.Length then
+                          List.rev acc
+                      elif doc[i].StartsWith "```" then
+                          parse (i + 1) (not inBlock) acc
+                      elif inBlock && doc[i].StartsWith "$ " then
+                          let heredoc =
+                              if doc[i].Contains "<<'EOF'" then
+                                  let body = doc[i + 1 ..] |> Array.takeWhile ((<>) "EOF")
+                                  Array.append body [| "EOF" |]
+                              else
+                                  [||]
 
-                            line.Substring "$ bin/l4lbctl ".Length,
-                            String.Join("\n", output),
-                            int (exit.Substring(6, exit.Length - 7)) ]
+                          let command = String.Join("\n", Array.append [| doc[i].Substring 2 |] heredoc)
+                          let start = i + 1 + heredoc.Length
 
-              let standalone (args: string, output: string, _) =
-                  not (
-                      args.Contains "/tmp/"
-                      || args.Contains "$PWD"
-                      || args.Contains "'"
-                      || output.Contains "…"
-                  )
+                          let output =
+                              doc[start..]
+                              |> Array.takeWhile (fun l ->
+                                  not (l.StartsWith "$ " || l.StartsWith "[exit " || l.StartsWith "```"))
 
-              let expand (arg: string) =
-                  if arg.Contains '*' then
-                      Directory.GetFiles(Path.Combine(repoRoot, Path.GetDirectoryName arg), Path.GetFileName arg)
-                      |> Array.map (fun f -> Path.GetRelativePath(repoRoot, f))
-                      |> Array.sort
-                      |> List.ofArray
-                  else
-                      [ arg ]
+                          let next = start + output.Length
 
-              let checkedOnes = examples |> List.filter standalone
-              Expect.isGreaterThanOrEqual checkedOnes.Length 10 "examples checked"
+                          let exit, next =
+                              if doc[next].StartsWith "[exit " then
+                                  int (doc[next].Substring(6, doc[next].Length - 7)), next + 1
+                              else
+                                  0, next
 
-              for args, output, exit in checkedOnes do
-                  let code, out, err = ctl (args.Split ' ' |> List.ofArray |> List.collect expand)
-                  Expect.equal ((out + err).TrimEnd('\n')) output args
-                  Expect.equal code exit $"{args}: exit" ]
+                          parse next inBlock ((command, output, exit) :: acc)
+                      else
+                          parse (i + 1) inBlock acc
+
+                  parse 0 false []
+
+              Expect.isGreaterThanOrEqual examples.Length 20 "examples found"
+
+              withTemp (fun dir ->
+                  restoringHost [] (fun () ->
+                      for command, output, exit in examples do
+                          let code, out, err = exec "/bin/sh" [ "-c"; command.Replace(docDir, dir) ] [] None
+                          let shown = (out + err).TrimEnd('\n').Replace(dir, docDir).Split('\n')
+
+                          let shown, output =
+                              if output.Length > 0 && Array.last output = "…" then
+                                  Array.truncate (output.Length - 1) shown, output[.. output.Length - 2]
+                              else
+                                  shown, output
+
+                          Expect.equal (String.Join("\n", shown)) (String.Join("\n", output)) command
+                          Expect.equal code exit $"{command}: exit")) ]
