@@ -291,18 +291,24 @@ module Plans =
         lanes.Before @ Option.toList lanes.Delegate @ lanes.Beside
 
     /// DEL's removals of this plugin's own artefacts, in upstream order (Spartan, then
-    /// Minuteman); without a netns the in-netns ones are left out. GC runs these too.
+    /// Minuteman; Spartan's link before its lease); without a netns the in-netns ones are
+    /// left out. GC runs these too.
     let removals (conf: NetConf) (rt: Invocation) : Step list =
         let net = conf.Spartan.Network
         let inNetns = rt.Netns |> Option.map ContainerNs
 
         [ if conf.Spartan.Enabled then
-              ipamStep conf rt Del Succeeds NothingToUndo
+              // The veth before its address's lease (upstream released the lease first):
+              // the address is not handed out again while a link still holds it, and the
+              // kernel's deletion, which serialises with any other link deletion on the
+              // host, runs while the delegate is still starting rather than when it
+              // deletes its own link (docs/performance.md).
               match inNetns with
               | Some ns -> removal "delete Spartan veth" (DeleteLink(ns, net.Interface))
               | None -> ()
               // the host end too, for when the container end is out of reach
               removal "delete host veth" (DeleteLink(HostNs, hostVethName rt.ContainerId rt.IfName))
+              ipamStep conf rt Del Succeeds NothingToUndo
           if conf.Minuteman.Enabled then
               removal "remove Minuteman checkpoint" (RemoveFile(Checkpoint, conf.Minuteman.Path, rt.ContainerId))
               match inNetns with
@@ -316,7 +322,8 @@ module Plans =
           Beside = removals conf rt }
 
     /// DEL's steps in upstream order (Spartan, Minuteman, delegate), as its errors number
-    /// them. Every step runs whatever the others found.
+    /// them; within Spartan's, the link before the lease. Every step runs whatever the
+    /// others found.
     let del (conf: NetConf) (rt: Invocation) : Step list =
         let lanes = delLanes conf rt
         lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate

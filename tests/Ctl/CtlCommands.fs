@@ -158,7 +158,7 @@ let plan =
                   [ for s in doc.RootElement.GetProperty("steps").EnumerateArray() -> s.GetProperty("name").GetString() ]
 
               Expect.equal names.Head "lock" "DEL takes the container's lock first"
-              Expect.equal names[1] "Spartan IPAM host-local DEL" "then Spartan"
+              Expect.equal names[1..3] [ "delete Spartan veth"; "delete host veth"; "Spartan IPAM host-local DEL" ] "then Spartan, the link before its lease"
               Expect.equal names[names.Length - 2] "delegate bridge DEL" "then the delegate"
               Expect.equal (List.last names) "remove attachment record" "and forgets the attachment last"
 

@@ -153,6 +153,33 @@ let addDel =
               let w3, second, _ = del s s.Ours w2
               ok first && ok second && w3 = w2)
 
+          property "DEL releases the Spartan lease only after the Spartan veth is gone"
+          <| Prop.forAll (Arb.fromGen scenario) (fun s ->
+              let w1, _, _ = add s (before s)
+              let _, deleted, ran = del s s.Ours w1
+              let net = s.Conf.Spartan.Network
+              let effects: Effect list = ran
+
+              let linkGone =
+                  effects
+                  |> List.tryFindIndex (function
+                      | Change(DeleteLink(ContainerNs _, name)) -> name = net.Interface
+                      | _ -> false)
+
+              let leaseReleased =
+                  effects
+                  |> List.tryFindIndex (function
+                      | AwaitPlugin p -> p.Call.Type = net.IpamType && p.Call.Command = "DEL"
+                      | _ -> false)
+
+              let ordered =
+                  match linkGone, leaseReleased with
+                  | Some l, Some r -> l < r
+                  | None, None -> not s.Conf.Spartan.Enabled
+                  | _ -> false
+
+              (ok deleted && ordered) |> Prop.label (String.Join("\n", effects |> List.map _.Describe())))
+
           property "DEL without a netns succeeds and releases every allocation"
           <| Prop.forAll (Arb.fromGen scenario) (fun s ->
               let w1, _, _ = add s (before s)
