@@ -460,7 +460,8 @@ let private killedWaiting () =
     Expect.equal (records scene) [] "the records at the end"
 
 /// A stale container whose netns is kept: the GC is killed inside its Spartan IPAM DEL
-/// (the lease is released, its veth and record are not); a second GC removes the rest.
+/// (its veth went before, the lease is released, the record is not); a second GC removes
+/// the rest.
 let private killedRemoving () =
     use scene = new Scene()
 
@@ -484,7 +485,7 @@ let private killedRemoving () =
     let o = killAndReap collecting
     Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
     Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id) [] "S's Spartan lease was released before the kill"
-    Expect.isSome (Kernel.link scene.Agent (Kernel.hostVethName s.Id L4lbInAgent.ifName)) "S's host veth is there still"
+    Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName s.Id L4lbInAgent.ifName)) "S's host veth went before its lease"
     Expect.contains (records scene) (record s) "S's record is there still"
 
     File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))

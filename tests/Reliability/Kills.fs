@@ -95,8 +95,9 @@ let private killBetweenSteps =
             spartanLease scene c
             Expect.isNone (Kernel.link c.Netns "spartan") "no Spartan veth yet")
 
-/// ADD succeeds; DEL is killed right after the Spartan IPAM DEL, the delegate's DEL (which
-/// runs beside it) done; DEL again cleans up.
+/// ADD succeeds; DEL is killed in the Spartan IPAM DEL (after the Spartan veth went: the
+/// link before its lease), the delegate's DEL (which runs beside it) done; DEL again
+/// cleans up.
 let private killDuringDel () =
     use scene = new Scene()
     let c = scene.NewContainer()
@@ -121,7 +122,7 @@ let private killDuringDel () =
     Fakes.expectWaited scene
     Expect.isNone (Kernel.link c.Netns "eth0") "the delegate's DEL had detached eth0"
     Expect.equal (scene.AllocationOf Delegate.network c.Id) [] "the delegate's DEL had released its lease"
-    Expect.isSome (Kernel.link c.Netns "spartan") "the Spartan veth is still there (DEL was killed before it)"
+    Expect.isNone (Kernel.link c.Netns "spartan") "the Spartan veth went before the Spartan IPAM DEL"
     File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
     del scene c conf
     expectUnchanged "after a killed DEL and a second DEL" before (scene.State [ c ])
@@ -272,7 +273,7 @@ let tests =
           testCase
               "killed while the Spartan IPAM runs (the bridge has attached and exited, the Spartan IPAM has allocated)"
               killBetweenSteps
-          testCase "killed during DEL (after the Spartan IPAM DEL, the delegate's DEL done); DEL again" killDuringDel
+          testCase "killed during DEL (in the Spartan IPAM DEL, after its veth, the delegate's DEL done); DEL again" killDuringDel
           testList
               "killed exactly as a step sends its netlink request, the delegate still running (strace delivers SIGKILL)"
               [ for step in laterSteps -> testCase step (killAtStep step) ] ]
