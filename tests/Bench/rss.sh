@@ -1,50 +1,42 @@
 #!/usr/bin/env bash
-# What a VERSION's peak RSS is made of: the plugin's mappings as /proc/self/smaps shows
-# them when it exits, summed by what is mapped (the image, each library, heap, stacks).
-# A small preloaded library dumps smaps from a destructor, which runs at exit(3);
-# Go programs do not exit through libc, so this works for dcos-l4lb, not for bridge.
+# What a VERSION's peak RSS is made of, side by side: for each binary, the memory it has
+# mapped just before it exits (/proc/PID/smaps_rollup), held there by strace, which
+# delays its exit_group system call by a second. Works for Go programs too.
 #
-#   bash tests/Bench/rss.sh [BINARY]      # default bin/dcos-l4lb; needs gcc
+#   bash tests/Bench/rss.sh [NAME=]BINARY ...   # default: bin/dcos-l4lb and /usr/lib/cni/bridge
 #
-# The binary is copied to a directory on the root file system first and synced:
-# smaps counts a page that is still dirty in the page cache (a file just written, or a
-# file on tmpfs) as private dirty memory.
+# Rss counts every mapped page, those shared with other processes (libc's) in full; Pss
+# divides each shared page among the processes that map it; private dirty is memory that
+# is the process's alone. A binary written moments ago still has dirty page-cache pages,
+# which count as private dirty: it is synced first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-binary=$(realpath "${1:-bin/dcos-l4lb}")
-command -v gcc >/dev/null || { echo "rss.sh needs gcc" >&2; exit 1; }
-mkdir -p out
-work=$(mktemp -d "$PWD/out/rss.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-cat > "$work/dump.c" <<'C'
-#include <stdio.h>
-#include <stdlib.h>
-__attribute__((destructor)) static void dump(void) {
-  const char *out = getenv("SMAPS_OUT");
-  if (!out) return;
-  FILE *in = fopen("/proc/self/smaps", "r"), *o = fopen(out, "w");
-  if (!in || !o) return;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, o);
-  fclose(in);
-  fclose(o);
-}
-C
-gcc -shared -fPIC -O2 -o "$work/dump.so" "$work/dump.c"
-cp "$binary" "$work/plugin"
+command -v strace >/dev/null || { echo "rss.sh needs strace (apt-get install strace)" >&2; exit 1; }
+[ $# -gt 0 ] || set -- dcos-l4lb=bin/dcos-l4lb bridge=/usr/lib/cni/bridge
 sync
-echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION SMAPS_OUT="$work/smaps" LD_PRELOAD="$work/dump.so" "$work/plugin" > /dev/null
 
-# sum Rss and Private_Dirty (KiB) per mapped file, anonymous mappings together
-awk -v image="$work/plugin" '
-  /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "") ? "[anon]" : $6; if (name == image) name = "(the-plugin-image)"; sub(".*/", "", name); next }
-  /^Rss:/ { rss[name] += $2; total += $2 }
-  /^Private_Dirty:/ { dirty[name] += $2; dtotal += $2 }
-  END {
-    printf "%-28s %10s %14s\n", "mapping", "Rss KiB", "private dirty"
-    for (n in rss) if (rss[n] > 0) printf "%-28s %10d %14d\n", n, rss[n], dirty[n] | "sort -k2 -nr"
-    close("sort -k2 -nr")
-    printf "%-28s %10d %14d\n", "total", total, dtotal
-  }' "$work/smaps"
+printf '%-12s %8s %8s %14s %14s   (KiB)\n' name Rss Pss "shared clean" "private dirty"
+for arg in "$@"; do
+  name=${arg%%=*}
+  binary=${arg#*=}
+  [ "$name" = "$arg" ] && name=$(basename "$arg")
+  echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION \
+    strace -o /dev/null -e trace=exit_group -e inject=exit_group:delay_enter=1000000 "$binary" > /dev/null &
+  tracer=$!
+  pid=""
+  for _ in $(seq 50); do
+    pid=$(pgrep -P "$tracer" || true)
+    [ -n "$pid" ] && break
+    sleep 0.01
+  done
+  sleep 0.5 # VERSION is done in milliseconds; the exit is held for a second
+  awk -v name="$name" '
+    /^Rss:/ { rss = $2 } /^Pss:/ { pss = $2 } /^Shared_Clean:/ { shared = $2 } /^Private_Dirty:/ { dirty = $2 }
+    END { printf "%-12s %8d %8d %14d %14d\n", name, rss, pss, shared, dirty }' "/proc/$pid/smaps_rollup"
+  # and its Rss by what is mapped: the image, each library, anonymous memory
+  awk -v image="$(realpath "$binary")" '
+    /^[0-9a-f]+-[0-9a-f]+ / { m = ($6 == "") ? "[anon]" : $6; if (m == image) m = "(image)"; sub(".*/", "", m); next }
+    /^Rss:/ { if ($2 > 0) by[m] += $2 }
+    END { line = ""; for (m in by) line = line sprintf("%s %d, ", m, by[m]); print "             " substr(line, 1, length(line) - 2) }' "/proc/$pid/smaps"
+  wait "$tracer"
+done
