@@ -83,30 +83,43 @@ module PluginOutput =
         elif CniVersion.atLeast "0.3.0" version then 1
         else 0
 
+    /// The version a result says it is in; `fallback` when it names none.
+    let private versionOf (fallback: string) (result: Json) =
+        match Json.tryField "cniVersion" result with
+        | Some(Json.String v) -> v
+        | _ -> fallback
+
+    /// The result with each of its "ips" entries changed.
+    let private mapAddresses (change: Json -> Json) (result: Json) =
+        match Json.tryField "ips" result with
+        | Some(Json.Array ips) -> result |> Json.withField "ips" (Json.Array(List.map change ips))
+        | _ -> result
+
+    /// An address as 1.0.0 and later write it: no "version".
+    let private withoutVersion (address: Json) =
+        match address with
+        | Json.Object fields -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "version"))
+        | other -> other
+
+    /// An address as 0.3.0 and 0.4.0 write it: with its "version".
+    let private withVersion (address: Json) =
+        match address, Json.tryField "address" address with
+        | Json.Object fields, Some(Json.String a) when (Json.tryField "version" address).IsNone ->
+            Json.Object(fields @ [ "version", Json.String(if a.Contains ':' then "6" else "4") ])
+        | other, _ -> other
+
     /// A result given in another version, as the version `target` writes it: within one
     /// format only cniVersion changes; from the 0.3.0/0.4.0 format to 1.0.0 and later, the
     /// addresses lose their "version". A result in the 0.1.0/0.2.0 format cannot be given
     /// in a later one (nor a later one in an earlier format, which negotiation never asks).
     let inVersion (call: PluginCall) (target: string) (result: Json) : Result<Json, CniError> =
-        let given =
-            match Json.tryField "cniVersion" result with
-            | Some(Json.String v) -> v
-            | _ -> target
-
+        let given = versionOf target result
         let retagged = result |> Json.withField "cniVersion" (Json.String target)
 
         match format given, format target with
         | _ when given = target -> Ok result
         | a, b when a = b -> Ok retagged
-        | 1, 2 ->
-            let withoutVersion (address: Json) =
-                match address with
-                | Json.Object fields -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "version"))
-                | other -> other
-
-            match Json.tryField "ips" retagged with
-            | Some(Json.Array ips) -> Ok(retagged |> Json.withField "ips" (Json.Array(List.map withoutVersion ips)))
-            | _ -> Ok retagged
+        | 1, 2 -> Ok(mapAddresses withoutVersion retagged)
         | _ ->
             Error(
                 CniError.create
@@ -122,35 +135,15 @@ module PluginOutput =
     /// addresses' "version" goes or comes back; the 0.1.0/0.2.0 format has no prevResult,
     /// so there it is left out.
     let prevResultIn (target: string) (config: Json) : Json =
-        let addresses (change: Json -> Json) (result: Json) =
-            match Json.tryField "ips" result with
-            | Some(Json.Array ips) -> result |> Json.withField "ips" (Json.Array(List.map change ips))
-            | _ -> result
-
-        let withoutVersion (address: Json) =
-            match address with
-            | Json.Object fields -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "version"))
-            | other -> other
-
-        let withVersion (address: Json) =
-            match address, Json.tryField "address" address with
-            | Json.Object fields, Some(Json.String a) when (Json.tryField "version" address).IsNone ->
-                Json.Object(fields @ [ "version", Json.String(if a.Contains ':' then "6" else "4") ])
-            | other, _ -> other
-
         match config, Json.tryField "prevResult" config with
         | Json.Object fields, Some(Json.Object _ as prev) ->
-            let given =
-                match Json.tryField "cniVersion" prev with
-                | Some(Json.String v) -> v
-                | _ -> target
-
+            let given = versionOf target prev
             let retagged = prev |> Json.withField "cniVersion" (Json.String target)
 
             match format given, format target with
             | a, b when a = b -> config |> Json.withField "prevResult" retagged
-            | 1, 2 -> config |> Json.withField "prevResult" (addresses withoutVersion retagged)
-            | 2, 1 -> config |> Json.withField "prevResult" (addresses withVersion retagged)
+            | 1, 2 -> config |> Json.withField "prevResult" (mapAddresses withoutVersion retagged)
+            | 2, 1 -> config |> Json.withField "prevResult" (mapAddresses withVersion retagged)
             | _ -> Json.Object(fields |> List.filter (fun (k, _) -> k <> "prevResult"))
         | _ -> config
 

@@ -6,14 +6,7 @@ open System
 open System.Diagnostics
 open System.IO
 
-let repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then
-            dir.FullName
-        else
-            up dir.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
+let repoRoot = L4lbBinary.repoRoot
 
 let binDir = Path.Combine(repoRoot, "bin")
 

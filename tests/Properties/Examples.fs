@@ -99,10 +99,7 @@ let configs =
               Expect.equal (ok (upstreamCase """, "name": "second" """)).Name "second" "name"
 
           testCase "every shipped example config is valid" <| fun () ->
-              let rec root (dir: IO.DirectoryInfo) =
-                  if IO.File.Exists(IO.Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName else root dir.Parent
-
-              let examples = IO.Directory.GetFiles(IO.Path.Combine(root (IO.DirectoryInfo AppContext.BaseDirectory), "examples"), "*.conf")
+              let examples = IO.Directory.GetFiles(IO.Path.Combine(L4lbBinary.repoRoot, "examples"), "*.conf")
               Expect.isGreaterThanOrEqual examples.Length 3 "examples found"
 
               for file in examples do
@@ -191,10 +188,7 @@ let protocol =
     testList
         "protocol replies"
         [ testCase "the version the plugin reports is the build's" <| fun () ->
-              let rec root (dir: IO.DirectoryInfo) =
-                  if IO.File.Exists(IO.Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName else root dir.Parent
-
-              let props = IO.File.ReadAllText(IO.Path.Combine(root (IO.DirectoryInfo AppContext.BaseDirectory), "Directory.Build.props"))
+              let props = IO.File.ReadAllText(IO.Path.Combine(L4lbBinary.repoRoot, "Directory.Build.props"))
               Expect.stringContains props $"<Version>{Core.version}</Version>" "Core.version matches Directory.Build.props"
 
           testCase "VERSION lists all seven versions" <| fun () ->

@@ -155,7 +155,7 @@ let sendtoCounts: Lazy<Map<string, int * int>> =
          |> Map.ofList)
 
 /// The number of the sendto that carries this step's own request (its last one).
-let sendtoOf (step: string) =
+let private sendtoOf (step: string) =
     let counts = sendtoCounts.Force()
 
     match counts.TryFind step with
@@ -163,21 +163,25 @@ let sendtoOf (step: string) =
     | Some _ -> failtest $"step {stepNumber shape step} ({step}) makes no netlink request (sendto counts: {counts})"
     | None -> failtest $"no step \"{step}\" in the calibration: {counts}"
 
+/// strace, doing `action` (`error=ENOBUFS`, `signal=SIGKILL`) to the plugin's sendto of
+/// this step's own request.
+let atSendtoOf (step: string) (action: string) =
+    [ "strace"
+      "-qq"
+      "-o"
+      "/dev/null"
+      "-e"
+      "trace=sendto"
+      "-e"
+      $"inject=sendto:{action}:when={sendtoOf step}" ]
+
 let private injected (step: string) =
     { baseCase $"{step}: its netlink request fails (strace injects ENOBUFS)" step with
         Mentions = [ "No buffer space available" ]
         Tweak =
             fun _ inv ->
                 { inv with
-                    Tracer =
-                        [ "strace"
-                          "-qq"
-                          "-o"
-                          "/dev/null"
-                          "-e"
-                          "trace=sendto"
-                          "-e"
-                          $"inject=sendto:error=ENOBUFS:when={sendtoOf step}" ] } }
+                    Tracer = atSendtoOf step "error=ENOBUFS" } }
 
 // ---- the cases -----------------------------------------------------------------------
 

@@ -239,15 +239,7 @@ let private killAtStep (step: string) () =
         L4lb.start
             scene
             { L4lb.invocation scene "ADD" c (L4lb.config conf) with
-                Tracer =
-                    [ "strace"
-                      "-qq"
-                      "-o"
-                      "/dev/null"
-                      "-e"
-                      "trace=sendto"
-                      "-e"
-                      $"inject=sendto:signal=SIGKILL:when={Faults.sendtoOf step}" ] }
+                Tracer = Faults.atSendtoOf step "signal=SIGKILL" }
 
     Processes.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
     Expect.isNonEmpty (Processes.groupMembers r.Group) "the delegate still runs"

@@ -4,7 +4,8 @@ module Dcos.L4lb.Tests.L4lbBinary
 open System
 open System.IO
 
-let private repoRoot =
+/// The repository's root: the directory above the tests that holds paket.dependencies.
+let repoRoot =
     let rec up (dir: DirectoryInfo) =
         if isNull dir then failwith "cannot find the repository root (paket.dependencies)"
         elif File.Exists(Path.Combine(dir.FullName, "paket.dependencies")) then dir.FullName
