@@ -77,6 +77,7 @@ check "Package is dcos-l4lb" test "$(field Package)" = dcos-l4lb
 check "Version is $version, from Directory.Build.props" test "$(field Version)" = "$version"
 check "Architecture is amd64" test "$(field Architecture)" = amd64
 check "Depends on libc6" contains "$(field Depends)" "libc6 (>="
+check "Built-Using names the glibc linked into the plugin" contains "$(field Built-Using)" "glibc (= "
 check "Recommends containernetworking-plugins" contains "$(field Recommends)" containernetworking-plugins
 
 # entries of the package: "d path" or "f mode path" (path without the leading '.')

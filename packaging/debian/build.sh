@@ -61,12 +61,16 @@ find "$doc" -path "$doc/examples" -prune -o -type f -size +4k ! -name copyright 
 find "$pkg" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 mkdir -m 0755 "$pkg/DEBIAN"
-# shlibdeps' default warnings are about how the .NET host was linked (libdl, librt,
-# libpthread needed but unused), nothing this package can change
+# Only l4lbctl loads shared libraries: the plugin is statically linked. shlibdeps' default
+# warnings are about how the .NET host was linked (libdl, librt, libpthread needed but
+# unused), nothing this package can change.
 depends=$(cd "$work" && dpkg-shlibdeps -O --warnings=1 \
-  "$pkg/usr/lib/cni/dcos-l4lb" "$pkg/usr/bin/l4lbctl" | sed -n 's/^shlibs:Depends=//p')
+  "$pkg/usr/bin/l4lbctl" | sed -n 's/^shlibs:Depends=//p')
+# The plugin holds part of glibc's libc.a (Debian policy 7.8, Built-Using): a glibc
+# security update reaches it only through a rebuild of this package.
+built_using=$(dpkg-query -W -f='${source:Package} (= ${source:Version})' libc6-dev)
 installed_size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
-sed -e "s/@VERSION@/$version/" -e "s/@DEPENDS@/$depends/" \
+sed -e "s/@VERSION@/$version/" -e "s/@DEPENDS@/$depends/" -e "s/@BUILT_USING@/$built_using/" \
   -e "s/@INSTALLED_SIZE@/$installed_size/" "$here/control.in" > "$pkg/DEBIAN/control"
 (cd "$pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
   xargs -0 md5sum) > "$pkg/DEBIAN/md5sums"

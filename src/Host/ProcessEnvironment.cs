@@ -2,6 +2,9 @@
 // rest) for the core, and what every plugin we run inherits. Environment.GetEnvironmentVariables
 // would do, but it decodes environ into a dictionary and then copies that into a Hashtable
 // of boxed entries: about 100 k instructions at every start (docs/performance.md).
+// environ comes from System.Native's SystemNative_GetEnviron (linked into the image, as
+// .NET's own Environment uses it): the binary is statically linked, and a static binary
+// cannot look its own symbols up with dlsym.
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
@@ -9,7 +12,7 @@ using System.Text;
 
 namespace Dcos.L4lb.Host;
 
-static unsafe class ProcessEnvironment
+static unsafe partial class ProcessEnvironment
 {
     /// NAME=value entries in environ's order. As .NET reads them: an entry without '=' or
     /// with an empty name is skipped, and of a name given twice the first value counts.
@@ -18,7 +21,7 @@ static unsafe class ProcessEnvironment
     static Dictionary<string, string> Read()
     {
         var variables = new Dictionary<string, string>(StringComparer.Ordinal);
-        var environ = *(byte***)NativeLibrary.GetExport(NativeLibrary.GetMainProgramHandle(), "environ");
+        var environ = GetEnviron();
         if (environ is null)
             return variables;
         for (byte** entry = environ; *entry is not null; entry++)
@@ -30,4 +33,7 @@ static unsafe class ProcessEnvironment
         }
         return variables;
     }
+
+    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_GetEnviron")]
+    private static partial byte** GetEnviron();
 }
