@@ -13,8 +13,9 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 # User-mode Linux (with kmod and ipvsadm) is the full kernel for the Minuteman lane when
 # this kernel lacks dummy links or IPVS; python3 runs the dcos-net-like watcher; strace
 # injects faults into single netlink requests of the real binary; dpkg-dev (dpkg-shlibdeps)
-# and lintian build and check the Debian package.
-TEST_PACKAGES := iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace hyperfine time golang-go golang-github-appc-cni-dev dpkg-dev lintian
+# and lintian build and check the Debian package; gcc and libc6-dev (glibc's libc.a) link
+# the statically linked plugin.
+TEST_PACKAGES := gcc libc6-dev iproute2 util-linux containernetworking-plugins dnsmasq-base bind9-dnsutils user-mode-linux kmod ipvsadm python3 strace hyperfine time golang-go golang-github-appc-cni-dev dpkg-dev lintian
 
 CNI_BIN_DIR ?= /opt/cni/bin
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
