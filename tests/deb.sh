@@ -78,6 +78,14 @@ check "Version is $version, from Directory.Build.props" test "$(field Version)" 
 check "Architecture is amd64" test "$(field Architecture)" = amd64
 check "Depends on libc6" contains "$(field Depends)" "libc6 (>="
 check "Built-Using names the glibc linked into the plugin" contains "$(field Built-Using)" "glibc (= "
+# the plugin loads no shared library (docs/operations.md), so Depends is l4lbctl's alone
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/cni/dcos-l4lb > "$scratch/plugin"
+statically_linked() {
+  readelf -lW "$1" | grep -q 'program interpreter' && { echo "$1 has a program interpreter"; return 1; }
+  readelf -dW "$1" | grep 'NEEDED' && { echo "$1 needs shared libraries"; return 1; }
+  return 0
+}
+check "the packaged plugin is statically linked" statically_linked "$scratch/plugin"
 check "Recommends containernetworking-plugins" contains "$(field Recommends)" containernetworking-plugins
 
 # entries of the package: "d path" or "f mode path" (path without the leading '.')
