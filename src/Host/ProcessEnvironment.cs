@@ -2,9 +2,6 @@
 // rest) for the core, and what every plugin we run inherits. Environment.GetEnvironmentVariables
 // would do, but it decodes environ into a dictionary and then copies that into a Hashtable
 // of boxed entries: about 100 k instructions at every start (docs/performance.md).
-// environ comes from System.Native's SystemNative_GetEnviron (linked into the image, as
-// .NET's own Environment uses it): the binary is statically linked, and a static binary
-// cannot look its own symbols up with dlsym.
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
@@ -12,7 +9,7 @@ using System.Text;
 
 namespace Dcos.L4lb.Host;
 
-static unsafe partial class ProcessEnvironment
+static unsafe class ProcessEnvironment
 {
     /// NAME=value entries in environ's order. As .NET reads them: an entry without '=' or
     /// with an empty name is skipped, and of a name given twice the first value counts.
@@ -21,7 +18,7 @@ static unsafe partial class ProcessEnvironment
     static Dictionary<string, string> Read()
     {
         var variables = new Dictionary<string, string>(StringComparer.Ordinal);
-        var environ = GetEnviron();
+        var environ = Interop.SystemNative.GetEnviron();
         if (environ is null)
             return variables;
         for (byte** entry = environ; *entry is not null; entry++)
@@ -33,7 +30,4 @@ static unsafe partial class ProcessEnvironment
         }
         return variables;
     }
-
-    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_GetEnviron")]
-    private static partial byte** GetEnviron();
 }

@@ -29,8 +29,8 @@ static partial class Interop
         [LibraryImport("libc", SetLastError = true)]
         public static partial int kill(int pid, Signal signal);
 
-        // pidfd_open through syscall(2): glibc has a wrapper only from 2.36, and binding it
-        // would make the binary need that glibc (it needs 2.34)
+        // pidfd_open through syscall(2): glibc has a wrapper only from 2.36, and the plugin
+        // also links against an older libc.a
         [LibraryImport("libc", SetLastError = true)]
         public static partial long syscall(long number, long argument1, long argument2);
 
