@@ -9,7 +9,7 @@
 #   batch      ADD: as today          DEL: one request deletes the group {spartan, eth0}; host-local DEL;
 #              bridge DEL (bridge finds eth0 gone, releases its IPAM only; with "ipMasq": true
 #              it would leave its masquerade rules behind: bridge 1.1.1's DEL finds them through
-#              eth0's addresses, see docs/performance.md)
+#              eth0's addresses, see tests/Bench/README.md)
 #   batchpar   ADD: as par            DEL: (group delete; bridge DEL) || host-local DEL
 #   inproc     in-process Spartan IPAM (no host-local run; its file work is ~0):
 #              ADD: bridge ADD        DEL: group delete; bridge DEL
