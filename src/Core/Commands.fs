@@ -248,7 +248,8 @@ module Commands =
             | Error f -> return entry name (Some(missing name f))
         }
 
-    /// CHECK: the delegate's own CHECK and, while it runs, every artefact of this plugin.
+    /// CHECK: once the delegate is found (a missing one is the only problem reported: no
+    /// check runs), the delegate's own CHECK and, while it runs, every artefact of this plugin.
     let check (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let netns = Plans.netnsOf rt
         let ns = ContainerNs netns
@@ -281,9 +282,19 @@ module Commands =
                 return learnt, spartan @ minuteman
             }
 
+        let probe step =
+            program {
+                let! _, e = Steps.attempt step Learnt.nothing
+                return [ e ]
+            }
+
         program {
+            let! probes = Program.collect probe (Plans.pluginsFound conf rt)
+
             let! entries =
-                if conf.Delegate.IsSome then
+                if probes |> List.exists (fun e -> e.Problem.IsSome) then
+                    program { return [] }
+                elif conf.Delegate.IsSome then
                     program {
                         let step = delegateStep conf rt Check
                         let! _, outcome, entries = Steps.beside step Learnt.nothing own
@@ -295,6 +306,6 @@ module Commands =
                         return entries
                     }
 
-            return reply conf (Steps.problems Check entries)
+            return reply conf (Steps.problems Check (probes @ entries))
         }
 

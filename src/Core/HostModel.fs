@@ -247,6 +247,12 @@ let private fixedAddress (a: Address) =
 
 let private noNetns (ns: string) = fail NotFound $"network namespace {ns} does not exist"
 
+/// As the host answers a plugin it cannot find in CNI_PATH.
+let private missingPlugin (pluginType: string) =
+    { Kind = NotFound; Message = "plugin \"" + pluginType + "\" not found in CNI_PATH" }
+
+let private notFound pluginType = Error(missingPlugin pluginType)
+
 /// A change (or probe) on the model.
 let change (w: World) (c: Change) : World * Result<unit, Failure> =
     let completed = Ok()
@@ -256,7 +262,7 @@ let change (w: World) (c: Change) : World * Result<unit, Failure> =
     // one invocation at a time in the model: a lock is always free
     | TakeLock _ -> w, completed
     | ReleaseLock _ -> w, completed
-    | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, fail NotFound $"plugin {t} not found"
+    | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, notFound t
     | FindPlugin _ -> w, completed
     | CheckWritable path when w.ReadOnly.Contains path -> w, fail Io $"{path} is read-only"
     | CheckWritable _ -> w, completed
@@ -329,17 +335,16 @@ let change (w: World) (c: Change) : World * Result<unit, Failure> =
 
 /// A plugin run on the model, start to exit.
 let runPlugin (w: World) (call: PluginCall) : World * Result<PluginExit, Failure> =
-    let w, exit =
-        match call.Command with
-        | "STATUS" ->
-            if List.contains "1.1.0" (versionsOf w call) then w, pluginOk (Json.Object [])
-            else w, pluginError 1 "incompatible CNI version 1.1.0"
-        | "VERSION" ->
-            w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
-        | _ when isIpam call -> ipam w call
-        | _ -> delegatePlugin w call
-
-    w, Ok exit
+    match call.Command with
+    | _ when w.MissingPlugins.Contains call.Type -> w, notFound call.Type
+    | "STATUS" ->
+        if List.contains "1.1.0" (versionsOf w call) then w, Ok(pluginOk (Json.Object []))
+        else w, Ok(pluginError 1 "incompatible CNI version 1.1.0")
+    | "VERSION" ->
+        w, Ok(pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ]))
+    | _ ->
+        let w, exit = if isIpam call then ipam w call else delegatePlugin w call
+        w, Ok exit
 
 let inspectLink (w: World) ns name : Result<LinkState, Failure> =
     match link w ns name with
@@ -408,6 +413,7 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
             member _.Start r =
                 match fault with
                 | Some(FailWith f) -> w, r.Fail f
+                | _ when w.MissingPlugins.Contains r.Call.Type -> w, r.Fail(missingPlugin r.Call.Type)
                 | _ ->
                     let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
                     { w with Running = w.Running.Add(id, r.Call) }, r.Started id

@@ -256,6 +256,19 @@ module Plans =
           if conf.Minuteman.Enabled then
               absent "not yet attached (Minuteman link)" ns minutemanLink ]
 
+    /// A probe that a plugin this command runs is in CNI_PATH: named as STATUS names it.
+    let pluginFound (name: string) (pluginType: string) (rt: Invocation) =
+        step name (Make(FindPlugin(pluginType, List.toArray rt.Path))) NothingToUndo
+
+    /// ADD and CHECK find every plugin they will run before anything else: a missing one
+    /// is refused with nothing run, locked or written (the delegate's absence used to show
+    /// only after the Spartan lane had run, and was then undone). CHECK runs no IPAM plugin.
+    let pluginsFound (conf: NetConf) (rt: Invocation) =
+        [ if conf.Delegate.IsSome then
+              pluginFound "delegate plugin" (Delegate.pluginType conf) rt
+          if conf.Spartan.Enabled && rt.Command = Add then
+              pluginFound "Spartan IPAM plugin" conf.Spartan.Network.IpamType rt ]
+
     /// ADD: after checking that the container is not attached already, and recording the
     /// attachment first (so that whatever a crash leaves behind can be found by GC), the
     /// delegate beside the Spartan attachment and the Minuteman registration.
@@ -266,7 +279,8 @@ module Plans =
         let directory = attachmentDirectory conf
 
         { Before =
-            [ lock rt
+            [ yield! pluginsFound conf rt
+              lock rt
               yield! notYetAttached conf netns hostVeth
               step
                   "attachment record"
@@ -284,7 +298,7 @@ module Plans =
               if conf.Minuteman.Enabled then
                   yield! minutemanAdd conf rt netns ] }
 
-    /// ADD's steps in upstream order (forwarding, delegate, Spartan, Minuteman), as its
+    /// ADD's steps in upstream order (plugins found, lock, forwarding, delegate, Spartan, Minuteman), as its
     /// errors number them.
     let add (conf: NetConf) (rt: Invocation) : Step list =
         let lanes = addLanes conf rt

@@ -26,5 +26,6 @@ let main argv =
           GcProperties.gc
           GcProperties.orphans
           UpgradeProperties.upgrades
-          LaneProperties.lanes ]
+          LaneProperties.lanes
+          MissingPluginProperties.tests ]
     |> Suite.run "properties" argv

@@ -556,7 +556,9 @@ let examples =
 
               Expect.equal
                   names
-                  [ "lock"
+                  [ "delegate plugin"
+                    "Spartan IPAM plugin"
+                    "lock"
                     "not yet attached (Spartan link)"
                     "not yet attached (host veth)"
                     "not yet attached (Minuteman link)"
