@@ -32,25 +32,27 @@ module Commands =
     /// The first failed step (by number) is the headline (libcni shows "msg; details", so
     /// its cause is not repeated in details); a step of the other lane that failed too, and
     /// undos that failed, follow.
-    let private addFailure (failures: (int * Step * StepFailure) list) (undone: Entry list) =
+    let private addFailure (failures: (Planned * StepFailure) list) (undone: Entry list) =
         let undoProblems =
             undone |> List.choose (fun e -> e.Problem |> Option.map (fun p -> { p with Field = $"undo ({p.Field})" }))
 
         let outcome =
             if undoProblems.IsEmpty then undoneInFull else "undoing the steps before it failed in part (see details)"
 
-        match List.sortBy (fun (number, _, _) -> number) failures with
+        let named (step: Planned) = "ADD step " + string step.Number + " (" + step.Name + ")"
+
+        match List.sortBy (fun (step: Planned, _) -> step.Number) failures with
         | [] -> invalidArg (nameof failures) "a failed ADD has a failed step"
-        | (number, step, failure) :: others ->
-            { CniError.create failure.Error.Kind ("ADD step " + string number + " (" + step.Name + ")") ("failed: " + failure.Error.Message + "; " + outcome) with
+        | (step, failure) :: others ->
+            { CniError.create failure.Error.Kind (named step) ("failed: " + failure.Error.Message + "; " + outcome) with
                 Details = failure.Error.Details }
-            :: [ for n, other, f in others -> { f.Error with Field = "ADD step " + string n + " (" + other.Name + ")" } ]
+            :: [ for other, f in others -> { f.Error with Field = named other } ]
             @ undoProblems
 
     /// What a failed ADD leaves to undo: the steps completed, newest first, and a failed
     /// step whose effect may have happened all the same (a plugin that exited 0 with an
     /// unusable result, or was killed at its timeout).
-    let private toUndo (step: Step) (outcome: Result<unit, StepFailure>) (completed: Step list) =
+    let private toUndo (step: Planned) (outcome: Result<unit, StepFailure>) (completed: Planned list) =
         match outcome with
         | Ok() -> step :: completed
         | Error f when f.Happened -> step :: completed
@@ -62,8 +64,6 @@ module Commands =
     /// when it started: the delegate after the steps beside it).
     let add (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let lanes = Plans.addLanes conf rt
-        let delegateNumber = lanes.Before.Length + 1
-        let besideFrom = if lanes.Delegate.IsSome then delegateNumber + 1 else delegateNumber
 
         let undoAndFail failures completed learnt =
             program {
@@ -72,13 +72,13 @@ module Commands =
             }
 
         program {
-            match! Steps.forward 1 [] Learnt.nothing lanes.Before with
-            | Steps.StoppedAt(number, step, failure, completed, learnt) ->
-                return! undoAndFail [ number, step, failure ] (toUndo step (Error failure) completed) learnt
+            match! Steps.forward [] Learnt.nothing lanes.Before with
+            | Steps.StoppedAt(step, failure, completed, learnt) ->
+                return! undoAndFail [ step, failure ] (toUndo step (Error failure) completed) learnt
             | Steps.AllDone(before, learnt) ->
                 let attach learnt =
                     program {
-                        let! progress = Steps.forward besideFrom [] learnt lanes.Beside
+                        let! progress = Steps.forward [] learnt lanes.Beside
                         return progress.Learnt, progress
                     }
 
@@ -86,7 +86,7 @@ module Commands =
                     match lanes.Delegate with
                     | Some step ->
                         program {
-                            let! learnt, outcome, beside = Steps.beside step learnt attach
+                            let! learnt, outcome, beside = Steps.besidePlanned step learnt attach
                             return learnt, Some(step, outcome), beside
                         }
                     | None ->
@@ -98,7 +98,7 @@ module Commands =
                 let laneFailure, laneDone =
                     match beside with
                     | Steps.AllDone(completed, _) -> [], completed
-                    | Steps.StoppedAt(number, step, failure, completed, _) -> [ number, step, failure ], toUndo step (Error failure) completed
+                    | Steps.StoppedAt(step, failure, completed, _) -> [ step, failure ], toUndo step (Error failure) completed
 
                 // undone newest first in plan order: the Spartan and Minuteman steps, the
                 // delegate (started before them), the steps before it
@@ -107,7 +107,7 @@ module Commands =
                     | Some(step, outcome) ->
                         let delegateFailure =
                             match outcome with
-                            | Error failure -> [ delegateNumber, step, failure ]
+                            | Error failure -> [ step, failure ]
                             | Ok() -> []
 
                         delegateFailure @ laneFailure, laneDone @ toUndo step outcome before
@@ -125,30 +125,28 @@ module Commands =
         let lanes = Plans.delLanes conf rt
 
         program {
-            let! learnt, before = Steps.removeAll lanes.Before Learnt.nothing
+            let! learnt, before = Steps.removeAllPlanned lanes.Before Learnt.nothing
 
             let! learnt, removals, delegated =
                 match lanes.Delegate with
                 | Some step ->
                     program {
-                        let! learnt, outcome, removals = Steps.beside step learnt (Steps.removeAll lanes.Beside)
-                        return learnt, removals, [ entryOf step outcome ]
+                        let! learnt, outcome, removals = Steps.besidePlanned step learnt (Steps.removeAllPlanned lanes.Beside)
+                        return learnt, removals, [ step.Number, entryOf step.Step outcome ]
                     }
                 | None ->
                     program {
-                        let! learnt, removals = Steps.removeAll lanes.Beside learnt
+                        let! learnt, removals = Steps.removeAllPlanned lanes.Beside learnt
                         return learnt, removals, []
                     }
 
-            // numbered in upstream order: Spartan, Minuteman, delegate
             let entries = before @ removals @ delegated
 
             let! forgotten =
-                if entries |> List.forall (fun e -> e.Problem.IsNone) then
+                if entries |> List.forall (fun (_, e) -> e.Problem.IsNone) then
                     program {
-                        let attachment = { ContainerId = rt.ContainerId; IfName = rt.IfName }
-                        let! _, e = Steps.remove (Plans.forget conf attachment) learnt
-                        return [ e ]
+                        let! _, last = Steps.removeAllPlanned lanes.After learnt
+                        return last
                     }
                 else
                     nothing
@@ -306,6 +304,6 @@ module Commands =
                         return entries
                     }
 
-            return reply conf (Steps.problems Check (probes @ entries))
+            return reply conf (Steps.problems Check (Steps.inOrder (probes @ entries)))
         }
 

@@ -68,7 +68,7 @@ module NetworkCommands =
             let unavailable (e: CniError) =
                 if e.Code = 50 || e.Code = 51 then e else { e with Kind = ForeignCode 50 }
 
-            let problems = Steps.problems Status (ipam @ [ forwarding ] @ checkpoints @ delegation)
+            let problems = Steps.problems Status (Steps.inOrder (ipam @ [ forwarding ] @ checkpoints @ delegation))
             return reply conf (problems |> List.map unavailable)
         }
 
@@ -179,7 +179,7 @@ module NetworkCommands =
 
         program {
             match! Perform.change (Steps.probe lockName) (TakeLock Plans.gcLockPath) with
-            | Error f -> return reply conf (Steps.problems Gc [ entry lockName (Some(Steps.failure lockName f)) ])
+            | Error f -> return reply conf (Steps.problems Gc (Steps.inOrder [ entry lockName (Some(Steps.failure lockName f)) ]))
             | Ok() ->
                 let! records, listed =
                     program {
@@ -203,5 +203,5 @@ module NetworkCommands =
                         nothing
 
                 let! delegation = delegatedIfSpoken conf rt Gc
-                return reply conf (Steps.problems Gc (entry lockName None :: listed :: collected @ orphans @ delegation))
+                return reply conf (Steps.problems Gc (Steps.inOrder (entry lockName None :: listed :: collected @ orphans @ delegation)))
         }

@@ -52,12 +52,35 @@ and Compensation =
         | NotUndone reason -> $"deliberately not undone: {reason}"
         | NothingToUndo -> "nothing to undo"
 
-/// A command's steps as they run: `Before` in order, then the delegate's step (none in
-/// chained mode) with `Beside` carried out while its plugin runs.
+/// Where a step of ADD or DEL runs, relative to the delegate's plugin.
+type Lane =
+    /// In order, before the delegate starts.
+    | First
+    /// The delegate's own run: started after the `First` steps, awaited after `Beside`.
+    | Delegated
+    /// In order, while the delegate's plugin runs.
+    | Beside
+    /// DEL's record removal: only once every other step succeeded.
+    | Last
+
+/// A step of ADD's or DEL's plan: the number its errors, its log lines and `l4lbctl plan`
+/// give it (its place in upstream order), and its lane.
+type Planned =
+    { Number: int
+      Lane: Lane
+      Step: Step }
+
+    member p.Name = p.Step.Name
+    member p.Action = p.Step.Action
+    member p.Undo = p.Step.Undo
+
+/// A plan by lane: `Before` in order, then the delegate's step (none in chained mode) with
+/// `Beside` carried out while its plugin runs, then `After`.
 type Lanes =
-    { Before: Step list
-      Delegate: Step option
-      Beside: Step list }
+    { Before: Planned list
+      Delegate: Planned option
+      Beside: Planned list
+      After: Planned list }
 
 module Plans =
     /// A plugin gets this long before it is killed: a delegate that hangs must not hang
@@ -269,40 +292,51 @@ module Plans =
           if conf.Spartan.Enabled && rt.Command = Add then
               pluginFound "Spartan IPAM plugin" conf.Spartan.Network.IpamType rt ]
 
-    /// ADD: after checking that the container is not attached already, and recording the
-    /// attachment first (so that whatever a crash leaves behind can be found by GC), the
-    /// delegate beside the Spartan attachment and the Minuteman registration.
-    let addLanes (conf: NetConf) (rt: Invocation) : Lanes =
+    /// The plan's numbers: the place of each step in upstream order. Everything that names
+    /// a step by number (errors, the log, `l4lbctl plan`) reads them from here.
+    let private numbered (steps: (Lane * Step) list) : Planned list =
+        steps |> List.mapi (fun i (lane, step) -> { Number = i + 1; Lane = lane; Step = step })
+
+    /// A plan by lane, each lane in plan order.
+    let lanes (plan: Planned list) : Lanes =
+        let inLane lane = plan |> List.filter (fun p -> p.Lane = lane)
+
+        { Before = inLane First
+          Delegate = inLane Delegated |> List.tryHead
+          Beside = inLane Beside
+          After = inLane Last }
+
+    /// ADD, in upstream order (plugins found, lock, not yet attached, record, forwarding,
+    /// delegate, Spartan, Minuteman): after finding its plugins and checking that the
+    /// container is not attached already, and recording the attachment first (so that
+    /// whatever a crash leaves behind can be found by GC), the delegate beside the Spartan
+    /// attachment and the Minuteman registration.
+    let add (conf: NetConf) (rt: Invocation) : Planned list =
         let netns = netnsOf rt
         let hostVeth = hostVethName rt.ContainerId rt.IfName
         let record = attachmentName rt.ContainerId rt.IfName
         let directory = attachmentDirectory conf
+        let first step = First, step
 
-        { Before =
-            [ yield! pluginsFound conf rt
-              lock rt
-              yield! notYetAttached conf netns hostVeth
-              step
-                  "attachment record"
-                  (Make(WriteRecord(directory, record, netns)))
-                  (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
-              step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one") ]
-          Delegate =
-            if conf.Delegate.IsSome then
-                Some(delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo)))
-            else
-                None
-          Beside =
-            [ if conf.Spartan.Enabled then
-                  yield! spartanAdd conf rt netns hostVeth
+        numbered
+            [ for probe in pluginsFound conf rt do first probe
+              first (lock rt)
+              for check in notYetAttached conf netns hostVeth do first check
+              first (
+                  step
+                      "attachment record"
+                      (Make(WriteRecord(directory, record, netns)))
+                      (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
+              )
+              first (step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one"))
+              if conf.Delegate.IsSome then
+                  Delegated, delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo))
+              if conf.Spartan.Enabled then
+                  for s in spartanAdd conf rt netns hostVeth do Beside, s
               if conf.Minuteman.Enabled then
-                  yield! minutemanAdd conf rt netns ] }
+                  for s in minutemanAdd conf rt netns do Beside, s ]
 
-    /// ADD's steps in upstream order (plugins found, lock, forwarding, delegate, Spartan, Minuteman), as its
-    /// errors number them.
-    let add (conf: NetConf) (rt: Invocation) : Step list =
-        let lanes = addLanes conf rt
-        lanes.Before @ Option.toList lanes.Delegate @ lanes.Beside
+    let addLanes (conf: NetConf) (rt: Invocation) : Lanes = lanes (add conf rt)
 
     /// DEL's removals of this plugin's own artefacts, in upstream order (Spartan, then
     /// Minuteman; Spartan's link before its lease); without a netns the in-netns ones are
@@ -329,20 +363,21 @@ module Plans =
               | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))
               | None -> () ]
 
-    /// DEL: the lock, then the delegate's DEL beside this plugin's removals.
-    let delLanes (conf: NetConf) (rt: Invocation) : Lanes =
-        { Before = [ lock rt ]
-          Delegate = if conf.Delegate.IsSome then Some(delegateStep conf rt Del Succeeds NothingToUndo) else None
-          Beside = removals conf rt }
-
-    /// DEL's steps in upstream order (Spartan, Minuteman, delegate), as its errors number
-    /// them; within Spartan's, the link before the lease. Every step runs whatever the
-    /// others found.
-    let del (conf: NetConf) (rt: Invocation) : Step list =
-        let lanes = delLanes conf rt
-        lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
-
     /// DEL's and GC's last step, once every removal before it succeeded: the record goes,
     /// and with it GC's knowledge of the attachment.
     let forget (conf: NetConf) (attachment: Attachment) =
         removal "remove attachment record" (RemoveFile(AttachmentRecord, attachmentDirectory conf, attachmentName attachment.ContainerId attachment.IfName))
+
+    /// DEL, in upstream order (Spartan, then Minuteman, then the delegate; within Spartan's,
+    /// the link before the lease): the lock, then the delegate's DEL beside this plugin's
+    /// removals, every one run whatever the others found; the record last, once they all
+    /// succeeded.
+    let del (conf: NetConf) (rt: Invocation) : Planned list =
+        numbered
+            [ First, lock rt
+              for r in removals conf rt do Beside, r
+              if conf.Delegate.IsSome then
+                  Delegated, delegateStep conf rt Del Succeeds NothingToUndo
+              Last, forget conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+
+    let delLanes (conf: NetConf) (rt: Invocation) : Lanes = lanes (del conf rt)

@@ -6,7 +6,10 @@ open System
 type Label =
     { Step: string
       /// How the step is undone, in words.
-      Undo: string }
+      Undo: string
+      /// The step's number in ADD's or DEL's plan (what errors name it by); null for a
+      /// request outside a plan (CHECK, STATUS, GC, an undo).
+      Number: Nullable<int> }
 
 /// What the host does next: answer a request, or finish with a reply. The core is a
 /// program that stops at every effect; the host carries the effect out and resumes the

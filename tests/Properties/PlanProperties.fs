@@ -96,7 +96,7 @@ let private spartanAddress (s: Scenario) (w: World) =
 /// steps beside it (its start is no effect of the trace).
 let private runOrder (s: Scenario) =
     let lanes = Plans.addLanes s.Conf s.Ours
-    lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
+    lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate |> List.map _.Step
 
 /// The number ADD's errors give a step: its place in Plans.add.
 let private numberOf (s: Scenario) (step: Step) =
@@ -200,11 +200,9 @@ let addDel =
               let w1, deleted, _ = del s s.Ours w0
               ok deleted && w1 = w0) ]
 
-/// DEL's steps as its reply numbers them: Plans.del, then the record's removal (which
-/// runs only when they all succeeded).
-let private delSteps (s: Scenario) =
-    let rt = withCommand Del s.Ours
-    Plans.del s.Conf rt @ [ Plans.forget s.Conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+/// DEL's steps as its reply numbers them: Plans.del, the record's removal last (which
+/// runs only when the others all succeeded).
+let private delSteps (s: Scenario) = Plans.del s.Conf (withCommand Del s.Ours)
 
 let private injectedFailure (effect: Effect) =
     match effect with
@@ -231,7 +229,7 @@ let private expectedUndo (s: Scenario) (k: int) =
     let order = runOrder s
     let failed = order[k - 1]
     let isBeside = lanes.Beside |> List.exists (fun b -> b.Name = failed.Name)
-    let finished = List.take (k - 1) order @ (if isBeside then Option.toList lanes.Delegate else [])
+    let finished = List.take (k - 1) order @ (if isBeside then Option.toList lanes.Delegate |> List.map _.Step else [])
 
     Plans.add s.Conf s.Ours
     |> List.filter (fun step -> finished |> List.exists (fun f -> f.Name = step.Name))
