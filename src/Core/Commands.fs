@@ -1,7 +1,7 @@
 namespace Dcos.L4lb
 
 open System
-open Journal
+open Replies
 
 /// The commands on one attachment, each a program that reads top to bottom: ADD and DEL
 /// run their step lists (Plans.fs) in two lanes, the delegate beside this plugin's own
@@ -132,7 +132,7 @@ module Commands =
                 | Some step ->
                     program {
                         let! learnt, outcome, removals = Steps.besidePlanned step learnt (Steps.removeAllPlanned lanes.Beside)
-                        return learnt, removals, [ step.Number, entryOf step.Step outcome ]
+                        return learnt, removals, [ step.Number, Entry.ofOutcome step.Step outcome ]
                     }
                 | None ->
                     program {
@@ -149,7 +149,7 @@ module Commands =
                         return last
                     }
                 else
-                    nothing
+                    Program.none
 
             return reply conf (Steps.problems Del (entries @ forgotten))
         }
@@ -165,10 +165,10 @@ module Commands =
     let private linkUp (name: string) (ns: Namespace) (link: string) (kind: string) : Program<Entry> =
         program {
             match! Perform.inspectLink (Steps.probe name) ns link with
-            | Ok l when l.Kind <> kind -> return entry name (problem name ("is a " + l.Kind + " link; expected " + kind))
-            | Ok l when not l.Up -> return entry name (problem name "is down")
-            | Ok _ -> return entry name None
-            | Error f -> return entry name (Some(missing name f))
+            | Ok l when l.Kind <> kind -> return Entry.create name (problem name ("is a " + l.Kind + " link; expected " + kind))
+            | Ok l when not l.Up -> return Entry.create name (problem name "is down")
+            | Ok _ -> return Entry.create name None
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
     /// What CHECK learns from the container's Spartan link: the address the route checks
@@ -198,11 +198,11 @@ module Commands =
                     |> Array.filter (fun a -> a.PrefixLength = 32 && a.Address >= net.RangeStart && a.Address <= net.RangeEnd)
 
                 match link.Up, inRange with
-                | false, _ -> return found None link, entry name (problem name "is down")
-                | true, [| one |] -> return found (Some one.Address) link, entry name None
-                | true, [||] -> return found None link, entry name (problem name ("holds no /32 address from the Spartan range " + string net.RangeStart + "-" + string net.RangeEnd))
-                | true, many -> return found None link, entry name (problem name $"holds {string many.Length} addresses from the Spartan range; expected one")
-            | Error f -> return { Address = None; HostVeth = derivedHostVeth }, entry name (Some(missing name f))
+                | false, _ -> return found None link, Entry.create name (problem name "is down")
+                | true, [| one |] -> return found (Some one.Address) link, Entry.create name None
+                | true, [||] -> return found None link, Entry.create name (problem name ("holds no /32 address from the Spartan range " + string net.RangeStart + "-" + string net.RangeEnd))
+                | true, many -> return found None link, Entry.create name (problem name $"holds {string many.Length} addresses from the Spartan range; expected one")
+            | Error f -> return { Address = None; HostVeth = derivedHostVeth }, Entry.create name (Some(missing name f))
         }
 
     let private hasRoute (found: RouteEntry[]) (r: Route) =
@@ -226,24 +226,24 @@ module Commands =
             match! Perform.listRoutes (Steps.probe name) ns link with
             | Ok found ->
                 match address with
-                | None -> return entry name None
+                | None -> return Entry.create name None
                 | Some ip ->
                     let learnt = { Learnt.nothing with SpartanAddress = Some ip }
                     let expected = routes |> List.map (Steps.resolveRoute learnt)
 
                     match expected |> List.filter (hasRoute found >> not) with
-                    | [] -> return entry name None
-                    | absent -> return entry name (problem name ("missing route " + String.Join(", ", absent |> List.map _.Describe())))
-            | Error f -> return entry name (Some(missing name f))
+                    | [] -> return Entry.create name None
+                    | absent -> return Entry.create name (problem name ("missing route " + String.Join(", ", absent |> List.map _.Describe())))
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
     /// CHECK: the checkpoint file holds exactly this.
     let private checkpointHolds (name: string) (directory: string) (containerId: string) (expected: string) : Program<Entry> =
         program {
             match! Perform.readFile (Steps.probe name) Checkpoint directory containerId with
-            | Ok file when file.Content = expected -> return entry name None
-            | Ok file -> return entry name (problem name ("holds \"" + file.Content + "\"; expected \"" + expected + "\""))
-            | Error f -> return entry name (Some(missing name f))
+            | Ok file when file.Content = expected -> return Entry.create name None
+            | Ok file -> return Entry.create name (problem name ("holds \"" + file.Content + "\"; expected \"" + expected + "\""))
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
     /// CHECK: once the delegate is found (a missing one is the only problem reported: no
@@ -251,7 +251,7 @@ module Commands =
     let check (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let netns = Plans.netnsOf rt
         let ns = ContainerNs netns
-        let hostVeth = Plans.hostVethName rt.ContainerId rt.IfName
+        let hostVeth = Naming.hostVethName rt.ContainerId rt.IfName
 
         let own (learnt: Learnt) =
             program {
@@ -265,17 +265,17 @@ module Commands =
                             return [ link; routes; veth; hostRoute ]
                         }
                     else
-                        nothing
+                        Program.none
 
                 let! minuteman =
                     if conf.Minuteman.Enabled then
                         program {
-                            let! link = linkUp "Minuteman link" ns Plans.minutemanLink "dummy"
+                            let! link = linkUp "Minuteman link" ns Naming.minutemanLink "dummy"
                             let! checkpoint = checkpointHolds "Minuteman checkpoint" conf.Minuteman.Path rt.ContainerId netns
                             return [ link; checkpoint ]
                         }
                     else
-                        nothing
+                        Program.none
 
                 return learnt, spartan @ minuteman
             }
@@ -294,9 +294,9 @@ module Commands =
                     program { return [] }
                 elif conf.Delegate.IsSome then
                     program {
-                        let step = delegateStep conf rt Check
+                        let step = Plans.delegateStep conf rt Check Succeeds Compensation.nothingToUndo
                         let! _, outcome, entries = Steps.beside step Learnt.nothing own
-                        return entries @ [ entryOf step outcome ]
+                        return entries @ [ Entry.ofOutcome step outcome ]
                     }
                 else
                     program {

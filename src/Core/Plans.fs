@@ -37,20 +37,25 @@ type Step =
       Undo: Compensation }
 
 and Compensation =
+    /// The step that undoes it.
     | Undo of step: Step
-    /// Nothing to do: the artefact goes away with the named earlier step's.
-    | RemovedWith of step: string
-    /// Deliberately left: the reason.
-    | NotUndone of reason: string
-    /// Queries and removals change nothing that needs undoing.
-    | NothingToUndo
+    /// No step runs; why not, in words (what `l4lbctl plan` shows).
+    | NoUndo of why: string
 
     member c.Describe() =
         match c with
         | Undo undo -> $"{undo.Name}: {undo.Action.Describe()}"
-        | RemovedWith other -> $"none needed: removed with \"{other}\""
-        | NotUndone reason -> $"deliberately not undone: {reason}"
-        | NothingToUndo -> "nothing to undo"
+        | NoUndo why -> why
+
+module Compensation =
+    /// The artefact goes away with the named earlier step's.
+    let removedWith (step: string) = NoUndo("none needed: removed with \"" + step + "\"")
+
+    /// Deliberately left, for this reason.
+    let notUndone (reason: string) = NoUndo("deliberately not undone: " + reason)
+
+    /// Queries and removals change nothing that needs undoing.
+    let nothingToUndo = NoUndo "nothing to undo"
 
 /// Where a step of ADD or DEL runs, relative to the delegate's plugin.
 type Lane =
@@ -87,61 +92,6 @@ module Plans =
     /// the runtime's container start.
     let pluginTimeoutMs = 60_000
 
-    let minutemanLink = Defaults.minutemanLink
-
-    /// A 64-bit FNV-1a hash of container ID and ifname: the attachment's stable identity.
-    let private fnvPrime = 0x100000001b3UL
-
-    /// FNV-1a over the UTF-8 bytes of `text`, continuing from `hash`. ASCII (every container
-    /// ID, almost every ifname) is hashed as it stands, without copying the string.
-    let private fnv (hash: uint64) (text: string) =
-        let mutable h = hash
-
-        if Ascii.IsValid text then
-            for i in 0 .. text.Length - 1 do
-                h <- (h ^^^ uint64 text[i]) * fnvPrime
-        else
-            let bytes = Encoding.UTF8.GetBytes text
-
-            for i in 0 .. bytes.Length - 1 do
-                h <- (h ^^^ uint64 bytes[i]) * fnvPrime
-
-        h
-
-    /// A 64-bit FNV-1a hash of container ID, a NUL and ifname: the attachment's identity.
-    let private attachmentHash (containerId: string) (ifName: string) =
-        let h = fnv 0xcbf29ce484222325UL containerId
-        fnv ((h ^^^ 0UL) * fnvPrime) ifName
-
-    /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
-    /// CHECK and DEL find it without state. "spt" + 12 hex digits (the hash's low 48 bits)
-    /// is 15 bytes, the kernel's limit.
-    let hostVethName (containerId: string) (ifName: string) =
-        "spt" + (attachmentHash containerId ifName &&& 0xFFFFFFFFFFFFUL).ToString("x12")
-
-    /// Where ADD and DEL serialise: one of 64 lock files chosen by container ID and ifname
-    /// (a fixed set, so none is ever left behind), next to the IPAM plugins' own state.
-    let lockPath (containerId: string) (ifName: string) =
-        "/var/lib/cni/dcos-l4lb/lock." + (attachmentHash containerId ifName % 64UL).ToString()
-
-    /// Where ADD records the attachments of a network, one file per attachment: what GC
-    /// finds stale attachments by (the Minuteman checkpoints exist only with Minuteman).
-    let attachmentDirectory (conf: NetConf) = "/var/lib/cni/dcos-l4lb/attachments/" + conf.Name
-
-    /// "<container ID>@<ifname>": a container ID never holds '@', so the first one splits.
-    let attachmentName (containerId: string) (ifName: string) = containerId + "@" + ifName
-
-    let parseAttachmentName (name: string) : Attachment option =
-        match name.IndexOf '@' with
-        | i when i > 0 ->
-            let a = { ContainerId = name.Substring(0, i); IfName = name.Substring(i + 1) }
-            if Invocation.isValidContainerId a.ContainerId && Invocation.isValidIfName a.IfName then Some a else None
-        | _ -> None
-
-    /// GCs of one host serialise on this lock; only a GC holds more than one lock at a
-    /// time, so no two processes can wait for each other's locks.
-    let gcLockPath = "/var/lib/cni/dcos-l4lb/lock.gc"
-
     let private step name action undo = { Name = name; Action = action; Undo = undo }
 
     /// The CNI_* variables another plugin is run with: ours, with its command.
@@ -170,7 +120,9 @@ module Plans =
     let delegateCall (conf: NetConf) (rt: Invocation) (command: Command) =
         call rt (Delegate.pluginType conf) command (Delegate.config command conf)
 
-    let private delegateStep (conf: NetConf) (rt: Invocation) (command: Command) result undo =
+    /// The delegate's run of this command as a step (ADD's and DEL's; CHECK's, STATUS's and
+    /// GC's, whose failure is a problem to report).
+    let delegateStep (conf: NetConf) (rt: Invocation) (command: Command) result undo =
         let c = delegateCall conf rt command
         step $"delegate {c.Describe()}" (Run(c, result, true)) undo
 
@@ -202,7 +154,7 @@ module Plans =
         let c = call rt conf.Spartan.Network.IpamType command (ipamConfig conf)
         step $"Spartan IPAM {c.Describe()}" (Run(c, result, true)) undo
 
-    let private removal name change = step name (Make change) NothingToUndo
+    let private removal name change = step name (Make change) Compensation.nothingToUndo
 
     let private serviceRoute (net: SpartanNetwork) (service: Ipv4) =
         { Destination = Fixed service
@@ -229,10 +181,10 @@ module Plans =
         let net = conf.Spartan.Network
         let ns = ContainerNs netns
         let vethStep = "Spartan veth"
-        let withVeth = RemovedWith vethStep
+        let withVeth = Compensation.removedWith vethStep
         let make name change undo = step name (Make change) undo
 
-        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del Succeeds NothingToUndo))
+        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del Succeeds Compensation.nothingToUndo))
           make vethStep (CreateVeth(netns, net.Interface, hostVeth, Option.toNullable conf.Mtu)) (Undo(removal "delete Spartan veth" (DeleteLink(ns, net.Interface))))
           make "Spartan address" (AddAddress(ns, net.Interface, SpartanAddress, 32)) withVeth
           make "Spartan link up" (SetLinkUp(ns, net.Interface)) withVeth
@@ -248,8 +200,8 @@ module Plans =
         let ns = ContainerNs netns
         let linkStep = "Minuteman link"
 
-        [ step linkStep (Make(CreateDummy(ns, minutemanLink))) (Undo(removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))))
-          step "Minuteman link up" (Make(SetLinkUp(ns, minutemanLink))) (RemovedWith linkStep)
+        [ step linkStep (Make(CreateDummy(ns, Naming.minutemanLink))) (Undo(removal "delete Minuteman link" (DeleteLink(ns, Naming.minutemanLink))))
+          step "Minuteman link up" (Make(SetLinkUp(ns, Naming.minutemanLink))) (Compensation.removedWith linkStep)
           step
               "Minuteman checkpoint"
               (Make(WriteCheckpoint(conf.Minuteman.Path, rt.ContainerId, netns)))
@@ -264,24 +216,24 @@ module Plans =
     /// Two ADDs (or an ADD and a DEL) for one container at once would each see the other's
     /// half-made state, and a failing one's rollback could undo the other's work.
     let private lock (rt: Invocation) =
-        step "lock" (Make(TakeLock(lockPath rt.ContainerId rt.IfName))) (NotUndone "released when the plugin exits")
+        step "lock" (Make(TakeLock(Naming.lockPath rt.ContainerId rt.IfName))) (Compensation.notUndone "released when the plugin exits")
 
     /// A second ADD for an attached container would fail part-way, and its rollback
     /// (delegate DEL, IPAM DEL by container ID and ifname) would tear down the first
     /// attachment. So ADD first makes sure this plugin's own links are not there yet.
     let private notYetAttached (conf: NetConf) (netns: string) (hostVeth: string) =
         let ns = ContainerNs netns
-        let absent name ns link = step name (ExpectNoLink(ns, link)) NothingToUndo
+        let absent name ns link = step name (ExpectNoLink(ns, link)) Compensation.nothingToUndo
 
         [ if conf.Spartan.Enabled then
               absent "not yet attached (Spartan link)" ns conf.Spartan.Network.Interface
               absent "not yet attached (host veth)" HostNs hostVeth
           if conf.Minuteman.Enabled then
-              absent "not yet attached (Minuteman link)" ns minutemanLink ]
+              absent "not yet attached (Minuteman link)" ns Naming.minutemanLink ]
 
     /// A probe that a plugin this command runs is in CNI_PATH: named as STATUS names it.
     let pluginFound (name: string) (pluginType: string) (rt: Invocation) =
-        step name (Make(FindPlugin(pluginType, List.toArray rt.Path))) NothingToUndo
+        step name (Make(FindPlugin(pluginType, List.toArray rt.Path))) Compensation.nothingToUndo
 
     /// ADD and CHECK find every plugin they will run before anything else: a missing one
     /// is refused with nothing run, locked or written (the delegate's absence used to show
@@ -313,9 +265,9 @@ module Plans =
     /// attachment and the Minuteman registration.
     let add (conf: NetConf) (rt: Invocation) : Planned list =
         let netns = netnsOf rt
-        let hostVeth = hostVethName rt.ContainerId rt.IfName
-        let record = attachmentName rt.ContainerId rt.IfName
-        let directory = attachmentDirectory conf
+        let hostVeth = Naming.hostVethName rt.ContainerId rt.IfName
+        let record = Naming.attachmentName rt.ContainerId rt.IfName
+        let directory = Naming.attachmentDirectory conf
         let first step = First, step
 
         numbered
@@ -328,9 +280,9 @@ module Plans =
                       (Make(WriteRecord(directory, record, netns)))
                       (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
               )
-              first (step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one"))
+              first (step "IPv4 forwarding" (Make EnableIpv4Forwarding) (Compensation.notUndone "the host needs forwarding for every container, not just this one"))
               if conf.Delegate.IsSome then
-                  Delegated, delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo))
+                  Delegated, delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds Compensation.nothingToUndo))
               if conf.Spartan.Enabled then
                   for s in spartanAdd conf rt netns hostVeth do Beside, s
               if conf.Minuteman.Enabled then
@@ -355,18 +307,18 @@ module Plans =
               | Some ns -> removal "delete Spartan veth" (DeleteLink(ns, net.Interface))
               | None -> ()
               // the host end too, for when the container end is out of reach
-              removal "delete host veth" (DeleteLink(HostNs, hostVethName rt.ContainerId rt.IfName))
-              ipamStep conf rt Del Succeeds NothingToUndo
+              removal "delete host veth" (DeleteLink(HostNs, Naming.hostVethName rt.ContainerId rt.IfName))
+              ipamStep conf rt Del Succeeds Compensation.nothingToUndo
           if conf.Minuteman.Enabled then
               removal "remove Minuteman checkpoint" (RemoveFile(Checkpoint, conf.Minuteman.Path, rt.ContainerId))
               match inNetns with
-              | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))
+              | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, Naming.minutemanLink))
               | None -> () ]
 
     /// DEL's and GC's last step, once every removal before it succeeded: the record goes,
     /// and with it GC's knowledge of the attachment.
     let forget (conf: NetConf) (attachment: Attachment) =
-        removal "remove attachment record" (RemoveFile(AttachmentRecord, attachmentDirectory conf, attachmentName attachment.ContainerId attachment.IfName))
+        removal "remove attachment record" (RemoveFile(AttachmentRecord, Naming.attachmentDirectory conf, Naming.attachmentName attachment.ContainerId attachment.IfName))
 
     /// DEL, in upstream order (Spartan, then Minuteman, then the delegate; within Spartan's,
     /// the link before the lease): the lock, then the delegate's DEL beside this plugin's
@@ -377,7 +329,7 @@ module Plans =
             [ First, lock rt
               for r in removals conf rt do Beside, r
               if conf.Delegate.IsSome then
-                  Delegated, delegateStep conf rt Del Succeeds NothingToUndo
+                  Delegated, delegateStep conf rt Del Succeeds Compensation.nothingToUndo
               Last, forget conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
 
     let delLanes (conf: NetConf) (rt: Invocation) : Lanes = lanes (del conf rt)

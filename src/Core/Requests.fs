@@ -109,6 +109,9 @@ module ProgramBuilder =
     let program = ProgramBuilder()
 
 module Program =
+    /// Nothing to do, and no items: a branch of a command that does not apply.
+    let none<'a> : Program<'a list> = fun k -> k []
+
     /// Runs `f` on each item in turn and joins what they yield, in order.
     let rec collect (f: 'x -> Program<'y list>) (items: 'x list) : Program<'y list> =
         program {

@@ -30,6 +30,16 @@ type StepFailure =
 /// pairs each with its step's number ("DEL step 3 (...)").
 type Entry = { Step: string; Problem: CniError option }
 
+module Entry =
+    /// What a step or check found: nothing wrong, or this problem.
+    let create (step: string) (problem: CniError option) = { Step = step; Problem = problem }
+
+    /// The entry of a step whose failure is a problem to report.
+    let ofOutcome (step: Step) (outcome: Result<unit, StepFailure>) =
+        match outcome with
+        | Ok() -> create step.Name None
+        | Error f -> create step.Name (Some f.Error)
+
 /// Running the steps of a plan: one place where each kind of step is carried out and its
 /// outcome read.
 module Steps =
@@ -51,7 +61,7 @@ module Steps =
     let probe (name: string) =
         Some
             { Step = name
-              Undo = NothingToUndo.Describe()
+              Undo = Compensation.nothingToUndo.Describe()
               Number = Nullable() }
 
     let failure (stepName: string) (f: Failure) =
@@ -326,9 +336,7 @@ module Steps =
                 |> List.choose (fun s ->
                     match s.Undo with
                     | Undo u -> Some u
-                    | RemovedWith _
-                    | NotUndone _
-                    | NothingToUndo -> None)
+                    | NoUndo _ -> None)
 
             let! _, entries = removeAll undos learnt
             return entries

@@ -39,7 +39,7 @@ let private laneCase (steps: NetConf -> Invocation -> Planned list) : Gen<LaneCa
     gen {
         let! conf = validConfig |> Gen.filter (fun c -> c.Delegate.IsSome && not (c.Spartan.Enabled && c.Spartan.Network.IpamType = Delegate.pluginType c))
         let! id = cniName
-        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo")
+        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo")
         let add = invocation Add ("c" + id) ifName
         let count = (steps conf add).Length
         let! finishAt = Gen.choose (1, count + 8)

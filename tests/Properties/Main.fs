@@ -20,7 +20,6 @@ let main argv =
           PlanProperties.negotiation
           PlanProperties.examples
           SpartanDnsProperties.dns
-          MesosProperties.mesos
           ChainedProperties.chained
           StatusProperties.status
           GcProperties.gc

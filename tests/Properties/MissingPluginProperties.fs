@@ -29,7 +29,7 @@ let private case: Gen<Case> =
         let distinct (c: NetConf) = c.Delegate.IsNone || not c.Spartan.Enabled || Delegate.pluginType c <> c.Spartan.Network.IpamType
         let! conf = validConfig |> Gen.filter (fun c -> (c.Delegate.IsSome || c.Spartan.Enabled) && distinct c)
         let! id = cniName
-        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo")
+        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo")
 
         let plugins =
             [ if conf.Delegate.IsSome then
