@@ -37,13 +37,7 @@ let private gcScenario: Gen<GcScenario> =
         let members =
             List.zip3 ids ifNames (List.zip valid gone)
             |> List.map (fun (id, ifName, (valid, gone)) ->
-                { Invocation =
-                    { Command = Add
-                      ContainerId = id
-                      Netns = Some $"/run/netns/{id}"
-                      IfName = ifName
-                      Args = []
-                      Path = [ "/opt/cni/bin" ] }
+                { Invocation = Invocations.addOf id ifName
                   Valid = valid
                   // only a stale container's netns may be gone: the valid ones still run
                   Gone = gone && not valid })

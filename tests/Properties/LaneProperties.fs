@@ -15,13 +15,7 @@ open Dcos.L4lb.Tests.Invocations
 let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 300 }
 let private property name body = testPropertyWithConfig config name body
 
-let private invocation command (id: string) (ifName: string) =
-    { Command = command
-      ContainerId = id
-      Netns = Some $"/run/netns/{id}"
-      IfName = ifName
-      Args = []
-      Path = [ "/opt/cni/bin" ] }
+let private invocation command (id: string) (ifName: string) = { Invocations.addOf id ifName with Command = command }
 
 /// The world as DEL restores it: forwarding stays on by design, the record clock moves.
 let private settled (w: World) = { w with Forwarding = true; Clock = 0L }

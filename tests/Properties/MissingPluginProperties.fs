@@ -41,13 +41,7 @@ let private case: Gen<Case> =
 
         return
             { Conf = conf
-              Rt =
-                { Command = Add
-                  ContainerId = "c" + id
-                  Netns = Some $"/run/netns/c{id}"
-                  IfName = ifName
-                  Args = []
-                  Path = [ "/opt/cni/bin" ] }
+              Rt = addOf ("c" + id) ifName
               Missing = missing
               Probe = probe }
     }
