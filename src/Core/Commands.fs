@@ -1,7 +1,7 @@
 namespace Dcos.L4lb
 
 open System
-open Journal
+open Replies
 
 /// The commands on one attachment, each a program that reads top to bottom: ADD and DEL
 /// run their step lists (Plans.fs) in two lanes, the delegate beside this plugin's own
@@ -32,25 +32,27 @@ module Commands =
     /// The first failed step (by number) is the headline (libcni shows "msg; details", so
     /// its cause is not repeated in details); a step of the other lane that failed too, and
     /// undos that failed, follow.
-    let private addFailure (failures: (int * Step * StepFailure) list) (undone: Entry list) =
+    let private addFailure (failures: (Planned * StepFailure) list) (undone: Entry list) =
         let undoProblems =
             undone |> List.choose (fun e -> e.Problem |> Option.map (fun p -> { p with Field = $"undo ({p.Field})" }))
 
         let outcome =
             if undoProblems.IsEmpty then undoneInFull else "undoing the steps before it failed in part (see details)"
 
-        match List.sortBy (fun (number, _, _) -> number) failures with
+        let named (step: Planned) = "ADD step " + string step.Number + " (" + step.Name + ")"
+
+        match List.sortBy (fun (step: Planned, _) -> step.Number) failures with
         | [] -> invalidArg (nameof failures) "a failed ADD has a failed step"
-        | (number, step, failure) :: others ->
-            { CniError.create failure.Error.Kind ("ADD step " + string number + " (" + step.Name + ")") ("failed: " + failure.Error.Message + "; " + outcome) with
+        | (step, failure) :: others ->
+            { CniError.create failure.Error.Kind (named step) ("failed: " + failure.Error.Message + "; " + outcome) with
                 Details = failure.Error.Details }
-            :: [ for n, other, f in others -> { f.Error with Field = "ADD step " + string n + " (" + other.Name + ")" } ]
+            :: [ for other, f in others -> { f.Error with Field = named other } ]
             @ undoProblems
 
     /// What a failed ADD leaves to undo: the steps completed, newest first, and a failed
     /// step whose effect may have happened all the same (a plugin that exited 0 with an
     /// unusable result, or was killed at its timeout).
-    let private toUndo (step: Step) (outcome: Result<unit, StepFailure>) (completed: Step list) =
+    let private toUndo (step: Planned) (outcome: Result<unit, StepFailure>) (completed: Planned list) =
         match outcome with
         | Ok() -> step :: completed
         | Error f when f.Happened -> step :: completed
@@ -62,8 +64,6 @@ module Commands =
     /// when it started: the delegate after the steps beside it).
     let add (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let lanes = Plans.addLanes conf rt
-        let delegateNumber = lanes.Before.Length + 1
-        let besideFrom = if lanes.Delegate.IsSome then delegateNumber + 1 else delegateNumber
 
         let undoAndFail failures completed learnt =
             program {
@@ -72,13 +72,13 @@ module Commands =
             }
 
         program {
-            match! Steps.forward 1 [] Learnt.nothing lanes.Before with
-            | Steps.StoppedAt(number, step, failure, completed, learnt) ->
-                return! undoAndFail [ number, step, failure ] (toUndo step (Error failure) completed) learnt
+            match! Steps.forward [] Learnt.nothing lanes.Before with
+            | Steps.StoppedAt(step, failure, completed, learnt) ->
+                return! undoAndFail [ step, failure ] (toUndo step (Error failure) completed) learnt
             | Steps.AllDone(before, learnt) ->
                 let attach learnt =
                     program {
-                        let! progress = Steps.forward besideFrom [] learnt lanes.Beside
+                        let! progress = Steps.forward [] learnt lanes.Beside
                         return progress.Learnt, progress
                     }
 
@@ -86,7 +86,7 @@ module Commands =
                     match lanes.Delegate with
                     | Some step ->
                         program {
-                            let! learnt, outcome, beside = Steps.beside step learnt attach
+                            let! learnt, outcome, beside = Steps.besidePlanned step learnt attach
                             return learnt, Some(step, outcome), beside
                         }
                     | None ->
@@ -98,7 +98,7 @@ module Commands =
                 let laneFailure, laneDone =
                     match beside with
                     | Steps.AllDone(completed, _) -> [], completed
-                    | Steps.StoppedAt(number, step, failure, completed, _) -> [ number, step, failure ], toUndo step (Error failure) completed
+                    | Steps.StoppedAt(step, failure, completed, _) -> [ step, failure ], toUndo step (Error failure) completed
 
                 // undone newest first in plan order: the Spartan and Minuteman steps, the
                 // delegate (started before them), the steps before it
@@ -107,7 +107,7 @@ module Commands =
                     | Some(step, outcome) ->
                         let delegateFailure =
                             match outcome with
-                            | Error failure -> [ delegateNumber, step, failure ]
+                            | Error failure -> [ step, failure ]
                             | Ok() -> []
 
                         delegateFailure @ laneFailure, laneDone @ toUndo step outcome before
@@ -125,33 +125,31 @@ module Commands =
         let lanes = Plans.delLanes conf rt
 
         program {
-            let! learnt, before = Steps.removeAll lanes.Before Learnt.nothing
+            let! learnt, before = Steps.removeAllPlanned lanes.Before Learnt.nothing
 
             let! learnt, removals, delegated =
                 match lanes.Delegate with
                 | Some step ->
                     program {
-                        let! learnt, outcome, removals = Steps.beside step learnt (Steps.removeAll lanes.Beside)
-                        return learnt, removals, [ entryOf step outcome ]
+                        let! learnt, outcome, removals = Steps.besidePlanned step learnt (Steps.removeAllPlanned lanes.Beside)
+                        return learnt, removals, [ step.Number, Entry.ofOutcome step.Step outcome ]
                     }
                 | None ->
                     program {
-                        let! learnt, removals = Steps.removeAll lanes.Beside learnt
+                        let! learnt, removals = Steps.removeAllPlanned lanes.Beside learnt
                         return learnt, removals, []
                     }
 
-            // numbered in upstream order: Spartan, Minuteman, delegate
             let entries = before @ removals @ delegated
 
             let! forgotten =
-                if entries |> List.forall (fun e -> e.Problem.IsNone) then
+                if entries |> List.forall (fun (_, e) -> e.Problem.IsNone) then
                     program {
-                        let attachment = { ContainerId = rt.ContainerId; IfName = rt.IfName }
-                        let! _, e = Steps.remove (Plans.forget conf attachment) learnt
-                        return [ e ]
+                        let! _, last = Steps.removeAllPlanned lanes.After learnt
+                        return last
                     }
                 else
-                    nothing
+                    Program.none
 
             return reply conf (Steps.problems Del (entries @ forgotten))
         }
@@ -167,10 +165,10 @@ module Commands =
     let private linkUp (name: string) (ns: Namespace) (link: string) (kind: string) : Program<Entry> =
         program {
             match! Perform.inspectLink (Steps.probe name) ns link with
-            | Ok l when l.Kind <> kind -> return entry name (problem name ("is a " + l.Kind + " link; expected " + kind))
-            | Ok l when not l.Up -> return entry name (problem name "is down")
-            | Ok _ -> return entry name None
-            | Error f -> return entry name (Some(missing name f))
+            | Ok l when l.Kind <> kind -> return Entry.create name (problem name ("is a " + l.Kind + " link; expected " + kind))
+            | Ok l when not l.Up -> return Entry.create name (problem name "is down")
+            | Ok _ -> return Entry.create name None
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
     /// What CHECK learns from the container's Spartan link: the address the route checks
@@ -200,11 +198,11 @@ module Commands =
                     |> Array.filter (fun a -> a.PrefixLength = 32 && a.Address >= net.RangeStart && a.Address <= net.RangeEnd)
 
                 match link.Up, inRange with
-                | false, _ -> return found None link, entry name (problem name "is down")
-                | true, [| one |] -> return found (Some one.Address) link, entry name None
-                | true, [||] -> return found None link, entry name (problem name ("holds no /32 address from the Spartan range " + string net.RangeStart + "-" + string net.RangeEnd))
-                | true, many -> return found None link, entry name (problem name $"holds {string many.Length} addresses from the Spartan range; expected one")
-            | Error f -> return { Address = None; HostVeth = derivedHostVeth }, entry name (Some(missing name f))
+                | false, _ -> return found None link, Entry.create name (problem name "is down")
+                | true, [| one |] -> return found (Some one.Address) link, Entry.create name None
+                | true, [||] -> return found None link, Entry.create name (problem name ("holds no /32 address from the Spartan range " + string net.RangeStart + "-" + string net.RangeEnd))
+                | true, many -> return found None link, Entry.create name (problem name $"holds {string many.Length} addresses from the Spartan range; expected one")
+            | Error f -> return { Address = None; HostVeth = derivedHostVeth }, Entry.create name (Some(missing name f))
         }
 
     let private hasRoute (found: RouteEntry[]) (r: Route) =
@@ -228,31 +226,32 @@ module Commands =
             match! Perform.listRoutes (Steps.probe name) ns link with
             | Ok found ->
                 match address with
-                | None -> return entry name None
+                | None -> return Entry.create name None
                 | Some ip ->
                     let learnt = { Learnt.nothing with SpartanAddress = Some ip }
                     let expected = routes |> List.map (Steps.resolveRoute learnt)
 
                     match expected |> List.filter (hasRoute found >> not) with
-                    | [] -> return entry name None
-                    | absent -> return entry name (problem name ("missing route " + String.Join(", ", absent |> List.map _.Describe())))
-            | Error f -> return entry name (Some(missing name f))
+                    | [] -> return Entry.create name None
+                    | absent -> return Entry.create name (problem name ("missing route " + String.Join(", ", absent |> List.map _.Describe())))
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
     /// CHECK: the checkpoint file holds exactly this.
     let private checkpointHolds (name: string) (directory: string) (containerId: string) (expected: string) : Program<Entry> =
         program {
             match! Perform.readFile (Steps.probe name) Checkpoint directory containerId with
-            | Ok file when file.Content = expected -> return entry name None
-            | Ok file -> return entry name (problem name ("holds \"" + file.Content + "\"; expected \"" + expected + "\""))
-            | Error f -> return entry name (Some(missing name f))
+            | Ok file when file.Content = expected -> return Entry.create name None
+            | Ok file -> return Entry.create name (problem name ("holds \"" + file.Content + "\"; expected \"" + expected + "\""))
+            | Error f -> return Entry.create name (Some(missing name f))
         }
 
-    /// CHECK: the delegate's own CHECK and, while it runs, every artefact of this plugin.
+    /// CHECK: once the delegate is found (a missing one is the only problem reported: no
+    /// check runs), the delegate's own CHECK and, while it runs, every artefact of this plugin.
     let check (conf: NetConf) (rt: Invocation) : Program<Reply> =
         let netns = Plans.netnsOf rt
         let ns = ContainerNs netns
-        let hostVeth = Plans.hostVethName rt.ContainerId rt.IfName
+        let hostVeth = Naming.hostVethName rt.ContainerId rt.IfName
 
         let own (learnt: Learnt) =
             program {
@@ -266,28 +265,38 @@ module Commands =
                             return [ link; routes; veth; hostRoute ]
                         }
                     else
-                        nothing
+                        Program.none
 
                 let! minuteman =
                     if conf.Minuteman.Enabled then
                         program {
-                            let! link = linkUp "Minuteman link" ns Plans.minutemanLink "dummy"
+                            let! link = linkUp "Minuteman link" ns Naming.minutemanLink "dummy"
                             let! checkpoint = checkpointHolds "Minuteman checkpoint" conf.Minuteman.Path rt.ContainerId netns
                             return [ link; checkpoint ]
                         }
                     else
-                        nothing
+                        Program.none
 
                 return learnt, spartan @ minuteman
             }
 
+        let probe step =
+            program {
+                let! _, e = Steps.attempt step Learnt.nothing
+                return [ e ]
+            }
+
         program {
+            let! probes = Program.collect probe (Plans.pluginsFound conf rt)
+
             let! entries =
-                if conf.Delegate.IsSome then
+                if probes |> List.exists (fun e -> e.Problem.IsSome) then
+                    program { return [] }
+                elif conf.Delegate.IsSome then
                     program {
-                        let step = delegateStep conf rt Check
+                        let step = Plans.delegateStep conf rt Check Succeeds Compensation.nothingToUndo
                         let! _, outcome, entries = Steps.beside step Learnt.nothing own
-                        return entries @ [ entryOf step outcome ]
+                        return entries @ [ Entry.ofOutcome step outcome ]
                     }
                 else
                     program {
@@ -295,6 +304,6 @@ module Commands =
                         return entries
                     }
 
-            return reply conf (Steps.problems Check entries)
+            return reply conf (Steps.problems Check (Steps.inOrder (probes @ entries)))
         }
 

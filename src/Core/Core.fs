@@ -33,7 +33,7 @@ module Core =
         | true, command -> not (String.IsNullOrEmpty command)
         | _ -> false
 
-    let private errorReply = Journal.errorReply
+    let private errorReply = Replies.errorReply
 
     /// The version to state in an error: the config's own when it names a supported one.
     let private replyVersion (stdin: byte[]) =
@@ -73,7 +73,7 @@ module Core =
     let command (runtime: Invocation) (conf: NetConf) : Result<Program<Reply>, CniError> =
         let taken =
             [ if conf.Spartan.Enabled then conf.Spartan.Network.Interface
-              if conf.Minuteman.Enabled then Plans.minutemanLink ]
+              if conf.Minuteman.Enabled then Naming.minutemanLink ]
 
         match runtime.Command with
         | Add when conf.Delegate.IsNone && conf.PrevResult.IsNone ->

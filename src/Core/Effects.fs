@@ -32,11 +32,13 @@ type Address =
         | Fixed ip -> ip.ToString()
         | SpartanAddress -> "<spartan address>"
 
-    /// For the host, which only ever sees resolved addresses.
-    member a.Value =
+    /// For whoever carries a change out, which only ever sees resolved addresses.
+    member a.Resolved: Ipv4 =
         match a with
-        | Fixed ip -> ip.Value
+        | Fixed ip -> ip
         | SpartanAddress -> invalidOp "the Spartan address is resolved before an effect reaches the host"
+
+    member a.Value = a.Resolved.Value
 
 type RouteScope =
     | LinkScope
@@ -62,6 +64,10 @@ type Route =
             | None -> ""
 
         r.Destination.Describe() + "/" + string r.PrefixLength + " dev " + r.Device + " scope " + r.Scope.Name + source
+
+    /// For the host: a route to a destination on the link itself (RT_SCOPE_LINK), not
+    /// through a gateway.
+    member r.IsLinkScope = (r.Scope = LinkScope)
 
     /// For the host: the source address, or null.
     member r.SourceValue: Nullable<uint32> =
@@ -96,6 +102,26 @@ type FileKind =
         match k with
         | Checkpoint -> "checkpoint"
         | AttachmentRecord -> "attachment record"
+
+/// One method per kind of change, with its parameters by name: whoever carries changes out
+/// (the host, the model) implements all of them, so none can be missed (see `Change.Handle`).
+/// Addresses arrive resolved.
+type IChangeHandler<'r> =
+    abstract EnableIpv4Forwarding: unit -> 'r
+    abstract TakeLock: path: string -> 'r
+    abstract ReleaseLock: path: string -> 'r
+    abstract CreateVeth: netns: string * container: string * host: string * mtu: Nullable<int> -> 'r
+    abstract CreateDummy: ns: Namespace * name: string -> 'r
+    abstract SetLinkUp: ns: Namespace * name: string -> 'r
+    abstract AddAddress: ns: Namespace * link: string * address: Ipv4 * prefixLength: int -> 'r
+    abstract AddRoute: ns: Namespace * route: Route -> 'r
+    abstract DeleteLink: ns: Namespace * name: string -> 'r
+    abstract WriteCheckpoint: directory: string * containerId: string * content: string -> 'r
+    abstract WriteRecord: directory: string * name: string * content: string -> 'r
+    abstract RemoveFile: kind: FileKind * directory: string * name: string -> 'r
+    abstract FindPlugin: pluginType: string * path: string[] -> 'r
+    abstract CheckWritable: path: string -> 'r
+    abstract CheckExists: path: string -> 'r
 
 /// A change to the host, or a probe of it: answered Completed or Failed.
 type Change =
@@ -149,6 +175,25 @@ type Change =
         | FindPlugin(t, path) -> "find plugin " + t + " in " + String.Join(':', path)
         | CheckWritable path -> $"check that {path} is writable"
         | CheckExists path -> $"check that {path} exists"
+
+    /// Hands the change to the handler's method for its kind.
+    member c.Handle(h: IChangeHandler<'r>) : 'r =
+        match c with
+        | EnableIpv4Forwarding -> h.EnableIpv4Forwarding()
+        | TakeLock path -> h.TakeLock path
+        | ReleaseLock path -> h.ReleaseLock path
+        | CreateVeth(netns, container, host, mtu) -> h.CreateVeth(netns, container, host, mtu)
+        | CreateDummy(ns, name) -> h.CreateDummy(ns, name)
+        | SetLinkUp(ns, name) -> h.SetLinkUp(ns, name)
+        | AddAddress(ns, link, address, length) -> h.AddAddress(ns, link, address.Resolved, length)
+        | AddRoute(ns, route) -> h.AddRoute(ns, route)
+        | DeleteLink(ns, name) -> h.DeleteLink(ns, name)
+        | WriteCheckpoint(directory, containerId, content) -> h.WriteCheckpoint(directory, containerId, content)
+        | WriteRecord(directory, name, content) -> h.WriteRecord(directory, name, content)
+        | RemoveFile(kind, directory, name) -> h.RemoveFile(kind, directory, name)
+        | FindPlugin(pluginType, path) -> h.FindPlugin(pluginType, path)
+        | CheckWritable path -> h.CheckWritable path
+        | CheckExists path -> h.CheckExists path
 
 /// A plugin the host has started and not yet awaited.
 type RunningPlugin =

@@ -240,106 +240,120 @@ let private setLink (w: World) ns name (l: LinkM) =
     let n = w.Namespaces[ns]
     { w with Namespaces = w.Namespaces.Add(ns, { n with Links = n.Links.Add(name, l) }) }
 
-let private fixedAddress (a: Address) =
-    match a with
-    | Fixed ip -> ip
-    | SpartanAddress -> failwith "the machine must resolve the Spartan address before the runner sees it"
-
 let private noNetns (ns: string) = fail NotFound $"network namespace {ns} does not exist"
 
+/// As the host answers a plugin it cannot find in CNI_PATH.
+let private missingPlugin (pluginType: string) =
+    { Kind = NotFound; Message = "plugin \"" + pluginType + "\" not found in CNI_PATH" }
+
+let private notFound pluginType = Error(missingPlugin pluginType)
+
+/// The changes (and probes) on the model, one method each.
+type private Changes(w: World) =
+    let completed = w, Ok()
+
+    interface IChangeHandler<World * Result<unit, Failure>> with
+        member _.EnableIpv4Forwarding() = { w with Forwarding = true }, Ok()
+        // one invocation at a time in the model: a lock is always free
+        member _.TakeLock _ = completed
+        member _.ReleaseLock _ = completed
+
+        member _.FindPlugin(pluginType, _) =
+            if w.MissingPlugins.Contains pluginType then w, notFound pluginType else completed
+
+        member _.CheckWritable path =
+            if w.ReadOnly.Contains path then w, fail Io $"{path} is read-only" else completed
+
+        member _.CheckExists path =
+            if w.Namespaces.ContainsKey(ContainerNs path) then completed else w, fail NotFound $"{path} does not exist"
+
+        member _.CreateVeth(netns, container, host, _) =
+            let ns = ContainerNs netns
+
+            match w.Namespaces.TryFind ns with
+            | None -> w, noNetns netns
+            | Some n when n.Links.ContainsKey container -> w, fail AlreadyExists $"{container} exists in {netns}"
+            | Some _ when (link w HostNs host).IsSome -> w, fail AlreadyExists $"{host} exists on the host"
+            | Some _ ->
+                let veth peer = { Kind = "veth"; Up = false; Addresses = Set.empty; Peer = Some peer }
+                let w = setLink w ns container (veth (HostNs, host))
+                setLink w HostNs host (veth (ns, container)), Ok()
+
+        member _.CreateDummy(ns, name) =
+            match w.Namespaces.TryFind ns with
+            | None -> w, noNetns (ns.Describe())
+            | Some _ when not w.DummySupported -> w, fail Unsupported "the kernel has no dummy link type"
+            | Some n when n.Links.ContainsKey name -> w, fail AlreadyExists $"{name} exists"
+            | Some _ -> setLink w ns name { Kind = "dummy"; Up = false; Addresses = Set.empty; Peer = None }, Ok()
+
+        member _.SetLinkUp(ns, name) =
+            match link w ns name with
+            | Some l -> setLink w ns name { l with Up = true }, Ok()
+            | None -> w, fail NotFound $"no link {name}"
+
+        member _.AddAddress(ns, name, address, length) =
+            match link w ns name with
+            | Some l when l.Addresses.Contains(address, length) -> w, fail AlreadyExists "address exists"
+            | Some l -> setLink w ns name { l with Addresses = l.Addresses.Add(address, length) }, Ok()
+            | None -> w, fail NotFound $"no link {name}"
+
+        member _.AddRoute(ns, r) =
+            let entry: RouteM =
+                { Destination = r.Destination.Resolved
+                  PrefixLength = r.PrefixLength
+                  Device = r.Device
+                  Scope = r.Scope
+                  Source = r.Source |> Option.map _.Resolved }
+
+            let local (ip: Ipv4) =
+                w.Namespaces[ns].Links |> Map.exists (fun _ l -> l.Addresses |> Set.exists (fst >> (=) ip))
+
+            match link w ns r.Device with
+            | None -> w, fail NotFound $"no link {r.Device}"
+            | Some l when not l.Up -> w, fail OtherFailure "Network is down"
+            | Some _ when entry.Source |> Option.exists (local >> not) -> w, fail OtherFailure "Invalid argument: source is not local"
+            | Some _ when w.Namespaces[ns].Routes.Contains entry -> w, fail AlreadyExists "route exists"
+            | Some _ ->
+                let n = w.Namespaces[ns]
+                { w with Namespaces = w.Namespaces.Add(ns, { n with Routes = n.Routes.Add entry }) }, Ok()
+
+        member _.DeleteLink(ns, name) =
+            match w.Namespaces.TryFind ns, link w ns name with
+            | None, _ -> w, noNetns (ns.Describe())
+            | _, None -> w, fail NotFound $"no link {name}"
+            | _, Some l -> removeLinks (withPeer ns name l) w, Ok()
+
+        member _.WriteCheckpoint(dir, id, content) = { w with Files = w.Files.Add((dir, id), content) }, Ok()
+
+        member _.WriteRecord(dir, name, content) =
+            let clock = w.Clock + 1L
+
+            { w with
+                Clock = clock
+                Records = w.Records.Add((dir, name), { Name = name; Content = content; Modified = clock }) },
+            Ok()
+
+        member _.RemoveFile(kind, dir, name) =
+            match kind with
+            | Checkpoint when w.Files.ContainsKey(dir, name) -> { w with Files = w.Files.Remove(dir, name) }, Ok()
+            | AttachmentRecord when w.Records.ContainsKey(dir, name) -> { w with Records = w.Records.Remove(dir, name) }, Ok()
+            | _ -> w, fail NotFound "no such file"
+
 /// A change (or probe) on the model.
-let change (w: World) (c: Change) : World * Result<unit, Failure> =
-    let completed = Ok()
-
-    match c with
-    | EnableIpv4Forwarding -> { w with Forwarding = true }, completed
-    // one invocation at a time in the model: a lock is always free
-    | TakeLock _ -> w, completed
-    | ReleaseLock _ -> w, completed
-    | FindPlugin(t, _) when w.MissingPlugins.Contains t -> w, fail NotFound $"plugin {t} not found"
-    | FindPlugin _ -> w, completed
-    | CheckWritable path when w.ReadOnly.Contains path -> w, fail Io $"{path} is read-only"
-    | CheckWritable _ -> w, completed
-    | CheckExists path when w.Namespaces.ContainsKey(ContainerNs path) -> w, completed
-    | CheckExists path -> w, fail NotFound $"{path} does not exist"
-    | CreateVeth(netns, container, host, _) ->
-        let ns = ContainerNs netns
-
-        match w.Namespaces.TryFind ns with
-        | None -> w, noNetns netns
-        | Some n when n.Links.ContainsKey container -> w, fail AlreadyExists $"{container} exists in {netns}"
-        | Some _ when (link w HostNs host).IsSome -> w, fail AlreadyExists $"{host} exists on the host"
-        | Some _ ->
-            let veth peer = { Kind = "veth"; Up = false; Addresses = Set.empty; Peer = Some peer }
-            let w = setLink w ns container (veth (HostNs, host))
-            setLink w HostNs host (veth (ns, container)), completed
-    | CreateDummy(ns, name) ->
-        match w.Namespaces.TryFind ns with
-        | None -> w, noNetns (ns.Describe())
-        | Some _ when not w.DummySupported -> w, fail Unsupported "the kernel has no dummy link type"
-        | Some n when n.Links.ContainsKey name -> w, fail AlreadyExists $"{name} exists"
-        | Some _ -> setLink w ns name { Kind = "dummy"; Up = false; Addresses = Set.empty; Peer = None }, completed
-    | SetLinkUp(ns, name) ->
-        match link w ns name with
-        | Some l -> setLink w ns name { l with Up = true }, completed
-        | None -> w, fail NotFound $"no link {name}"
-    | AddAddress(ns, name, address, length) ->
-        match link w ns name with
-        | Some l when l.Addresses.Contains(fixedAddress address, length) -> w, fail AlreadyExists "address exists"
-        | Some l -> setLink w ns name { l with Addresses = l.Addresses.Add(fixedAddress address, length) }, completed
-        | None -> w, fail NotFound $"no link {name}"
-    | AddRoute(ns, r) ->
-        let entry: RouteM =
-            { Destination = fixedAddress r.Destination
-              PrefixLength = r.PrefixLength
-              Device = r.Device
-              Scope = r.Scope
-              Source = r.Source |> Option.map fixedAddress }
-
-        let local (ip: Ipv4) =
-            w.Namespaces[ns].Links |> Map.exists (fun _ l -> l.Addresses |> Set.exists (fst >> (=) ip))
-
-        match link w ns r.Device with
-        | None -> w, fail NotFound $"no link {r.Device}"
-        | Some l when not l.Up -> w, fail OtherFailure "Network is down"
-        | Some _ when entry.Source |> Option.exists (local >> not) -> w, fail OtherFailure "Invalid argument: source is not local"
-        | Some _ when w.Namespaces[ns].Routes.Contains entry -> w, fail AlreadyExists "route exists"
-        | Some _ ->
-            let n = w.Namespaces[ns]
-            { w with Namespaces = w.Namespaces.Add(ns, { n with Routes = n.Routes.Add entry }) }, completed
-    | DeleteLink(ns, name) ->
-        match w.Namespaces.TryFind ns, link w ns name with
-        | None, _ -> w, noNetns (ns.Describe())
-        | _, None -> w, fail NotFound $"no link {name}"
-        | _, Some l -> removeLinks (withPeer ns name l) w, completed
-    | WriteCheckpoint(dir, id, content) -> { w with Files = w.Files.Add((dir, id), content) }, completed
-    | WriteRecord(dir, name, content) ->
-        let clock = w.Clock + 1L
-
-        { w with
-            Clock = clock
-            Records = w.Records.Add((dir, name), { Name = name; Content = content; Modified = clock }) },
-        completed
-    | RemoveFile(Checkpoint, dir, id) ->
-        if w.Files.ContainsKey(dir, id) then { w with Files = w.Files.Remove(dir, id) }, completed
-        else w, fail NotFound "no such file"
-    | RemoveFile(AttachmentRecord, dir, name) ->
-        if w.Records.ContainsKey(dir, name) then { w with Records = w.Records.Remove(dir, name) }, completed
-        else w, fail NotFound "no such file"
+let change (w: World) (c: Change) : World * Result<unit, Failure> = c.Handle(Changes w)
 
 /// A plugin run on the model, start to exit.
 let runPlugin (w: World) (call: PluginCall) : World * Result<PluginExit, Failure> =
-    let w, exit =
-        match call.Command with
-        | "STATUS" ->
-            if List.contains "1.1.0" (versionsOf w call) then w, pluginOk (Json.Object [])
-            else w, pluginError 1 "incompatible CNI version 1.1.0"
-        | "VERSION" ->
-            w, pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ])
-        | _ when isIpam call -> ipam w call
-        | _ -> delegatePlugin w call
-
-    w, Ok exit
+    match call.Command with
+    | _ when w.MissingPlugins.Contains call.Type -> w, notFound call.Type
+    | "STATUS" ->
+        if List.contains "1.1.0" (versionsOf w call) then w, Ok(pluginOk (Json.Object []))
+        else w, Ok(pluginError 1 "incompatible CNI version 1.1.0")
+    | "VERSION" ->
+        w, Ok(pluginOk (Json.Object [ "cniVersion", Json.String "1.0.0"; "supportedVersions", Json.Array(versionsOf w call |> List.map Json.String) ]))
+    | _ ->
+        let w, exit = if isIpam call then ipam w call else delegatePlugin w call
+        w, Ok exit
 
 let inspectLink (w: World) ns name : Result<LinkState, Failure> =
     match link w ns name with
@@ -408,6 +422,7 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
             member _.Start r =
                 match fault with
                 | Some(FailWith f) -> w, r.Fail f
+                | _ when w.MissingPlugins.Contains r.Call.Type -> w, r.Fail(missingPlugin r.Call.Type)
                 | _ ->
                     let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
                     { w with Running = w.Running.Add(id, r.Call) }, r.Started id

@@ -9,6 +9,9 @@ type Ipv4 =
 
     member a.Value = let (Ipv4 v) = a in v
 
+    /// For the host: the address of this 32-bit number.
+    static member OfValue(value: uint32) = Ipv4 value
+
     override a.ToString() =
         let v = a.Value
         (v >>> 24).ToString() + "." + ((v >>> 16) &&& 255u).ToString() + "." + ((v >>> 8) &&& 255u).ToString() + "." + (v &&& 255u).ToString()

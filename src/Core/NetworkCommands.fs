@@ -1,12 +1,20 @@
 namespace Dcos.L4lb
 
-open Journal
+open Replies
 
 /// The commands on a whole network (CNI 1.1), each a program that reads top to bottom.
 module NetworkCommands =
+    /// STATUS: a probe of something ADD needs, which must pass.
+    let private ready (name: string) (change: Change) : Program<Entry> =
+        program {
+            match! Perform.change (Steps.probe name) change with
+            | Ok() -> return Entry.create name None
+            | Error f -> return Entry.create name (Some(CniError.create PluginFailure name $"{change.Describe()}: {f.Message}"))
+        }
+
     let private delegated (conf: NetConf) (rt: Invocation) (command: Command) : Program<Entry> =
         program {
-            let! _, e = Steps.attempt (delegateStep conf rt command) Learnt.nothing
+            let! _, e = Steps.attempt (Plans.delegateStep conf rt command Succeeds Compensation.nothingToUndo) Learnt.nothing
             return e
         }
 
@@ -16,7 +24,7 @@ module NetworkCommands =
     /// not there is reported by the probe before, once; one whose VERSION fails is a problem.
     let private delegatedIfSpoken (conf: NetConf) (rt: Invocation) (command: Command) : Program<Entry list> =
         match conf.Delegate with
-        | None -> nothing
+        | None -> Program.none
         | Some _ ->
             let pluginType = Delegate.pluginType conf
             let call = Plans.delegateCall conf rt command
@@ -29,12 +37,12 @@ module NetworkCommands =
                 | Ok answer when answer.ExitCode = 0 ->
                     if List.contains conf.CniVersion (PluginOutput.supportedVersions answer.Stdout) then
                         let! own = delegated conf rt command
-                        return [ found; entry asking None; own ]
+                        return [ found; Entry.create asking None; own ]
                     else
-                        return [ found; entry asking None ]
-                | Ok answer -> return [ found; entry asking (Some(PluginOutput.error call answer.ExitCode answer.Stdout)) ]
-                | Error f when f.Kind = NotFound -> return [ found; entry asking None ]
-                | Error f -> return [ found; entry asking (Some(Steps.failure asking f)) ]
+                        return [ found; Entry.create asking None ]
+                | Ok answer -> return [ found; Entry.create asking (Some(PluginOutput.error call answer.ExitCode answer.Stdout)) ]
+                | Error f when f.Kind = NotFound -> return [ found; Entry.create asking None ]
+                | Error f -> return [ found; Entry.create asking (Some(Steps.failure asking f)) ]
             }
 
     /// STATUS (CNI 1.1): what ADD needs, probed without changing anything: the IPAM
@@ -49,7 +57,7 @@ module NetworkCommands =
                         return [ e ]
                     }
                 else
-                    nothing
+                    Program.none
 
             let! forwarding = ready "IPv4 forwarding" (CheckWritable "/proc/sys/net/ipv4/ip_forward")
 
@@ -60,7 +68,7 @@ module NetworkCommands =
                         return [ e ]
                     }
                 else
-                    nothing
+                    Program.none
 
             let! delegation = delegatedIfSpoken conf rt Status
 
@@ -68,7 +76,7 @@ module NetworkCommands =
             let unavailable (e: CniError) =
                 if e.Code = 50 || e.Code = 51 then e else { e with Kind = ForeignCode 50 }
 
-            let problems = Steps.problems Status (ipam @ [ forwarding ] @ checkpoints @ delegation)
+            let problems = Steps.problems Status (Steps.inOrder (ipam @ [ forwarding ] @ checkpoints @ delegation))
             return reply conf (problems |> List.map unavailable)
         }
 
@@ -81,7 +89,7 @@ module NetworkCommands =
     let private collect (conf: NetConf) (rt: Invocation) (record: StoredFile) (stale: Attachment) : Program<Entry list> =
         let named (step: Step) = { step with Name = $"{record.Name}: {step.Name}" }
         let lockName = $"{record.Name}: lock"
-        let lockPath = Plans.lockPath stale.ContainerId stale.IfName
+        let lockPath = Naming.lockPath stale.ContainerId stale.IfName
         let containerInUse = conf.ValidAttachments |> Option.defaultValue [] |> List.exists (fun v -> v.ContainerId = stale.ContainerId)
 
         let removals =
@@ -101,28 +109,28 @@ module NetworkCommands =
 
         program {
             match! Perform.change (Steps.probe lockName) (TakeLock lockPath) with
-            | Error f -> return [ entry lockName (Some(Steps.failure lockName f)) ]
+            | Error f -> return [ Entry.create lockName (Some(Steps.failure lockName f)) ]
             | Ok() ->
                 let unchangedName = $"{record.Name}: record unchanged"
 
                 let! removed =
                     program {
-                        match! Perform.readFile (Steps.probe unchangedName) AttachmentRecord (Plans.attachmentDirectory conf) record.Name with
+                        match! Perform.readFile (Steps.probe unchangedName) AttachmentRecord (Naming.attachmentDirectory conf) record.Name with
                         | Ok now when now = record ->
                             let! learnt, entries = Steps.removeAll removals Learnt.nothing
 
                             if entries |> List.forall (fun e -> e.Problem.IsNone) then
                                 let! _, forgotten = Steps.remove (named (Plans.forget conf stale)) learnt
-                                return entry unchangedName None :: entries @ [ forgotten ]
+                                return Entry.create unchangedName None :: entries @ [ forgotten ]
                             else
-                                return entry unchangedName None :: entries
-                        | Ok _ -> return [ entry unchangedName None ]
-                        | Error f when f.Kind = NotFound -> return [ entry unchangedName None ]
-                        | Error f -> return [ entry unchangedName (Some(Steps.failure unchangedName f)) ]
+                                return Entry.create unchangedName None :: entries
+                        | Ok _ -> return [ Entry.create unchangedName None ]
+                        | Error f when f.Kind = NotFound -> return [ Entry.create unchangedName None ]
+                        | Error f -> return [ Entry.create unchangedName (Some(Steps.failure unchangedName f)) ]
                     }
 
-                let! _, released = Steps.remove (named { Name = "release lock"; Action = Make(ReleaseLock lockPath); Undo = NothingToUndo }) Learnt.nothing
-                return entry lockName None :: removed @ [ released ]
+                let! _, released = Steps.remove (named { Name = "release lock"; Action = Make(ReleaseLock lockPath); Undo = Compensation.nothingToUndo }) Learnt.nothing
+                return Entry.create lockName None :: removed @ [ released ]
         }
 
     /// GC: Minuteman checkpoints that no record of this network accounts for (the
@@ -136,7 +144,7 @@ module NetworkCommands =
         let orphan (checkpoint: StoredFile) : Program<Entry list> =
             let gone = $"{checkpoint.Name}: netns gone"
             let unchanged = $"{checkpoint.Name}: checkpoint unchanged"
-            let removal = { Name = $"{checkpoint.Name}: remove orphaned checkpoint"; Action = Make(RemoveFile(Checkpoint, directory, checkpoint.Name)); Undo = NothingToUndo }
+            let removal = { Name = $"{checkpoint.Name}: remove orphaned checkpoint"; Action = Make(RemoveFile(Checkpoint, directory, checkpoint.Name)); Undo = Compensation.nothingToUndo }
 
             program {
                 match! Perform.change (Steps.probe gone) (CheckExists checkpoint.Content) with
@@ -144,14 +152,14 @@ module NetworkCommands =
                     match! Perform.readFile (Steps.probe unchanged) Checkpoint directory checkpoint.Name with
                     | Ok now when now = checkpoint ->
                         let! _, removed = Steps.remove removal Learnt.nothing
-                        return [ entry gone None; entry unchanged None; removed ]
+                        return [ Entry.create gone None; Entry.create unchanged None; removed ]
                     // rewritten meanwhile (an ADD), or removed: not this GC's to remove
-                    | Ok _ -> return [ entry gone None; entry unchanged None ]
-                    | Error f when f.Kind = NotFound -> return [ entry gone None; entry unchanged None ]
-                    | Error f -> return [ entry gone None; entry unchanged (Some(Steps.failure unchanged f)) ]
+                    | Ok _ -> return [ Entry.create gone None; Entry.create unchanged None ]
+                    | Error f when f.Kind = NotFound -> return [ Entry.create gone None; Entry.create unchanged None ]
+                    | Error f -> return [ Entry.create gone None; Entry.create unchanged (Some(Steps.failure unchanged f)) ]
                 // the netns is there: the checkpoint stays
-                | Ok() -> return [ entry gone None ]
-                | Error f -> return [ entry gone (Some(Steps.failure gone f)) ]
+                | Ok() -> return [ Entry.create gone None ]
+                | Error f -> return [ Entry.create gone (Some(Steps.failure gone f)) ]
             }
 
         program {
@@ -164,8 +172,8 @@ module NetworkCommands =
                     |> List.sortBy _.Name
 
                 let! removed = Program.collect orphan candidates
-                return entry "Minuteman checkpoints" None :: removed
-            | Error f -> return [ entry "Minuteman checkpoints" (Some(Steps.failure "Minuteman checkpoints" f)) ]
+                return Entry.create "Minuteman checkpoints" None :: removed
+            | Error f -> return [ Entry.create "Minuteman checkpoints" (Some(Steps.failure "Minuteman checkpoints" f)) ]
         }
 
     /// GC (CNI 1.1), under the GC lock (GCs serialise; only a GC holds two locks at a time,
@@ -178,20 +186,20 @@ module NetworkCommands =
         let valid = conf.ValidAttachments |> Option.defaultValue []
 
         program {
-            match! Perform.change (Steps.probe lockName) (TakeLock Plans.gcLockPath) with
-            | Error f -> return reply conf (Steps.problems Gc [ entry lockName (Some(Steps.failure lockName f)) ])
+            match! Perform.change (Steps.probe lockName) (TakeLock Naming.gcLockPath) with
+            | Error f -> return reply conf (Steps.problems Gc (Steps.inOrder [ Entry.create lockName (Some(Steps.failure lockName f)) ]))
             | Ok() ->
                 let! records, listed =
                     program {
-                        match! Perform.listFiles (Steps.probe listing) AttachmentRecord (Plans.attachmentDirectory conf) with
-                        | Ok files -> return Array.toList files, entry listing None
-                        | Error f -> return [], entry listing (Some(Steps.failure listing f))
+                        match! Perform.listFiles (Steps.probe listing) AttachmentRecord (Naming.attachmentDirectory conf) with
+                        | Ok files -> return Array.toList files, Entry.create listing None
+                        | Error f -> return [], Entry.create listing (Some(Steps.failure listing f))
                     }
 
                 let owned =
                     records
                     |> List.sortBy _.Name
-                    |> List.choose (fun r -> Plans.parseAttachmentName r.Name |> Option.map (fun a -> r, a))
+                    |> List.choose (fun r -> Naming.parseAttachmentName r.Name |> Option.map (fun a -> r, a))
 
                 let stale = owned |> List.filter (fun (_, a) -> not (List.contains a valid))
                 let! collected = Program.collect (fun (record, a) -> collect conf rt record a) stale
@@ -200,8 +208,8 @@ module NetworkCommands =
                     if conf.Minuteman.Enabled then
                         sweep conf (owned |> List.map (fun (_, a) -> a.ContainerId) |> Set.ofList)
                     else
-                        nothing
+                        Program.none
 
                 let! delegation = delegatedIfSpoken conf rt Gc
-                return reply conf (Steps.problems Gc (entry lockName None :: listed :: collected @ orphans @ delegation))
+                return reply conf (Steps.problems Gc (Steps.inOrder (Entry.create lockName None :: listed :: collected @ orphans @ delegation)))
         }

@@ -37,87 +37,60 @@ type Step =
       Undo: Compensation }
 
 and Compensation =
+    /// The step that undoes it.
     | Undo of step: Step
-    /// Nothing to do: the artefact goes away with the named earlier step's.
-    | RemovedWith of step: string
-    /// Deliberately left: the reason.
-    | NotUndone of reason: string
-    /// Queries and removals change nothing that needs undoing.
-    | NothingToUndo
+    /// No step runs; why not, in words (what `l4lbctl plan` shows).
+    | NoUndo of why: string
 
     member c.Describe() =
         match c with
         | Undo undo -> $"{undo.Name}: {undo.Action.Describe()}"
-        | RemovedWith other -> $"none needed: removed with \"{other}\""
-        | NotUndone reason -> $"deliberately not undone: {reason}"
-        | NothingToUndo -> "nothing to undo"
+        | NoUndo why -> why
 
-/// A command's steps as they run: `Before` in order, then the delegate's step (none in
-/// chained mode) with `Beside` carried out while its plugin runs.
+module Compensation =
+    /// The artefact goes away with the named earlier step's.
+    let removedWith (step: string) = NoUndo("none needed: removed with \"" + step + "\"")
+
+    /// Deliberately left, for this reason.
+    let notUndone (reason: string) = NoUndo("deliberately not undone: " + reason)
+
+    /// Queries and removals change nothing that needs undoing.
+    let nothingToUndo = NoUndo "nothing to undo"
+
+/// Where a step of ADD or DEL runs, relative to the delegate's plugin.
+type Lane =
+    /// In order, before the delegate starts.
+    | First
+    /// The delegate's own run: started after the `First` steps, awaited after `Beside`.
+    | Delegated
+    /// In order, while the delegate's plugin runs.
+    | Beside
+    /// DEL's record removal: only once every other step succeeded.
+    | Last
+
+/// A step of ADD's or DEL's plan: the number its errors, its log lines and `l4lbctl plan`
+/// give it (its place in upstream order), and its lane.
+type Planned =
+    { Number: int
+      Lane: Lane
+      Step: Step }
+
+    member p.Name = p.Step.Name
+    member p.Action = p.Step.Action
+    member p.Undo = p.Step.Undo
+
+/// A plan by lane: `Before` in order, then the delegate's step (none in chained mode) with
+/// `Beside` carried out while its plugin runs, then `After`.
 type Lanes =
-    { Before: Step list
-      Delegate: Step option
-      Beside: Step list }
+    { Before: Planned list
+      Delegate: Planned option
+      Beside: Planned list
+      After: Planned list }
 
 module Plans =
     /// A plugin gets this long before it is killed: a delegate that hangs must not hang
     /// the runtime's container start.
     let pluginTimeoutMs = 60_000
-
-    let minutemanLink = Defaults.minutemanLink
-
-    /// A 64-bit FNV-1a hash of container ID and ifname: the attachment's stable identity.
-    let private fnvPrime = 0x100000001b3UL
-
-    /// FNV-1a over the UTF-8 bytes of `text`, continuing from `hash`. ASCII (every container
-    /// ID, almost every ifname) is hashed as it stands, without copying the string.
-    let private fnv (hash: uint64) (text: string) =
-        let mutable h = hash
-
-        if Ascii.IsValid text then
-            for i in 0 .. text.Length - 1 do
-                h <- (h ^^^ uint64 text[i]) * fnvPrime
-        else
-            let bytes = Encoding.UTF8.GetBytes text
-
-            for i in 0 .. bytes.Length - 1 do
-                h <- (h ^^^ uint64 bytes[i]) * fnvPrime
-
-        h
-
-    /// A 64-bit FNV-1a hash of container ID, a NUL and ifname: the attachment's identity.
-    let private attachmentHash (containerId: string) (ifName: string) =
-        let h = fnv 0xcbf29ce484222325UL containerId
-        fnv ((h ^^^ 0UL) * fnvPrime) ifName
-
-    /// The host end of the Spartan veth: derived from container ID and ifname, so a retry,
-    /// CHECK and DEL find it without state. "spt" + 12 hex digits (the hash's low 48 bits)
-    /// is 15 bytes, the kernel's limit.
-    let hostVethName (containerId: string) (ifName: string) =
-        "spt" + (attachmentHash containerId ifName &&& 0xFFFFFFFFFFFFUL).ToString("x12")
-
-    /// Where ADD and DEL serialise: one of 64 lock files chosen by container ID and ifname
-    /// (a fixed set, so none is ever left behind), next to the IPAM plugins' own state.
-    let lockPath (containerId: string) (ifName: string) =
-        "/var/lib/cni/dcos-l4lb/lock." + (attachmentHash containerId ifName % 64UL).ToString()
-
-    /// Where ADD records the attachments of a network, one file per attachment: what GC
-    /// finds stale attachments by (the Minuteman checkpoints exist only with Minuteman).
-    let attachmentDirectory (conf: NetConf) = "/var/lib/cni/dcos-l4lb/attachments/" + conf.Name
-
-    /// "<container ID>@<ifname>": a container ID never holds '@', so the first one splits.
-    let attachmentName (containerId: string) (ifName: string) = containerId + "@" + ifName
-
-    let parseAttachmentName (name: string) : Attachment option =
-        match name.IndexOf '@' with
-        | i when i > 0 ->
-            let a = { ContainerId = name.Substring(0, i); IfName = name.Substring(i + 1) }
-            if Invocation.isValidContainerId a.ContainerId && Invocation.isValidIfName a.IfName then Some a else None
-        | _ -> None
-
-    /// GCs of one host serialise on this lock; only a GC holds more than one lock at a
-    /// time, so no two processes can wait for each other's locks.
-    let gcLockPath = "/var/lib/cni/dcos-l4lb/lock.gc"
 
     let private step name action undo = { Name = name; Action = action; Undo = undo }
 
@@ -147,7 +120,9 @@ module Plans =
     let delegateCall (conf: NetConf) (rt: Invocation) (command: Command) =
         call rt (Delegate.pluginType conf) command (Delegate.config command conf)
 
-    let private delegateStep (conf: NetConf) (rt: Invocation) (command: Command) result undo =
+    /// The delegate's run of this command as a step (ADD's and DEL's; CHECK's, STATUS's and
+    /// GC's, whose failure is a problem to report).
+    let delegateStep (conf: NetConf) (rt: Invocation) (command: Command) result undo =
         let c = delegateCall conf rt command
         step $"delegate {c.Describe()}" (Run(c, result, true)) undo
 
@@ -179,7 +154,7 @@ module Plans =
         let c = call rt conf.Spartan.Network.IpamType command (ipamConfig conf)
         step $"Spartan IPAM {c.Describe()}" (Run(c, result, true)) undo
 
-    let private removal name change = step name (Make change) NothingToUndo
+    let private removal name change = step name (Make change) Compensation.nothingToUndo
 
     let private serviceRoute (net: SpartanNetwork) (service: Ipv4) =
         { Destination = Fixed service
@@ -206,10 +181,10 @@ module Plans =
         let net = conf.Spartan.Network
         let ns = ContainerNs netns
         let vethStep = "Spartan veth"
-        let withVeth = RemovedWith vethStep
+        let withVeth = Compensation.removedWith vethStep
         let make name change undo = step name (Make change) undo
 
-        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del Succeeds NothingToUndo))
+        [ ipamStep conf rt Add SpartanLease (Undo(ipamStep conf rt Del Succeeds Compensation.nothingToUndo))
           make vethStep (CreateVeth(netns, net.Interface, hostVeth, Option.toNullable conf.Mtu)) (Undo(removal "delete Spartan veth" (DeleteLink(ns, net.Interface))))
           make "Spartan address" (AddAddress(ns, net.Interface, SpartanAddress, 32)) withVeth
           make "Spartan link up" (SetLinkUp(ns, net.Interface)) withVeth
@@ -225,8 +200,8 @@ module Plans =
         let ns = ContainerNs netns
         let linkStep = "Minuteman link"
 
-        [ step linkStep (Make(CreateDummy(ns, minutemanLink))) (Undo(removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))))
-          step "Minuteman link up" (Make(SetLinkUp(ns, minutemanLink))) (RemovedWith linkStep)
+        [ step linkStep (Make(CreateDummy(ns, Naming.minutemanLink))) (Undo(removal "delete Minuteman link" (DeleteLink(ns, Naming.minutemanLink))))
+          step "Minuteman link up" (Make(SetLinkUp(ns, Naming.minutemanLink))) (Compensation.removedWith linkStep)
           step
               "Minuteman checkpoint"
               (Make(WriteCheckpoint(conf.Minuteman.Path, rt.ContainerId, netns)))
@@ -241,54 +216,79 @@ module Plans =
     /// Two ADDs (or an ADD and a DEL) for one container at once would each see the other's
     /// half-made state, and a failing one's rollback could undo the other's work.
     let private lock (rt: Invocation) =
-        step "lock" (Make(TakeLock(lockPath rt.ContainerId rt.IfName))) (NotUndone "released when the plugin exits")
+        step "lock" (Make(TakeLock(Naming.lockPath rt.ContainerId rt.IfName))) (Compensation.notUndone "released when the plugin exits")
 
     /// A second ADD for an attached container would fail part-way, and its rollback
     /// (delegate DEL, IPAM DEL by container ID and ifname) would tear down the first
     /// attachment. So ADD first makes sure this plugin's own links are not there yet.
     let private notYetAttached (conf: NetConf) (netns: string) (hostVeth: string) =
         let ns = ContainerNs netns
-        let absent name ns link = step name (ExpectNoLink(ns, link)) NothingToUndo
+        let absent name ns link = step name (ExpectNoLink(ns, link)) Compensation.nothingToUndo
 
         [ if conf.Spartan.Enabled then
               absent "not yet attached (Spartan link)" ns conf.Spartan.Network.Interface
               absent "not yet attached (host veth)" HostNs hostVeth
           if conf.Minuteman.Enabled then
-              absent "not yet attached (Minuteman link)" ns minutemanLink ]
+              absent "not yet attached (Minuteman link)" ns Naming.minutemanLink ]
 
-    /// ADD: after checking that the container is not attached already, and recording the
-    /// attachment first (so that whatever a crash leaves behind can be found by GC), the
-    /// delegate beside the Spartan attachment and the Minuteman registration.
-    let addLanes (conf: NetConf) (rt: Invocation) : Lanes =
+    /// A probe that a plugin this command runs is in CNI_PATH: named as STATUS names it.
+    let pluginFound (name: string) (pluginType: string) (rt: Invocation) =
+        step name (Make(FindPlugin(pluginType, List.toArray rt.Path))) Compensation.nothingToUndo
+
+    /// ADD and CHECK find every plugin they will run before anything else: a missing one
+    /// is refused with nothing run, locked or written (the delegate's absence used to show
+    /// only after the Spartan lane had run, and was then undone). CHECK runs no IPAM plugin.
+    let pluginsFound (conf: NetConf) (rt: Invocation) =
+        [ if conf.Delegate.IsSome then
+              pluginFound "delegate plugin" (Delegate.pluginType conf) rt
+          if conf.Spartan.Enabled && rt.Command = Add then
+              pluginFound "Spartan IPAM plugin" conf.Spartan.Network.IpamType rt ]
+
+    /// The plan's numbers: the place of each step in upstream order. Everything that names
+    /// a step by number (errors, the log, `l4lbctl plan`) reads them from here.
+    let private numbered (steps: (Lane * Step) list) : Planned list =
+        steps |> List.mapi (fun i (lane, step) -> { Number = i + 1; Lane = lane; Step = step })
+
+    /// A plan by lane, each lane in plan order.
+    let lanes (plan: Planned list) : Lanes =
+        let inLane lane = plan |> List.filter (fun p -> p.Lane = lane)
+
+        { Before = inLane First
+          Delegate = inLane Delegated |> List.tryHead
+          Beside = inLane Beside
+          After = inLane Last }
+
+    /// ADD, in upstream order (plugins found, lock, not yet attached, record, forwarding,
+    /// delegate, Spartan, Minuteman): after finding its plugins and checking that the
+    /// container is not attached already, and recording the attachment first (so that
+    /// whatever a crash leaves behind can be found by GC), the delegate beside the Spartan
+    /// attachment and the Minuteman registration.
+    let add (conf: NetConf) (rt: Invocation) : Planned list =
         let netns = netnsOf rt
-        let hostVeth = hostVethName rt.ContainerId rt.IfName
-        let record = attachmentName rt.ContainerId rt.IfName
-        let directory = attachmentDirectory conf
+        let hostVeth = Naming.hostVethName rt.ContainerId rt.IfName
+        let record = Naming.attachmentName rt.ContainerId rt.IfName
+        let directory = Naming.attachmentDirectory conf
+        let first step = First, step
 
-        { Before =
-            [ lock rt
-              yield! notYetAttached conf netns hostVeth
-              step
-                  "attachment record"
-                  (Make(WriteRecord(directory, record, netns)))
-                  (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
-              step "IPv4 forwarding" (Make EnableIpv4Forwarding) (NotUndone "the host needs forwarding for every container, not just this one") ]
-          Delegate =
-            if conf.Delegate.IsSome then
-                Some(delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds NothingToUndo)))
-            else
-                None
-          Beside =
-            [ if conf.Spartan.Enabled then
-                  yield! spartanAdd conf rt netns hostVeth
+        numbered
+            [ for probe in pluginsFound conf rt do first probe
+              first (lock rt)
+              for check in notYetAttached conf netns hostVeth do first check
+              first (
+                  step
+                      "attachment record"
+                      (Make(WriteRecord(directory, record, netns)))
+                      (Undo(removal "remove attachment record" (RemoveFile(AttachmentRecord, directory, record))))
+              )
+              first (step "IPv4 forwarding" (Make EnableIpv4Forwarding) (Compensation.notUndone "the host needs forwarding for every container, not just this one"))
+              if conf.Delegate.IsSome then
+                  Delegated, delegateStep conf rt Add DelegateResult (Undo(delegateStep conf rt Del Succeeds Compensation.nothingToUndo))
+              if conf.Spartan.Enabled then
+                  for s in spartanAdd conf rt netns hostVeth do Beside, s
               if conf.Minuteman.Enabled then
-                  yield! minutemanAdd conf rt netns ] }
+                  for s in minutemanAdd conf rt netns do Beside, s ]
 
-    /// ADD's steps in upstream order (forwarding, delegate, Spartan, Minuteman), as its
-    /// errors number them.
-    let add (conf: NetConf) (rt: Invocation) : Step list =
-        let lanes = addLanes conf rt
-        lanes.Before @ Option.toList lanes.Delegate @ lanes.Beside
+    let addLanes (conf: NetConf) (rt: Invocation) : Lanes = lanes (add conf rt)
 
     /// DEL's removals of this plugin's own artefacts, in upstream order (Spartan, then
     /// Minuteman; Spartan's link before its lease); without a netns the in-netns ones are
@@ -307,28 +307,29 @@ module Plans =
               | Some ns -> removal "delete Spartan veth" (DeleteLink(ns, net.Interface))
               | None -> ()
               // the host end too, for when the container end is out of reach
-              removal "delete host veth" (DeleteLink(HostNs, hostVethName rt.ContainerId rt.IfName))
-              ipamStep conf rt Del Succeeds NothingToUndo
+              removal "delete host veth" (DeleteLink(HostNs, Naming.hostVethName rt.ContainerId rt.IfName))
+              ipamStep conf rt Del Succeeds Compensation.nothingToUndo
           if conf.Minuteman.Enabled then
               removal "remove Minuteman checkpoint" (RemoveFile(Checkpoint, conf.Minuteman.Path, rt.ContainerId))
               match inNetns with
-              | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, minutemanLink))
+              | Some ns -> removal "delete Minuteman link" (DeleteLink(ns, Naming.minutemanLink))
               | None -> () ]
-
-    /// DEL: the lock, then the delegate's DEL beside this plugin's removals.
-    let delLanes (conf: NetConf) (rt: Invocation) : Lanes =
-        { Before = [ lock rt ]
-          Delegate = if conf.Delegate.IsSome then Some(delegateStep conf rt Del Succeeds NothingToUndo) else None
-          Beside = removals conf rt }
-
-    /// DEL's steps in upstream order (Spartan, Minuteman, delegate), as its errors number
-    /// them; within Spartan's, the link before the lease. Every step runs whatever the
-    /// others found.
-    let del (conf: NetConf) (rt: Invocation) : Step list =
-        let lanes = delLanes conf rt
-        lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
 
     /// DEL's and GC's last step, once every removal before it succeeded: the record goes,
     /// and with it GC's knowledge of the attachment.
     let forget (conf: NetConf) (attachment: Attachment) =
-        removal "remove attachment record" (RemoveFile(AttachmentRecord, attachmentDirectory conf, attachmentName attachment.ContainerId attachment.IfName))
+        removal "remove attachment record" (RemoveFile(AttachmentRecord, Naming.attachmentDirectory conf, Naming.attachmentName attachment.ContainerId attachment.IfName))
+
+    /// DEL, in upstream order (Spartan, then Minuteman, then the delegate; within Spartan's,
+    /// the link before the lease): the lock, then the delegate's DEL beside this plugin's
+    /// removals, every one run whatever the others found; the record last, once they all
+    /// succeeded.
+    let del (conf: NetConf) (rt: Invocation) : Planned list =
+        numbered
+            [ First, lock rt
+              for r in removals conf rt do Beside, r
+              if conf.Delegate.IsSome then
+                  Delegated, delegateStep conf rt Del Succeeds Compensation.nothingToUndo
+              Last, forget conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+
+    let delLanes (conf: NetConf) (rt: Invocation) : Lanes = lanes (del conf rt)

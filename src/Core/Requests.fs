@@ -6,7 +6,10 @@ open System
 type Label =
     { Step: string
       /// How the step is undone, in words.
-      Undo: string }
+      Undo: string
+      /// The step's number in ADD's or DEL's plan (what errors name it by); null for a
+      /// request outside a plan (CHECK, STATUS, GC, an undo).
+      Number: Nullable<int> }
 
 /// What the host does next: answer a request, or finish with a reply. The core is a
 /// program that stops at every effect; the host carries the effect out and resumes the
@@ -106,6 +109,9 @@ module ProgramBuilder =
     let program = ProgramBuilder()
 
 module Program =
+    /// Nothing to do, and no items: a branch of a command that does not apply.
+    let none<'a> : Program<'a list> = fun k -> k []
+
     /// Runs `f` on each item in turn and joins what they yield, in order.
     let rec collect (f: 'x -> Program<'y list>) (items: 'x list) : Program<'y list> =
         program {

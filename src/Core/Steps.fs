@@ -1,5 +1,7 @@
 namespace Dcos.L4lb
 
+open System
+
 /// What the steps of one invocation have learnt so far.
 type Learnt =
     { SpartanAddress: Ipv4 option
@@ -24,20 +26,43 @@ type StepFailure =
       /// What the step was to change was not there: for a removal, that is done.
       Gone: bool }
 
-/// One step's result in a command's journal: its name and its problem, if any. Problems
-/// are numbered by the step's place in the journal ("DEL step 3 (...)").
+/// One step's result in a command's journal: its name and its problem, if any. A journal
+/// pairs each with its step's number ("DEL step 3 (...)").
 type Entry = { Step: string; Problem: CniError option }
+
+module Entry =
+    /// What a step or check found: nothing wrong, or this problem.
+    let create (step: string) (problem: CniError option) = { Step = step; Problem = problem }
+
+    /// The entry of a step whose failure is a problem to report.
+    let ofOutcome (step: Step) (outcome: Result<unit, StepFailure>) =
+        match outcome with
+        | Ok() -> create step.Name None
+        | Error f -> create step.Name (Some f.Error)
 
 /// Running the steps of a plan: one place where each kind of step is carried out and its
 /// outcome read.
 module Steps =
+    /// The label of a step outside ADD's and DEL's plans (an undo, GC's removals).
     let label (step: Step) =
         Some
             { Step = step.Name
-              Undo = step.Undo.Describe() }
+              Undo = step.Undo.Describe()
+              Number = Nullable() }
+
+    /// The label of a plan's step, with its number.
+    let private planned (p: Planned) =
+        Some
+            { Step = p.Name
+              Undo = p.Undo.Describe()
+              Number = Nullable p.Number }
 
     /// A query or probe that is not an ADD or DEL step.
-    let probe (name: string) = Some { Step = name; Undo = NothingToUndo.Describe() }
+    let probe (name: string) =
+        Some
+            { Step = name
+              Undo = Compensation.nothingToUndo.Describe()
+              Number = Nullable() }
 
     let failure (stepName: string) (f: Failure) =
         let kind =
@@ -165,10 +190,8 @@ module Steps =
                   Happened = (f.Kind = TimedOut)
                   Gone = false }
 
-    /// Carries out one step: what it learnt, or why it failed.
-    let perform (step: Step) (learnt: Learnt) : Program<Learnt * Result<unit, StepFailure>> =
-        let label = label step
-
+    /// Carries out one step under this label: what it learnt, or why it failed.
+    let private performAs label (step: Step) (learnt: Learnt) : Program<Learnt * Result<unit, StepFailure>> =
         program {
             match step.Action with
             | Make change ->
@@ -206,26 +229,32 @@ module Steps =
     /// Spartan attachment), so neither waits for the other. The plugin is awaited after
     /// the lane, whatever the lane found. A step that is not a plugin run is carried out
     /// first.
-    let beside (step: Step) (learnt: Learnt) (lane: Learnt -> Program<Learnt * 'a>) : Program<Learnt * Result<unit, StepFailure> * 'a> =
+    let private besideAs label (step: Step) (learnt: Learnt) (lane: Learnt -> Program<Learnt * 'a>) : Program<Learnt * Result<unit, StepFailure> * 'a> =
         program {
             match step.Action with
             | Run(call, result, negotiable) ->
-                let! started = startPlugin (label step) learnt call negotiable
+                let! started = startPlugin label learnt call negotiable
                 let! learnt, laneOutcome = lane learnt
-                let! learnt, outcome = finishPlugin (label step) learnt started negotiable
+                let! learnt, outcome = finishPlugin label learnt started negotiable
                 let learnt, stepOutcome = readRun step call result learnt outcome
                 return learnt, stepOutcome, laneOutcome
             | Make _
             | ExpectNoLink _ ->
-                let! learnt, stepOutcome = perform step learnt
+                let! learnt, stepOutcome = performAs label step learnt
                 let! learnt, laneOutcome = lane learnt
                 return learnt, stepOutcome, laneOutcome
         }
 
+    /// `beside` for a step outside a plan (CHECK's delegate).
+    let beside (step: Step) learnt lane = besideAs (label step) step learnt lane
+
+    /// `beside` for a plan's step (the delegate of ADD and DEL).
+    let besidePlanned (p: Planned) learnt lane = besideAs (planned p) p.Step learnt lane
+
     /// Carries out a step whose failure is a problem to report, not a reason to stop.
     let attempt (step: Step) (learnt: Learnt) : Program<Learnt * Entry> =
         program {
-            let! learnt, outcome = perform step learnt
+            let! learnt, outcome = performAs (label step) step learnt
 
             let problem =
                 match outcome with
@@ -235,11 +264,11 @@ module Steps =
             return learnt, { Step = step.Name; Problem = problem }
         }
 
-    /// Carries out a removal (a DEL step, an undo): a change whose object is gone already
-    /// is done.
-    let remove (step: Step) (learnt: Learnt) : Program<Learnt * Entry> =
+    /// Carries out a removal (a DEL step, an undo) under this label: a change whose object
+    /// is gone already is done.
+    let private removeAs label (step: Step) (learnt: Learnt) : Program<Learnt * Entry> =
         program {
-            let! learnt, outcome = perform step learnt
+            let! learnt, outcome = performAs label step learnt
 
             let problem =
                 match step.Action, outcome with
@@ -250,61 +279,80 @@ module Steps =
             return learnt, { Step = step.Name; Problem = problem }
         }
 
-    /// Carries out every removal in order, whatever the others found.
-    let rec removeAll (steps: Step list) (learnt: Learnt) : Program<Learnt * Entry list> =
+    /// A removal outside a plan (GC's, an undo).
+    let remove (step: Step) learnt = removeAs (label step) step learnt
+
+    /// Runs `each` on every item in order, whatever the others found.
+    let rec private everyOne (each: 's -> Learnt -> Program<Learnt * 'e>) (items: 's list) (learnt: Learnt) : Program<Learnt * 'e list> =
         program {
-            match steps with
+            match items with
             | [] -> return learnt, []
-            | step :: rest ->
-                let! learnt, entry = remove step learnt
-                let! learnt, entries = removeAll rest learnt
+            | item :: rest ->
+                let! learnt, entry = each item learnt
+                let! learnt, entries = everyOne each rest learnt
                 return learnt, entry :: entries
         }
 
+    /// Carries out every removal in order, whatever the others found.
+    let removeAll (steps: Step list) learnt = everyOne remove steps learnt
+
+    /// Carries out every removal of a plan in order, whatever the others found: each
+    /// entry with its step's number.
+    let removeAllPlanned (plan: Planned list) learnt =
+        let removePlanned (p: Planned) learnt =
+            program {
+                let! learnt, entry = removeAs (planned p) p.Step learnt
+                return learnt, (p.Number, entry)
+            }
+
+        everyOne removePlanned plan learnt
+
     /// How far ADD's steps got. `Completed`: the steps done, newest first.
     type Progress =
-        | AllDone of completed: Step list * learnt: Learnt
-        /// Step `Number` failed.
-        | StoppedAt of number: int * step: Step * failure: StepFailure * completed: Step list * learnt: Learnt
+        | AllDone of completed: Planned list * learnt: Learnt
+        | StoppedAt of step: Planned * failure: StepFailure * completed: Planned list * learnt: Learnt
 
         member p.Learnt =
             match p with
             | AllDone(_, learnt)
-            | StoppedAt(_, _, _, _, learnt) -> learnt
+            | StoppedAt(_, _, _, learnt) -> learnt
 
     /// Carries out ADD's steps in order until one fails.
-    let rec forward (number: int) (completed: Step list) (learnt: Learnt) (steps: Step list) : Program<Progress> =
+    let rec forward (completed: Planned list) (learnt: Learnt) (steps: Planned list) : Program<Progress> =
         program {
             match steps with
             | [] -> return AllDone(completed, learnt)
             | step :: rest ->
-                match! perform step learnt with
-                | learnt, Ok() -> return! forward (number + 1) (step :: completed) learnt rest
-                | learnt, Error failure -> return StoppedAt(number, step, failure, completed, learnt)
+                match! performAs (planned step) step.Step learnt with
+                | learnt, Ok() -> return! forward (step :: completed) learnt rest
+                | learnt, Error failure -> return StoppedAt(step, failure, completed, learnt)
         }
 
     /// Undoes completed steps, newest first, never stopping at a failed undo.
-    let undo (completed: Step list) (learnt: Learnt) : Program<Entry list> =
+    let undo (completed: Planned list) (learnt: Learnt) : Program<Entry list> =
         program {
             let undos =
                 completed
                 |> List.choose (fun s ->
                     match s.Undo with
                     | Undo u -> Some u
-                    | RemovedWith _
-                    | NotUndone _
-                    | NothingToUndo -> None)
+                    | NoUndo _ -> None)
 
             let! _, entries = removeAll undos learnt
             return entries
         }
 
     /// The problems of a journal, each named by its step's number.
-    let problems (command: Command) (entries: Entry list) : CniError list =
-        entries
-        |> List.indexed
-        |> List.choose (fun (i, e) ->
+    let problems (command: Command) (journal: (int * Entry) list) : CniError list =
+        journal
+        |> List.sortBy fst
+        |> List.choose (fun (number, e) ->
             e.Problem
             |> Option.map (fun p ->
                 { p with
-                    Field = command.Name + " step " + string (i + 1) + " (" + p.Field + ")" }))
+                    Field = command.Name + " step " + string number + " (" + p.Field + ")" }))
+
+    /// The journal of a command without a plan (CHECK, STATUS, GC): what it wrote is its
+    /// plan, so its entries are numbered as they were written.
+    let inOrder (entries: Entry list) : (int * Entry) list =
+        entries |> List.mapi (fun i e -> i + 1, e)

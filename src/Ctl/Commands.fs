@@ -106,7 +106,7 @@ let private show (entry: Entry) (input: CniInput.CniInput) (asJson: bool) : int 
         let step (effect: string, label: Label option) =
             match label with
             | Some l -> l.Step, effect, l.Undo
-            | None -> "", effect, NothingToUndo.Describe()
+            | None -> "", effect, Compensation.nothingToUndo.Describe()
 
         if asJson then
             print (

@@ -3,6 +3,7 @@
 /// find here, so the run takes the branches the plugin's would.
 module Dcos.L4lb.Ctl.Preview
 
+open System
 open System.Text.RegularExpressions
 open Dcos.L4lb
 
@@ -42,22 +43,14 @@ let private worldFor (rt: Invocation) (conf: NetConf) =
     | Status
     | Version -> HostModel.initial
 
-/// ADD's and DEL's steps in the order their errors number them: the delegate runs beside
-/// the steps after it and finishes after them, but it is shown, and numbered, in its place.
-let private inPlanOrder (rt: Invocation) (conf: NetConf) (trace: (Effect * Label option) list) =
-    let steps =
-        match rt.Command with
-        | Add -> Plans.add conf rt
-        | Del -> Plans.del conf rt @ [ Plans.forget conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
-        | Check
-        | Gc
-        | Status
-        | Version -> []
-
+/// ADD's and DEL's effects in the order of their steps' numbers: the delegate runs beside
+/// the steps after it and finishes after them, but it is shown in its place. Effects
+/// outside a plan keep their order, after the plan's.
+let private inPlanOrder (trace: (Effect * Label option) list) =
     let place (_, label: Label option) =
         label
-        |> Option.bind (fun l -> steps |> List.tryFindIndex (fun s -> s.Name = l.Step))
-        |> Option.defaultValue steps.Length
+        |> Option.bind (fun l -> Option.ofNullable l.Number)
+        |> Option.defaultValue Int32.MaxValue
 
     List.sortBy place trace
 
@@ -66,7 +59,7 @@ let private inPlanOrder (rt: Invocation) (conf: NetConf) (trace: (Effect * Label
 /// for: the real one is whatever the IPAM plugin hands out then.
 let effects (rt: Invocation) (conf: NetConf) (program: Program<Reply>) : (string * Label option) list =
     let world, _, ran = run (worldFor rt conf) program
-    let trace = inPlanOrder rt conf ran
+    let trace = inPlanOrder ran
 
     let lease =
         world.Ipam.TryFind conf.Spartan.Network.Network

@@ -28,14 +28,14 @@ let files (directory: string) : StoredFile list =
                       () ] // removed while we looked
 
 /// This host's attachment records of the network.
-let records (conf: NetConf) = files (Plans.attachmentDirectory conf)
+let records (conf: NetConf) = files (Naming.attachmentDirectory conf)
 
 /// The recorded attachments whose netns still exists: the valid list l4lbctl gives GC.
 let liveAttachments (conf: NetConf) : Attachment list =
     records conf
     |> List.choose (fun r ->
         if netnsExists r.Content then
-            Plans.parseAttachmentName r.Name
+            Naming.parseAttachmentName r.Name
         else
             None)
 
@@ -51,7 +51,7 @@ let checkpoints (conf: NetConf) =
 let gcModel (conf: NetConf) : HostModel.World =
     let records = records conf
     let checkpoints = checkpoints conf
-    let recordDirectory = Plans.attachmentDirectory conf
+    let recordDirectory = Naming.attachmentDirectory conf
 
     let world =
         { HostModel.initial with

@@ -17,14 +17,14 @@ sealed class EffectFailedException(FailureKind kind, string message) : Exception
     public FailureKind Kind { get; } = kind;
 }
 
-sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
+sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler<System.Action>, IDisposable
 {
     const int ENOENT = 2, ESRCH = 3, EEXIST = 17, ENODEV = 19, EOPNOTSUPP = 95;
     readonly Dictionary<string, NetlinkSocket> _sockets = new();
     readonly PluginProcesses _plugins = new();
 
     Next IRequestHandler<Next>.Change(ChangeRequest request) =>
-        Answer(request, () => Make(request.Change), "ok", request.Completed);
+        Answer(request, request.Change.Handle<System.Action>(this), "ok", request.Completed);
 
     // Not logged: the await's line stands for the whole run.
     Next IRequestHandler<Next>.Start(StartRequest request) =>
@@ -90,71 +90,63 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         }
     }
 
-    void Make(Change change)
+    // Each change as what carries it out, run by Answer (which turns its exceptions into
+    // failures).
+    System.Action IChangeHandler<System.Action>.EnableIpv4Forwarding() => EnableForwarding;
+
+    System.Action IChangeHandler<System.Action>.TakeLock(string path) => () => Lock(path);
+
+    System.Action IChangeHandler<System.Action>.ReleaseLock(string path) => () => Unlock(path);
+
+    System.Action IChangeHandler<System.Action>.CreateVeth(string netns, string container, string host, int? mtu) => () =>
     {
-        switch (change)
-        {
-            case Change.TakeLock l:
-                Lock(l.path);
-                break;
-            case Change.ReleaseLock l:
-                Unlock(l.path);
-                break;
-            case Change.CreateVeth v:
-                using (var netns = File.OpenHandle(v.netns, FileMode.Open, FileAccess.Read))
-                    NamingMissingType("veth", "", () => Rtnl.CreateVeth(Socket(Namespace.HostNs), v.host, v.container, netns, v.mtu));
-                break;
-            case Change.CreateDummy d:
-                NamingMissingType("dummy", ": Minuteman needs the dummy module; disable Minuteman or load the module",
-                    () => Rtnl.CreateLink(Socket(d.ns), d.name, "dummy"));
-                break;
-            case Change.SetLinkUp u:
-                Rtnl.SetUp(Socket(u.ns), u.name);
-                break;
-            case Change.AddAddress a:
-                {
-                    var s = Socket(a.ns);
-                    Rtnl.AddAddress(s, Rtnl.GetLink(s, a.link).Index, a.address.Value, a.prefixLength);
-                    break;
-                }
-            case Change.AddRoute r:
-                {
-                    var s = Socket(r.ns);
-                    var route = r.route;
-                    byte scope = route.Scope.IsLinkScope ? Rtnl.RT_SCOPE_LINK : Rtnl.RT_SCOPE_UNIVERSE;
-                    Rtnl.AddRoute(s, route.Destination.Value, route.PrefixLength, Rtnl.GetLink(s, route.Device).Index, scope, route.SourceValue);
-                    break;
-                }
-            case Change.DeleteLink d:
-                Rtnl.DeleteLink(Socket(d.ns), d.name);
-                break;
-            case Change.WriteCheckpoint w:
-                FileStore.Checkpoints.Write(w.directory, w.containerId, w.content);
-                break;
-            case Change.WriteRecord w:
-                FileStore.Records.Write(w.directory, w.name, w.content);
-                break;
-            case Change.RemoveFile r:
-                FileStore.Remove(r.directory, r.name);
-                break;
-            case Change.FindPlugin f:
-                if (PluginProcesses.Find(f.pluginType, f.path) is null)
-                    throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{f.pluginType}\" not found in CNI_PATH ({string.Join(":", f.path)})");
-                break;
-            case Change.CheckWritable c:
-                Writable(c.path);
-                break;
-            case Change.CheckExists c:
-                if (!File.Exists(c.path) && !Directory.Exists(c.path))
-                    throw new EffectFailedException(FailureKind.NotFound, $"{c.path} does not exist");
-                break;
-            case var _ when change.IsEnableIpv4Forwarding:
-                EnableForwarding();
-                break;
-            default:
-                throw new InvalidOperationException($"no runner for \"{change.Describe()}\"");
-        }
-    }
+        using var netnsFile = File.OpenHandle(netns, FileMode.Open, FileAccess.Read);
+        NamingMissingType("veth", "", () => Rtnl.CreateVeth(Socket(Namespace.HostNs), host, container, netnsFile, mtu));
+    };
+
+    System.Action IChangeHandler<System.Action>.CreateDummy(Namespace ns, string name) => () =>
+        NamingMissingType("dummy", ": Minuteman needs the dummy module; disable Minuteman or load the module",
+            () => Rtnl.CreateLink(Socket(ns), name, "dummy"));
+
+    System.Action IChangeHandler<System.Action>.SetLinkUp(Namespace ns, string name) => () => Rtnl.SetUp(Socket(ns), name);
+
+    System.Action IChangeHandler<System.Action>.AddAddress(Namespace ns, string link, Ipv4 address, int prefixLength) => () =>
+    {
+        var s = Socket(ns);
+        Rtnl.AddAddress(s, Rtnl.GetLink(s, link).Index, address.Value, prefixLength);
+    };
+
+    System.Action IChangeHandler<System.Action>.AddRoute(Namespace ns, Route route) => () =>
+    {
+        var s = Socket(ns);
+        byte scope = route.IsLinkScope ? Rtnl.RT_SCOPE_LINK : Rtnl.RT_SCOPE_UNIVERSE;
+        Rtnl.AddRoute(s, route.Destination.Value, route.PrefixLength, Rtnl.GetLink(s, route.Device).Index, scope, route.SourceValue);
+    };
+
+    System.Action IChangeHandler<System.Action>.DeleteLink(Namespace ns, string name) => () => Rtnl.DeleteLink(Socket(ns), name);
+
+    System.Action IChangeHandler<System.Action>.WriteCheckpoint(string directory, string containerId, string content) => () =>
+        FileStore.Checkpoints.Write(directory, containerId, content);
+
+    System.Action IChangeHandler<System.Action>.WriteRecord(string directory, string name, string content) => () =>
+        FileStore.Records.Write(directory, name, content);
+
+    System.Action IChangeHandler<System.Action>.RemoveFile(FileKind kind, string directory, string name) => () =>
+        FileStore.Remove(directory, name);
+
+    System.Action IChangeHandler<System.Action>.FindPlugin(string pluginType, string[] path) => () =>
+    {
+        if (PluginProcesses.Find(pluginType, path) is null)
+            throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{pluginType}\" not found in CNI_PATH ({string.Join(":", path)})");
+    };
+
+    System.Action IChangeHandler<System.Action>.CheckWritable(string path) => () => Writable(path);
+
+    System.Action IChangeHandler<System.Action>.CheckExists(string path) => () =>
+    {
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new EffectFailedException(FailureKind.NotFound, $"{path} does not exist");
+    };
 
     LinkState ReadLink(Namespace ns, string name)
     {
@@ -162,8 +154,8 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         var link = Rtnl.GetLink(s, name);
         var addresses = new List<LinkAddress>();
         foreach (var (address, length) in Rtnl.GetAddresses(s, link.Index))
-            addresses.Add(new LinkAddress(Ipv4.NewIpv4(address), length));
-        return new LinkState(link.Kind, link.Up, addresses.ToArray(), ns.IsContainerNs ? HostPeer(link) : null);
+            addresses.Add(new LinkAddress(Ipv4.OfValue(address), length));
+        return new LinkState(link.Kind, link.Up, addresses.ToArray(), ns.NetnsPath is null ? null : HostPeer(link));
     }
 
     // The host end of a veth whose other end is in a container: the kernel gives the peer's
@@ -194,8 +186,8 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
             if (route.OutputIndex != index)
                 continue;
             var scope = route.Scope == Rtnl.RT_SCOPE_LINK ? RouteScope.LinkScope : RouteScope.UniverseScope;
-            var source = route.Source is uint src ? Ipv4.NewIpv4(src) : (Ipv4?)null;
-            entries.Add(new RouteEntry(Ipv4.NewIpv4(route.Destination), route.PrefixLength, scope, source));
+            var source = route.Source is uint src ? Ipv4.OfValue(src) : (Ipv4?)null;
+            entries.Add(new RouteEntry(Ipv4.OfValue(route.Destination), route.PrefixLength, scope, source));
         }
         return entries.ToArray();
     }

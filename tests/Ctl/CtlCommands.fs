@@ -127,14 +127,14 @@ let plan =
                         "/run/netns/web1" ]
 
               Expect.equal code 0 out
-              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 20 steps" "header"
+              Expect.stringStarts out "ADD for container web1 (netns /run/netns/web1, ifname eth0): 22 steps" "header"
 
               Expect.stringContains
                   out
-                  "  5. attachment record: record attachment /var/lib/cni/dcos-l4lb/attachments/spartan-net/web1@eth0"
+                  "  7. attachment record: record attachment /var/lib/cni/dcos-l4lb/attachments/spartan-net/web1@eth0"
                   "record step"
 
-              Expect.stringContains out "  7. delegate bridge ADD: run bridge ADD" "delegate step"
+              Expect.stringContains out "  9. delegate bridge ADD: run bridge ADD" "delegate step"
               Expect.stringContains out "undo: delegate bridge DEL: run bridge DEL" "its undo"
               Expect.stringContains out "undo: none needed: removed with \"Spartan veth\"" "covered"
 

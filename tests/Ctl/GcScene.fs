@@ -35,7 +35,7 @@ type Scene =
 
     member s.Id(i: int) = fst s.Containers[i - 1]
     member s.Netns(i: int) = $"/run/netns/{snd s.Containers[i - 1]}"
-    member s.HostVeth(i: int) = Plans.hostVethName (s.Id i) "eth0"
+    member s.HostVeth(i: int) = Naming.hostVethName (s.Id i) "eth0"
     member s.Orphan(i: int) = $"{tag}o{i}"
     member s.Records = Path.Combine(ourState, "attachments", s.Network)
     member s.Leases = Path.Combine(varLibCni, "networks", s.SpartanNetwork)

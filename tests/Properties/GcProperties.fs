@@ -29,7 +29,7 @@ let private gcScenario: Gen<GcScenario> =
         let! conf = validConfig
         let conf = { conf with CniVersion = "1.1.0" }
         let! ids = Gen.nonEmptyListOf cniName |> Gen.map (List.map ((+) "c") >> List.distinct >> List.truncate 5)
-        let usable n = n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo"
+        let usable n = n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo"
         let! ifNames = Gen.listOfLength ids.Length (ifName |> Gen.filter usable)
         let! valid = Gen.listOfLength ids.Length (Gen.elements [ true; false ])
         let! gone = Gen.listOfLength ids.Length (Gen.elements [ true; true; false ])
@@ -37,13 +37,7 @@ let private gcScenario: Gen<GcScenario> =
         let members =
             List.zip3 ids ifNames (List.zip valid gone)
             |> List.map (fun (id, ifName, (valid, gone)) ->
-                { Invocation =
-                    { Command = Add
-                      ContainerId = id
-                      Netns = Some $"/run/netns/{id}"
-                      IfName = ifName
-                      Args = []
-                      Path = [ "/opt/cni/bin" ] }
+                { Invocation = Invocations.addOf id ifName
                   Valid = valid
                   // only a stale container's netns may be gone: the valid ones still run
                   Gone = gone && not valid })
@@ -87,7 +81,7 @@ let private gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
 let private gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
 
 let private recordKey (conf: NetConf) (m: Member) =
-    Plans.attachmentDirectory conf, Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName
+    Naming.attachmentDirectory conf, Naming.attachmentName m.Invocation.ContainerId m.Invocation.IfName
 
 /// Nothing of this member is left: record, Spartan lease, host veth, checkpoint (unless
 /// another listed attachment has the same container), delegate attachment.
@@ -97,7 +91,7 @@ let private removed (s: GcScenario) (w: World) (m: Member) =
 
     not (w.Records.ContainsKey(recordKey s.Conf m))
     && not (leases.ContainsKey(rt.ContainerId, rt.IfName))
-    && not (w.Namespaces[HostNs].Links.ContainsKey(Plans.hostVethName rt.ContainerId rt.IfName))
+    && not (w.Namespaces[HostNs].Links.ContainsKey(Naming.hostVethName rt.ContainerId rt.IfName))
     && not (w.Files.ContainsKey(s.Conf.Minuteman.Path, rt.ContainerId))
     && not (w.Attachments.Contains(s.Conf.Name, rt.ContainerId, rt.IfName))
 
@@ -138,16 +132,16 @@ let gc =
               let locks =
                   trace
                   |> List.choose (function
-                      | Change(TakeLock path) when path <> Plans.gcLockPath -> Some("take " + path)
+                      | Change(TakeLock path) when path <> Naming.gcLockPath -> Some("take " + path)
                       | Change(ReleaseLock path) -> Some("release " + path)
                       | _ -> None)
 
               let expected =
                   s.Members
                   |> List.filter (fun m -> not m.Valid)
-                  |> List.sortBy (fun m -> Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
+                  |> List.sortBy (fun m -> Naming.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
                   |> List.collect (fun m ->
-                      let path = Plans.lockPath m.Invocation.ContainerId m.Invocation.IfName
+                      let path = Naming.lockPath m.Invocation.ContainerId m.Invocation.IfName
                       [ "take " + path; "release " + path ])
 
               (reply.ExitCode = 0 && locks = expected) |> Prop.label (System.String.Join("; ", locks)))
@@ -186,13 +180,14 @@ let gc =
               let w, reply, _ = invoke listed gcInvocation w
               Expect.equal reply.ExitCode 0 (replyText reply)
               Expect.equal (w.Files.TryFind(conf.Minuteman.Path, "web")) (Some "/run/netns/new") "the listed attachment's checkpoint stays"
-              Expect.isFalse (w.Records.ContainsKey(Plans.attachmentDirectory conf, "web@eth1")) "the stale attachment's record went"
+              Expect.isFalse (w.Records.ContainsKey(Naming.attachmentDirectory conf, "web@eth1")) "the stale attachment's record went"
 
-          property "ADD, DEL and GC's attachment removals take the attachment's lock before anything else"
+          property "ADD (once its plugins are found), DEL and GC's attachment removals take the attachment's lock before anything else"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let m = s.Members.Head
-              let lock = Change(TakeLock(Plans.lockPath m.Invocation.ContainerId m.Invocation.IfName))
+              let lock = Change(TakeLock(Naming.lockPath m.Invocation.ContainerId m.Invocation.IfName))
               let _, _, added = invoke s.Conf m.Invocation (addNetns m.Invocation.Netns.Value initial)
+              let added = added |> List.filter (function Change(FindPlugin _) -> false | _ -> true)
               let w = attached s
               let _, _, deleted = invoke s.Conf { m.Invocation with Command = Del } w
               List.tryHead added = Some lock && List.tryHead deleted = Some lock)
@@ -286,9 +281,9 @@ let gc =
               let target =
                   s.Members
                   |> List.filter (fun m -> not m.Valid)
-                  |> List.minBy (fun m -> Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
+                  |> List.minBy (fun m -> Naming.attachmentName m.Invocation.ContainerId m.Invocation.IfName)
 
-              let targetLock = Plans.lockPath target.Invocation.ContainerId target.Invocation.IfName
+              let targetLock = Naming.lockPath target.Invocation.ContainerId target.Invocation.IfName
               let w0 = attached s
 
               // the first attempt at that lock file fails
@@ -316,7 +311,7 @@ let gc =
           property "without the GC lock, GC removes nothing and says why"
           <| Prop.forAll (Arb.fromGen gcScenario) (fun s ->
               let w0 = attached s
-              let inject _ effect = match effect with Change(TakeLock path) when path = Plans.gcLockPath -> Some(FailWith { Kind = Io; Message = "no locks today" }) | _ -> None
+              let inject _ effect = match effect with Change(TakeLock path) when path = Naming.gcLockPath -> Some(FailWith { Kind = Io; Message = "no locks today" }) | _ -> None
               let w, reply, trace = runWith inject w0 (gcProgram s)
               (reply.ExitCode <> 0 && w = w0 && trace.Length = 1) |> Prop.label (replyText reply))
 
@@ -385,8 +380,8 @@ let orphans =
           property "a checkpoint without a record stays while its netns exists, the list names its container, or a record of this network has its container ID"
           <| Prop.forAll (Arb.fromGen (Gen.zip orphanScenario (Gen.elements [ NetnsExists; ListNamesContainer; RecordHasContainer ]))) (fun ((s, orphan), reason) ->
               let w0 = withOrphan s.Conf orphan (attached s)
-              let directory = Plans.attachmentDirectory s.Conf
-              let record = Plans.attachmentName orphan "eth0"
+              let directory = Naming.attachmentDirectory s.Conf
+              let record = Naming.attachmentName orphan "eth0"
 
               let w, reply, _ =
                   match reason with
@@ -396,7 +391,7 @@ let orphans =
                       // a record GC cannot act on (its attachment's lock is not to be had):
                       // the checkpoint is that attachment's, for a later GC or DEL
                       let w0 = fst (change w0 (WriteRecord(directory, record, orphanNetns orphan)))
-                      let lock = Plans.lockPath orphan "eth0"
+                      let lock = Naming.lockPath orphan "eth0"
                       let inject _ effect = match effect with Change(TakeLock path) when path = lock -> Some(failure "no locks today") | _ -> None
                       runWith inject w0 (gcProgram s)
 

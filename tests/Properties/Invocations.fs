@@ -11,6 +11,15 @@ let start (conf: NetConf) (rt: Invocation) : Next =
     | Ok p -> Perform.first p
     | Error e -> failwith (e.Describe())
 
+/// ADD of container `id` on `ifName`, in the netns /run/netns/<id>, plugins in /opt/cni/bin.
+let addOf (id: string) (ifName: string) =
+    { Command = Add
+      ContainerId = id
+      Netns = Some $"/run/netns/{id}"
+      IfName = ifName
+      Args = []
+      Path = [ "/opt/cni/bin" ] }
+
 /// A plugin run's effect with the host's handle for it left out: what a step asks for.
 let withoutHandle (effect: Effect) =
     match effect with

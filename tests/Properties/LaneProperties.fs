@@ -15,13 +15,7 @@ open Dcos.L4lb.Tests.Invocations
 let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 300 }
 let private property name body = testPropertyWithConfig config name body
 
-let private invocation command (id: string) (ifName: string) =
-    { Command = command
-      ContainerId = id
-      Netns = Some $"/run/netns/{id}"
-      IfName = ifName
-      Args = []
-      Path = [ "/opt/cni/bin" ] }
+let private invocation command (id: string) (ifName: string) = { Invocations.addOf id ifName with Command = command }
 
 /// The world as DEL restores it: forwarding stays on by design, the record clock moves.
 let private settled (w: World) = { w with Forwarding = true; Clock = 0L }
@@ -35,11 +29,11 @@ type LaneCase =
       Failing: int }
 
 /// A config with a delegate (so there are two lanes) and one container.
-let private laneCase (steps: NetConf -> Invocation -> Step list) : Gen<LaneCase> =
+let private laneCase (steps: NetConf -> Invocation -> Planned list) : Gen<LaneCase> =
     gen {
         let! conf = validConfig |> Gen.filter (fun c -> c.Delegate.IsSome && not (c.Spartan.Enabled && c.Spartan.Network.IpamType = Delegate.pluginType c))
         let! id = cniName
-        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo")
+        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo")
         let add = invocation Add ("c" + id) ifName
         let count = (steps conf add).Length
         let! finishAt = Gen.choose (1, count + 8)
@@ -49,7 +43,7 @@ let private laneCase (steps: NetConf -> Invocation -> Step list) : Gen<LaneCase>
 
 let private before (c: LaneCase) = initial |> addNetns c.Add.Netns.Value
 
-let private stepName (steps: Step list) (k: int) =
+let private stepName (steps: Planned list) (k: int) =
     if k = 0 then None else Some (List.item (k - 1) steps).Name
 
 let private msg (r: Reply) =
@@ -87,7 +81,7 @@ let lanes =
               let w3, again, _ = run w2 (start c.Conf del)
 
               (added.ExitCode = 0
-               && steps |> List.forall (fun s -> ran.Contains s.Name)
+               && steps |> List.forall (fun s -> s.Lane = Last || ran.Contains s.Name)
                && (if c.Failing = 0 then reply.ExitCode = 0 else (msg reply).StartsWith $"DEL step {c.Failing} ({steps[c.Failing - 1].Name}): ")
                && again.ExitCode = 0
                && settled w3 = settled w0)

@@ -20,11 +20,11 @@ let main argv =
           PlanProperties.negotiation
           PlanProperties.examples
           SpartanDnsProperties.dns
-          MesosProperties.mesos
           ChainedProperties.chained
           StatusProperties.status
           GcProperties.gc
           GcProperties.orphans
           UpgradeProperties.upgrades
-          LaneProperties.lanes ]
+          LaneProperties.lanes
+          MissingPluginProperties.tests ]
     |> Suite.run "properties" argv

@@ -40,7 +40,7 @@ let private scenario: Gen<Scenario> =
     gen {
         let! conf = validConfig
         let! id = cniName
-        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo")
+        let! ifName = ifName |> Gen.filter (fun n -> n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo")
         let! other = Gen.optionOf cniName |> Gen.map (Option.filter ((<>) id))
 
         return
@@ -96,7 +96,7 @@ let private spartanAddress (s: Scenario) (w: World) =
 /// steps beside it (its start is no effect of the trace).
 let private runOrder (s: Scenario) =
     let lanes = Plans.addLanes s.Conf s.Ours
-    lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate
+    lanes.Before @ lanes.Beside @ Option.toList lanes.Delegate |> List.map _.Step
 
 /// The number ADD's errors give a step: its place in Plans.add.
 let private numberOf (s: Scenario) (step: Step) =
@@ -200,11 +200,9 @@ let addDel =
               let w1, deleted, _ = del s s.Ours w0
               ok deleted && w1 = w0) ]
 
-/// DEL's steps as its reply numbers them: Plans.del, then the record's removal (which
-/// runs only when they all succeeded).
-let private delSteps (s: Scenario) =
-    let rt = withCommand Del s.Ours
-    Plans.del s.Conf rt @ [ Plans.forget s.Conf { ContainerId = rt.ContainerId; IfName = rt.IfName } ]
+/// DEL's steps as its reply numbers them: Plans.del, the record's removal last (which
+/// runs only when the others all succeeded).
+let private delSteps (s: Scenario) = Plans.del s.Conf (withCommand Del s.Ours)
 
 let private injectedFailure (effect: Effect) =
     match effect with
@@ -231,7 +229,7 @@ let private expectedUndo (s: Scenario) (k: int) =
     let order = runOrder s
     let failed = order[k - 1]
     let isBeside = lanes.Beside |> List.exists (fun b -> b.Name = failed.Name)
-    let finished = List.take (k - 1) order @ (if isBeside then Option.toList lanes.Delegate else [])
+    let finished = List.take (k - 1) order @ (if isBeside then Option.toList lanes.Delegate |> List.map _.Step else [])
 
     Plans.add s.Conf s.Ours
     |> List.filter (fun step -> finished |> List.exists (fun f -> f.Name = step.Name))
@@ -366,7 +364,7 @@ let rollback =
 let private breakages (s: Scenario) (w: World) : (string * World) list =
     let ns = ContainerNs s.Ours.Netns.Value
     let net = s.Conf.Spartan.Network
-    let hostVeth = Plans.hostVethName s.Ours.ContainerId s.Ours.IfName
+    let hostVeth = Naming.hostVethName s.Ours.ContainerId s.Ours.IfName
     let onNs target f (w: World) = { w with Namespaces = w.Namespaces.Add(target, f w.Namespaces[target]) }
     let onLink target name f = onNs target (fun n -> { n with Links = n.Links.Add(name, f n.Links[name]) })
 
@@ -381,8 +379,8 @@ let private breakages (s: Scenario) (w: World) : (string * World) list =
 
           "host route", onNs HostNs (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Device <> hostVeth) }) w
       if s.Conf.Minuteman.Enabled then
-          "Minuteman link", fst (change w (DeleteLink(ns, Plans.minutemanLink)))
-          "Minuteman link", onLink ns Plans.minutemanLink (fun l -> { l with Up = false }) w
+          "Minuteman link", fst (change w (DeleteLink(ns, Naming.minutemanLink)))
+          "Minuteman link", onLink ns Naming.minutemanLink (fun l -> { l with Up = false }) w
           "Minuteman checkpoint", fst (change w (RemoveFile(Checkpoint, s.Conf.Minuteman.Path, s.Ours.ContainerId)))
           "Minuteman checkpoint", { w with Files = w.Files.Add((s.Conf.Minuteman.Path, s.Ours.ContainerId), "/proc/1/ns/net") }
       if s.Conf.Delegate.IsSome then
@@ -556,7 +554,9 @@ let examples =
 
               Expect.equal
                   names
-                  [ "lock"
+                  [ "delegate plugin"
+                    "Spartan IPAM plugin"
+                    "lock"
                     "not yet attached (Spartan link)"
                     "not yet attached (host veth)"
                     "not yet attached (Minuteman link)"
@@ -602,15 +602,15 @@ let examples =
               Expect.isFalse (trace |> List.exists (fun (_, label) -> label |> Option.exists (fun l -> spartan l.Step))) "no Spartan check"
 
           testCase "host veth names are 15 bytes, stable, and differ by container and ifname" <| fun () ->
-              let a = Plans.hostVethName "abc" "eth0"
+              let a = Naming.hostVethName "abc" "eth0"
               Expect.equal a.Length 15 "length"
-              Expect.equal a (Plans.hostVethName "abc" "eth0") "stable"
-              Expect.notEqual a (Plans.hostVethName "abc" "eth1") "ifname"
-              Expect.notEqual a (Plans.hostVethName "abd" "eth0") "container"
+              Expect.equal a (Naming.hostVethName "abc" "eth0") "stable"
+              Expect.notEqual a (Naming.hostVethName "abc" "eth1") "ifname"
+              Expect.notEqual a (Naming.hostVethName "abd" "eth0") "container"
               // FNV-1a over the UTF-8 of "<id>\0<ifname>", as every release names them: a
               // host veth made by an older release must still be found by DEL and CHECK
-              Expect.equal (Plans.hostVethName "web1" "eth0") "spte72e02531e91" "the name all releases give"
-              Expect.equal (Plans.hostVethName "web1" "eth\u00e9") "spteb2df24c9b13" "non-ASCII ifname"
+              Expect.equal (Naming.hostVethName "web1" "eth0") "spte72e02531e91" "the name all releases give"
+              Expect.equal (Naming.hostVethName "web1" "eth\u00e9") "spteb2df24c9b13" "non-ASCII ifname"
 
           testCase "CNI_IFNAME may not take the plugin's own link names" <| fun () ->
               let conf = (Gen.sample 1 validConfig)[0]

@@ -36,7 +36,7 @@ let private upgrade (versions: string list) : Gen<Upgrade> =
         let! id = cniName
 
         let usable n =
-            n <> conf.Spartan.Network.Interface && n <> Plans.minutemanLink && n <> "lo"
+            n <> conf.Spartan.Network.Interface && n <> Naming.minutemanLink && n <> "lo"
 
         let! ifName = ifName |> Gen.filter usable
         let! high, low = Gen.zip (Gen.choose (0, 0xFFFF)) (Gen.choose (0, 0xFFFF))
@@ -71,8 +71,8 @@ let private attachedByOriginal (u: Upgrade) (w0: World) =
     if reply.ExitCode <> 0 then
         failwith $"ADD failed: {replyText reply}"
 
-    let derived = Plans.hostVethName u.Container.ContainerId u.Container.IfName
-    let directory = Plans.attachmentDirectory u.Conf
+    let derived = Naming.hostVethName u.Container.ContainerId u.Container.IfName
+    let directory = Naming.attachmentDirectory u.Conf
 
     let w =
         { renameLink HostNs derived u.HostVeth w with

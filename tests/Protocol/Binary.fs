@@ -11,16 +11,22 @@ type Outcome =
       Stdout: string
       Stderr: string }
 
-/// Runs the binary inside the named netns, with a private, empty /var/lib (IPAM state and
-/// the plugin's lock files land there, not on the machine); or where the test runs.
-let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte[]) : Outcome =
+/// Runs the binary inside the named netns, with `varLib` (a directory of the test's, or
+/// none: a private, empty tmpfs) as its /var/lib: IPAM state, the plugin's lock files and
+/// records land there, not on the machine; or where the test runs.
+let runBytesWithVarLib (varLib: string option) (netns: string option) (env: (string * string) list) (stdin: byte[]) : Outcome =
     let info =
         match netns with
         | Some name ->
+            let mount =
+                match varLib with
+                | Some dir -> $"mount --bind '{dir}' /var/lib"
+                | None -> "mount -t tmpfs l4lb-proto /var/lib"
+
             ProcessStartInfo(
                 "unshare",
                 [| "--mount"; "--propagation"; "private"; "sh"; "-c"
-                   "mount -t tmpfs l4lb-proto /var/lib && exec ip netns exec \"$0\" \"$1\""; name; L4lbBinary.path |]
+                   mount + " && exec ip netns exec \"$0\" \"$1\""; name; L4lbBinary.path |]
             )
         | None -> ProcessStartInfo(L4lbBinary.path)
 
@@ -51,6 +57,7 @@ let runBytesIn (netns: string option) (env: (string * string) list) (stdin: byte
       Stdout = stdout.Result
       Stderr = stderr.Result }
 
+let runBytesIn netns env stdin = runBytesWithVarLib None netns env stdin
 let runBytes env stdin = runBytesIn None env stdin
 let run env (stdin: string) = runBytes env (Encoding.UTF8.GetBytes stdin)
 

@@ -132,7 +132,7 @@ let missingDelegate =
             let outcome = Binary.runBytesIn (Some scene.NetnsName) env stdin
             Expect.equal outcome.ExitCode 1 "exit 1"
             Expect.equal (errorCode outcome.Stdout) 100 "code"
-            Expect.stringContains outcome.Stdout "(delegate bridge ADD)" "names the step"
+            Expect.stringContains outcome.Stdout "(delegate plugin)" "names the step"
             Expect.stringContains outcome.Stdout "plugin \\\"bridge\\\" not found in CNI_PATH" "names the plugin"
             Expect.equal (scene.Snapshot()) before "nothing left behind"
         finally
@@ -180,7 +180,7 @@ let misbehavingPlugins =
                       """{"cniVersion": "1.0.0", "name": "proto-net", "type": "dcos-l4lb", "minuteman": {"enable": false},"""
                       + $"\"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"{delegateType}\"}}}}"
 
-                  let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory else k, v)
+                  let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory + ":/usr/lib/cni" else k, v)
                   let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
                   Expect.equal outcome.ExitCode 1 "exit 1"
                   Expect.equal (errorCode outcome.Stdout) code $"code; reply {outcome.Stdout}"
@@ -206,7 +206,7 @@ let deafDelegate =
             """{"cniVersion": "1.0.0", "name": "proto-net", "type": "dcos-l4lb", "minuteman": {"enable": false},"""
             + $"\"spartan\": {{\"ipam\": {{\"type\": \"host-local\"}}}}, \"delegate\": {{\"type\": \"{FakePlugins.deaf}\", \"pad\": \"{pad}\"}}}}"
 
-        let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory else k, v)
+        let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory + ":/usr/lib/cni" else k, v)
         let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
         Expect.equal outcome.ExitCode 1 $"exit 1; stderr {outcome.Stderr}"
         Expect.equal (errorCode outcome.Stdout) 100 $"code; reply {outcome.Stdout}"

@@ -28,7 +28,9 @@ let addPlan (s: Shape) : (string * string) list =
     let hv = "spt[0-9a-f]{12}"
     let ip = "198\\.51\\.100\\.\\d+"
 
-    [ "lock", "lock /var/lib/cni/dcos-l4lb/lock\\.\\d+"
+    [ "delegate plugin", $"find plugin {Regex.Escape s.Delegate} in \\S+"
+      "Spartan IPAM plugin", $"find plugin {Regex.Escape s.Ipam} in \\S+"
+      "lock", "lock /var/lib/cni/dcos-l4lb/lock\\.\\d+"
       "not yet attached (Spartan link)", $"inspect link spartan in {netns}"
       "not yet attached (host veth)", $"inspect link {hv} in the host"
       if s.Minuteman then

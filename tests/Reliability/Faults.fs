@@ -235,7 +235,7 @@ let natural: Case list =
                   { inv with
                       Prelude = "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys || exit 99" } }
 
-      { baseCase "delegate ADD: the delegate is not in CNI_PATH" "delegate no-such-delegate ADD" with
+      { baseCase "delegate ADD: the delegate is not in CNI_PATH" "delegate plugin" with
           Shape =
               { shape with
                   Delegate = "no-such-delegate" }
@@ -279,7 +279,7 @@ let natural: Case list =
                   []
           Extra = fun scene c _ _ -> expectCalled scene $"{Fakes.bridge} DEL" c }
 
-      { baseCase "Spartan IPAM ADD: the IPAM plugin is not in CNI_PATH" "Spartan IPAM no-such-ipam ADD" with
+      { baseCase "Spartan IPAM ADD: the IPAM plugin is not in CNI_PATH" "Spartan IPAM plugin" with
           Shape = { shape with Ipam = "no-such-ipam" }
           Mentions = [ "not found in CNI_PATH" ]
           Conf =

@@ -26,7 +26,7 @@ let stale = 8
 /// GC loops running beside the ADDs (they serialise on the GC lock).
 let gcLoops = 2
 
-/// The attachment records (Plans.attachmentDirectory), dot-files included.
+/// The attachment records (Naming.attachmentDirectory), dot-files included.
 let records (scene: Scene) : string list =
     let dir =
         Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
@@ -43,7 +43,7 @@ let private record (c: Container) = $"{c.Id}@{L4lbInAgent.ifName}"
 
 /// The lock file ADD and DEL (and GC, for a stale attachment) take for this attachment:
 /// /var/lib/cni/dcos-l4lb/lock.<n>, n = FNV-1a-64(containerId NUL ifname) mod 64
-/// (Plans.lockPath).
+/// (Naming.lockPath).
 let lockNumber (containerId: string) (ifName: string) =
     let mutable hash = 0xcbf29ce484222325UL
 

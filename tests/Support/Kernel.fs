@@ -110,11 +110,11 @@ let allRoutes netns : string list =
     |> Array.sort
     |> List.ofArray
 
-/// The host end of a Spartan veth: "spt" + 12 hex digits (Plans.hostVethName).
+/// The host end of a Spartan veth: "spt" + 12 hex digits (Naming.hostVethName).
 let isHostVeth (link: Link) =
     Regex.IsMatch(link.Name, "^spt[0-9a-f]{12}$")
 
-/// The derived host veth name, as Plans.hostVethName computes it: "spt" + the low 48 bits
+/// The derived host veth name, as Naming.hostVethName computes it: "spt" + the low 48 bits
 /// of FNV-1a-64 over UTF-8(containerId + NUL + ifname), 12 hex digits.
 let hostVethName (containerId: string) (ifName: string) =
     let mutable hash = 0xcbf29ce484222325UL
