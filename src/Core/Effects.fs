@@ -208,7 +208,7 @@ type Effect =
     /// Starts a plugin: answered with a handle, or Failed (not found, cannot run).
     | StartPlugin of call: PluginCall
     /// Waits for a started plugin to exit (killing it at its timeout): its exit code and
-    /// stdout, or Failed TimedOut.
+    /// stdout, or Failed TimedOut (Interrupted: killed before its end for another reason).
     | AwaitPlugin of plugin: RunningPlugin
     /// The link's kind, state and IPv4 addresses.
     | InspectLink of ns: Namespace * name: string
@@ -239,6 +239,10 @@ type FailureKind =
     | Io
     /// A plugin ran past its time and was killed: it may have done part of its work.
     | TimedOut
+    /// The effect was under way or done when the host failed at it (a plugin killed before
+    /// its end, its output past the limit; a change made whose outcome the core could not
+    /// take): it may have taken place.
+    | Interrupted
     | OtherFailure
 
     member kind.Name =
@@ -248,6 +252,7 @@ type FailureKind =
         | Unsupported -> "unsupported"
         | Io -> "I/O"
         | TimedOut -> "timed out"
+        | Interrupted -> "interrupted"
         | OtherFailure -> "failure"
 
 type Failure =

@@ -20,7 +20,7 @@ module Learnt =
 type StepFailure =
     { Error: CniError
       /// The step's effect took place although its outcome was not accepted (a plugin that
-      /// exited 0 with an unusable result, or was killed at its timeout, may have attached
+      /// exited 0 with an unusable result, or was killed before its end, may have attached
       /// or allocated something): its own undo runs too.
       Happened: bool
       /// What the step was to change was not there: for a removal, that is done.
@@ -187,7 +187,7 @@ module Steps =
             learnt,
             Error
                 { Error = failure step.Name f
-                  Happened = (f.Kind = TimedOut)
+                  Happened = (f.Kind = TimedOut || f.Kind = Interrupted)
                   Gone = false }
 
     /// Carries out one step under this label: what it learnt, or why it failed.
@@ -202,7 +202,7 @@ module Steps =
                         learnt,
                         Error
                             { Error = failure step.Name f
-                              Happened = false
+                              Happened = (f.Kind = Interrupted)
                               Gone = (f.Kind = NotFound) }
             | ExpectNoLink(ns, name) ->
                 match! Perform.inspectLink label ns name with

@@ -5,6 +5,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using Dcos.L4lb;
 using Dcos.L4lb.Host.Netlink;
 
@@ -22,18 +23,22 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
     const int ENOENT = 2, ESRCH = 3, EEXIST = 17, ENODEV = 19, EOPNOTSUPP = 95;
     readonly Dictionary<string, NetlinkSocket> _sockets = new();
     readonly PluginProcesses _plugins = new();
+    readonly InjectedFault _fault = InjectedFault.Of(ProcessEnvironment.Variables);
 
     Next IRequestHandler<Next>.Change(ChangeRequest request) =>
         Answer(request, request.Change.Handle<System.Action>(this), "ok", request.Completed);
 
-    // Not logged: the await's line stands for the whole run.
+    // Not logged: the await's line stands for the whole run. A plugin started whose start
+    // the core could not take is killed: nothing will await it.
     Next IRequestHandler<Next>.Start(StartRequest request) =>
         Answer(request, () => _plugins.Start(request.Call), null, request.Started,
-            describedAs: $"run {request.Call.Describe()}");
+            describedAs: $"run {request.Call.Describe()}", abandon: _plugins.Kill);
 
+    // A plugin whose end was not seen is killed, and may have done part of its work.
     Next IRequestHandler<Next>.Await(AwaitRequest request) =>
         Answer(request, () => _plugins.Await(request.Plugin.Id), exit => $"exit {exit.ExitCode}, {exit.Stdout.Length} bytes",
-            exit => request.Exited(exit.ExitCode, exit.Stdout), began: _plugins.StartedAt(request.Plugin.Id));
+            exit => request.Exited(exit.ExitCode, exit.Stdout), began: _plugins.StartedAt(request.Plugin.Id),
+            unexpected: () => { _plugins.Kill(request.Plugin.Id); return FailureKind.Interrupted; });
 
     Next IRequestHandler<Next>.InspectLink(LinkRequest request) =>
         Answer(request, () => ReadLink(request.Namespace, request.Name), _ => "found", request.Found);
@@ -52,15 +57,19 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
 
     // Carries out the request and answers it with what was found, logged with its outcome
     // (unless `outcome` is null) and the time since `began` (a Stopwatch timestamp; by
-    // default now). An exception is answered as the failure it is, and logged.
+    // default now). Whatever is thrown is answered as a failure of the request, named by
+    // its effect, so that the core undoes what came before as for any failed step: an
+    // exception put in words as the failure it is, any other as OtherFailure (or what
+    // `unexpected`, which cleans up after it, says).
     Next Answer<T>(Request request, Func<T> carryOut, Func<T, string>? outcome, Func<T, Next> answer,
-        long? began = null, string? describedAs = null)
+        long? began = null, string? describedAs = null, Func<FailureKind>? unexpected = null, Action<T>? abandon = null)
     {
         long since = began ?? Stopwatch.GetTimestamp();
         string effect = describedAs ?? request.Effect.Describe();
         T found;
         try
         {
+            _fault.BeforeEffect();
             found = carryOut();
         }
         catch (EffectFailedException e)
@@ -79,9 +88,27 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
         {
             return Fail(FailureKind.Io, $"{effect}: {e.Message}");
         }
+        catch (Exception e)
+        {
+            return Fail(unexpected?.Invoke() ?? FailureKind.OtherFailure, $"{effect}: unexpected {e.GetType().Name}: {e.Message}");
+        }
         if (outcome is not null)
             log.Answered(effect, outcome(found), since);
-        return answer(found);
+        try
+        {
+            _fault.BeforeResume();
+            return answer(found);
+        }
+        catch (Exception e)
+        {
+            // The core threw on this outcome (a bug of ours): it is answered failed instead,
+            // which the core takes by undoing, this request's effect included (it took
+            // place: Interrupted). An exception on that path too ends the command with the
+            // last-resort reply (Program.Main).
+            abandon?.Invoke(found);
+            _fault.BeforeFailure();
+            return Fail(FailureKind.Interrupted, $"{effect}: done, but the plugin failed on its outcome: {e.GetType().Name}: {e.Message}");
+        }
 
         Next Fail(FailureKind kind, string message)
         {
@@ -218,9 +245,13 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
             return;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!, FileStore.DirectoryMode);
         var fd = Interop.Libc.open(path, Interop.Libc.OpenFlags.O_RDWR | Interop.Libc.OpenFlags.O_CREAT | Interop.Libc.OpenFlags.O_CLOEXEC, FileStore.FileMode0644);
-        if (fd.IsInvalid || Interop.Libc.flock(fd, Interop.Libc.LockOperations.LOCK_EX) != 0)
+        int errno = fd.IsInvalid ? System.Runtime.InteropServices.Marshal.GetLastPInvokeError() : 0;
+        // a signal while waiting for the lock (EINTR) is no reason to give up on it
+        while (errno == 0 && Interop.Libc.flock(fd, Interop.Libc.LockOperations.LOCK_EX) != 0)
+            if ((errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError()) == Interop.Libc.EINTR)
+                errno = 0;
+        if (errno != 0)
         {
-            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             fd.Dispose();
             throw new EffectFailedException(FailureKind.Io, $"cannot lock {path}: {Interop.Libc.StrError(errno)}");
         }
@@ -273,12 +304,23 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
         }
     }
 
+    // Whatever happened before: every plugin still running is killed and reaped, every
+    // socket closed and every lock released, one failure stopping none of the others.
     public void Dispose()
     {
         _plugins.Dispose();
-        foreach (var socket in _sockets.Values)
-            socket.Dispose();
-        foreach (var fd in _locks.Values)
-            fd.Dispose();
+        foreach (var handle in _sockets.Values.Cast<IDisposable>().Concat(_locks.Values))
+        {
+            try
+            {
+                handle.Dispose();
+            }
+            catch (Exception)
+            {
+                // closing a descriptor releases it even when close(2) reports an error
+            }
+        }
+        _sockets.Clear();
+        _locks.Clear();
     }
 }

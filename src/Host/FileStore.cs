@@ -4,17 +4,22 @@
 // the final name and a crash leaves at most a dot-file, which removal takes along. A
 // failure is an EffectFailedException, for either kind.
 //
-// Checkpoints (Minuteman's) are read by dcos-net, which watches the directory for
-// IN_CLOSE_WRITE and IN_DELETE only, ignores dot-files, and reads a file whole when it
-// sees it: so a checkpoint is fsync'ed before the rename, and the final name is then
-// opened for writing and closed, the close-write it acts on (the rename alone it
-// ignores).
-// Attachment records are this plugin's own (one per attachment, holding the netns
-// path), what GC finds stale attachments by: not fsync'ed, since after a crash that
-// loses one, DEL still works and only GC cannot find that attachment.
+// Both kinds are durable when the effect is answered, so when the command replies:
+// the dot-file is fsync'ed before the rename (a power cut after the rename must not
+// leave an empty file under the final name), and the directory after it (the rename,
+// or a removal, is an entry of the directory, which the kernel writes back when it
+// likes). A directory the write creates is made durable in its parent the same way.
+// Checkpoints (Minuteman's) are read by dcos-net, which may act on one as soon as it
+// sees it; attachment records are what GC finds stale attachments by.
+//
+// dcos-net watches the checkpoint directory for IN_CLOSE_WRITE and IN_DELETE only,
+// ignores dot-files, and reads a file whole when it sees it: so after the rename, the
+// final name is opened for writing and closed, the close-write it acts on (the rename
+// alone it ignores).
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Text;
 using Dcos.L4lb;
 
@@ -27,13 +32,12 @@ sealed class FileStore
 
     internal const UnixFileMode FileMode0644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
-    public static readonly FileStore Checkpoints = new(flushToDisk: true, closeWriteFinalName: true);
-    public static readonly FileStore Records = new(flushToDisk: false, closeWriteFinalName: false);
+    public static readonly FileStore Checkpoints = new(closeWriteFinalName: true);
+    public static readonly FileStore Records = new(closeWriteFinalName: false);
 
-    readonly bool _flushToDisk, _closeWriteFinalName;
+    readonly bool _closeWriteFinalName;
 
-    FileStore(bool flushToDisk, bool closeWriteFinalName) =>
-        (_flushToDisk, _closeWriteFinalName) = (flushToDisk, closeWriteFinalName);
+    FileStore(bool closeWriteFinalName) => _closeWriteFinalName = closeWriteFinalName;
 
     public void Write(string directory, string name, string content)
     {
@@ -41,16 +45,17 @@ sealed class FileStore
         var temporary = TemporaryPath(directory, name);
         try
         {
-            Directory.CreateDirectory(directory, DirectoryMode);
+            CreateDirectory(directory);
             var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = FileMode0644 };
             using (var file = new FileStream(temporary, options))
             {
                 file.Write(Encoding.UTF8.GetBytes(content));
-                file.Flush(flushToDisk: _flushToDisk);
+                file.Flush(flushToDisk: true);
             }
             File.Move(temporary, final, overwrite: true);
             if (_closeWriteFinalName)
                 using (new FileStream(final, FileMode.Open, FileAccess.Write)) { }
+            SyncDirectory(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -70,6 +75,7 @@ sealed class FileStore
             if (!File.Exists(final))
                 throw new EffectFailedException(FailureKind.NotFound, $"{final} does not exist");
             File.Delete(final);
+            SyncDirectory(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -121,6 +127,31 @@ sealed class FileStore
     {
         var content = File.ReadAllText(path);
         return new StoredFile(Path.GetFileName(path), content, File.GetLastWriteTimeUtc(path).Ticks);
+    }
+
+    // Each directory it creates is an entry of its parent: that parent is synced too.
+    static void CreateDirectory(string directory)
+    {
+        var created = new List<string>();
+        for (var d = directory; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d))
+            created.Add(d);
+        if (created.Count == 0)
+            return;
+        Directory.CreateDirectory(directory, DirectoryMode);
+        foreach (var d in created)
+            SyncDirectory(Path.GetDirectoryName(d)!);
+    }
+
+    // fsync(2) on the directory: its entries (a rename, a removal) reach the disk.
+    static void SyncDirectory(string directory)
+    {
+        using var fd = Interop.Libc.open(directory, Interop.Libc.OpenFlags.O_RDONLY | Interop.Libc.OpenFlags.O_DIRECTORY | Interop.Libc.OpenFlags.O_CLOEXEC, 0);
+        int errno = fd.IsInvalid ? Marshal.GetLastPInvokeError() : 0;
+        while (errno == 0 && Interop.Libc.fsync(fd) != 0)
+            if ((errno = Marshal.GetLastPInvokeError()) == Interop.Libc.EINTR)
+                errno = 0;
+        if (errno != 0)
+            throw new IOException($"cannot sync directory {directory}: {Interop.Libc.StrError(errno)}");
     }
 
     static void TryDelete(string path)

@@ -27,6 +27,10 @@ sealed unsafe class PluginProcesses : IDisposable
     // it wakes this often to ask waitpid.
     const int ExitCheckMs = 2;
 
+    /// What is read of a plugin's stdout, at most: as much as the plugin reads of its own
+    /// stdin (a result is a few kilobytes). A plugin that prints more is killed.
+    public static readonly int MaxOutputBytes = Core.maxInputBytes;
+
     readonly Dictionary<int, Running> _running = new();
     int _lastId;
 
@@ -47,6 +51,8 @@ sealed unsafe class PluginProcesses : IDisposable
     {
         var binary = Find(call.Type, call.Path)
             ?? throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{call.Type}\" not found in CNI_PATH ({string.Join(":", call.Path)})");
+        var input = call.Stdin();
+        var environment = EnvironmentOf(call);
 
         // Both pipes are close-on-exec: the plugin gets only its ends of them, as its fds 0
         // and 1 (dup2 clears the flag on the copies). Every other fd of ours is
@@ -71,7 +77,7 @@ sealed unsafe class PluginProcesses : IDisposable
         Interop.Libc.fcntl(stdinWrite, Interop.Libc.FcntlCommand.F_SETFL, Interop.Libc.OpenFlags.O_NONBLOCK);
 
         long started = Stopwatch.GetTimestamp();
-        int error = Spawn(binary, EnvironmentOf(call), stdinRead, stdoutWrite, out int pid);
+        int error = Spawn(binary, environment, stdinRead, stdoutWrite, out int pid);
         stdinRead.Dispose();
         stdoutWrite.Dispose();
         if (error != 0)
@@ -80,18 +86,36 @@ sealed unsafe class PluginProcesses : IDisposable
             stdoutRead.Dispose();
             throw CannotRun(binary, null, error);
         }
-        var plugin = new Running(call, pid, stdinWrite, stdoutRead, started);
-        // the config usually fits in the pipe at once: the plugin need not wait for Await
-        plugin.Feed();
-        _running[++_lastId] = plugin;
-        return _lastId;
+        var plugin = new Running(call, pid, input, stdinWrite, stdoutRead, started);
+        try
+        {
+            // the config usually fits in the pipe at once: the plugin need not wait for Await
+            plugin.Feed();
+            _running[++_lastId] = plugin;
+            return _lastId;
+        }
+        catch (Exception e)
+        {
+            plugin.Dispose();
+            throw e as EffectFailedException ?? new EffectFailedException(FailureKind.Interrupted,
+                $"plugin \"{call.Type}\" {call.Command} was started, then killed: {e.GetType().Name}: {e.Message}");
+        }
     }
 
     /// When the plugin was started (a Stopwatch timestamp): its time limit counts from then.
-    public long StartedAt(int id) => Started(id).Started;
+    /// Null for an id that is not running.
+    public long? StartedAt(int id) => _running.TryGetValue(id, out var plugin) ? plugin.Started : null;
+
+    /// Kills and reaps the plugin, if it is still running: nothing will await it.
+    public void Kill(int id)
+    {
+        if (_running.Remove(id, out var plugin))
+            plugin.Dispose();
+    }
 
     /// Waits for the plugin to exit, feeding it the rest of its config and collecting its
-    /// stdout; kills it (and what it started) at its time limit: TimedOut.
+    /// stdout; kills it (and what it started) at its time limit (TimedOut), when it prints
+    /// more than MaxOutputBytes, or when it cannot be watched (Interrupted).
     public PluginExit Await(int id)
     {
         var plugin = Started(id);
@@ -179,20 +203,25 @@ sealed unsafe class PluginProcesses : IDisposable
     // read so far.
     sealed class Running : IDisposable
     {
+        // A result is a few hundred bytes: the buffer starts at a page. Past that it is
+        // made as large as it may get at once, MaxOutputBytes + 1 (the byte that tells
+        // "too much"), and left uninitialised, so that only what is read into it becomes
+        // resident (doubling would touch twice as much, and leave the copies to the GC).
+        const int FirstOutputBytes = 4096;
+
         public readonly long Started;
         readonly PluginCall _call;
         readonly int _pid;
         readonly byte[] _input;
         int _written;
-        readonly MemoryStream _output = new();
-        readonly byte[] _chunk = new byte[16 * 1024];
+        byte[] _output = new byte[FirstOutputBytes];
+        int _read;
         readonly SafeFileDescriptor _stdin, _stdout, _pidfd;
         bool _reaped;
 
-        public Running(PluginCall call, int pid, SafeFileDescriptor stdin, SafeFileDescriptor stdout, long started)
+        public Running(PluginCall call, int pid, byte[] input, SafeFileDescriptor stdin, SafeFileDescriptor stdout, long started)
         {
-            (_call, _pid, _stdin, _stdout, Started) = (call, pid, stdin, stdout, started);
-            _input = call.Stdin();
+            (_call, _pid, _input, _stdin, _stdout, Started) = (call, pid, input, stdin, stdout, started);
             _pidfd = Interop.Libc.PidfdOpen(pid);
         }
 
@@ -227,7 +256,7 @@ sealed unsafe class PluginProcesses : IDisposable
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Interop.Libc.EINTR)
                         continue;
-                    throw CannotRun(_call.Type, "poll", errno);
+                    throw Lost("poll", errno);
                 }
                 bool exitSeen = false;
 
@@ -236,7 +265,7 @@ sealed unsafe class PluginProcesses : IDisposable
                     Feed();
                 if (stdoutAt >= 0 && fds[stdoutAt].Revents != Interop.Libc.PollEvents.None)
                     Drain();
-                if (exitCode is null && (!_pidfd.IsOpen || fds[pidfdAt].Revents != Interop.Libc.PollEvents.None) && Reap(_pid, block: false) is int code)
+                if (exitCode is null && (!_pidfd.IsOpen || fds[pidfdAt].Revents != Interop.Libc.PollEvents.None) && ReapOwn() is int code)
                 {
                     _reaped = true;
                     exitCode = code;
@@ -246,7 +275,22 @@ sealed unsafe class PluginProcesses : IDisposable
                 if (overdue && ready == 0 && !exitSeen)
                     throw TimedOut(exited: exitCode is not null);
             }
-            return new PluginExit(exitCode.Value, _output.ToArray());
+            return new PluginExit(exitCode.Value, _output.AsSpan(0, _read).ToArray());
+        }
+
+        // waitpid's error is the step's failure, never "still running". ECHILD: the plugin
+        // was reaped by another (it is not ours to kill any more).
+        int? ReapOwn()
+        {
+            try
+            {
+                return Reap(_pid, block: false);
+            }
+            catch (WaitFailedException e)
+            {
+                _reaped |= e.Errno == Interop.Libc.ECHILD;
+                throw Lost("waitpid", e.Errno);
+            }
         }
 
         // Writes what the pipe takes; stops writing once all is written or the plugin
@@ -259,23 +303,42 @@ sealed unsafe class PluginProcesses : IDisposable
                 n = _written < _input.Length ? Interop.Libc.write(_stdin, p + _written, _input.Length - _written) : 0;
             if (n > 0)
                 _written += (int)n;
-            else if (n < 0 && Marshal.GetLastPInvokeError() is Interop.Libc.EAGAIN or Interop.Libc.EINTR)
-                return;
+            else if (n < 0 && Marshal.GetLastPInvokeError() is int errno && errno != Interop.Libc.EPIPE)
+            {
+                if (errno is Interop.Libc.EAGAIN or Interop.Libc.EINTR)
+                    return;
+                throw Lost("write", errno);
+            }
             if (n <= 0 || _written == _input.Length)
                 _stdin.Dispose();
         }
 
-        // Reads what is there; end-of-file (or an error) closes our end.
+        // Reads what is there, into the buffer's free room; end-of-file closes our end.
+        // Past MaxOutputBytes the plugin is killed (by Dispose, after the throw).
         void Drain()
         {
+            if (_read == _output.Length)
+            {
+                var all = GC.AllocateUninitializedArray<byte>(MaxOutputBytes + 1);
+                _output.AsSpan(0, _read).CopyTo(all);
+                _output = all;
+            }
             nint n;
-            fixed (byte* p = _chunk)
-                n = Interop.Libc.read(_stdout, p, _chunk.Length);
-            if (n > 0)
-                _output.Write(_chunk, 0, (int)n);
-            else if (n == 0 || Marshal.GetLastPInvokeError() is not (Interop.Libc.EINTR or Interop.Libc.EAGAIN))
+            fixed (byte* p = _output)
+                n = Interop.Libc.read(_stdout, p + _read, _output.Length - _read);
+            if (n > 0 && (_read += (int)n) > MaxOutputBytes)
+                throw new EffectFailedException(FailureKind.Interrupted,
+                    $"plugin \"{_call.Type}\" {_call.Command} printed more than {MaxOutputBytes} bytes (the limit for a plugin's result) and was killed");
+            if (n == 0)
                 _stdout.Dispose();
+            else if (n < 0 && Marshal.GetLastPInvokeError() is int errno && errno is not (Interop.Libc.EINTR or Interop.Libc.EAGAIN))
+                throw Lost("read", errno);
         }
+
+        // A failed system call on the plugin's pipes or exit: it is killed (by Dispose,
+        // after the throw), and may have done part of its work.
+        EffectFailedException Lost(string call, int errno) =>
+            new(FailureKind.Interrupted, $"plugin \"{_call.Type}\" {_call.Command} was killed: {call}: {Interop.Libc.StrError(errno)}");
 
         EffectFailedException TimedOut(bool exited) => exited
             ? new(FailureKind.TimedOut, $"plugin \"{_call.Type}\" {_call.Command} exited, but its stdout stayed open for {_call.TimeoutMs / 1000} s (a process it started holds it)")
@@ -293,14 +356,23 @@ sealed unsafe class PluginProcesses : IDisposable
         }
     }
 
-    // The exit status as Process.ExitCode gave it: the code, or 128 + the signal.
+    sealed class WaitFailedException(int errno) : Exception($"waitpid: {Interop.Libc.StrError(errno)}")
+    {
+        public int Errno { get; } = errno;
+    }
+
+    // The exit status as Process.ExitCode gave it: the code, or 128 + the signal. Null only
+    // for a plugin still running (WNOHANG); an error is a WaitFailedException.
     static int? Reap(int pid, bool block)
     {
         int status, reaped;
-        while ((reaped = Interop.Libc.waitpid(pid, &status, block ? Interop.Libc.WaitOptions.None : Interop.Libc.WaitOptions.WNOHANG)) < 0 && Marshal.GetLastPInvokeError() == Interop.Libc.EINTR)
+        while ((reaped = Interop.Libc.waitpid(pid, &status, block ? Interop.Libc.WaitOptions.None : Interop.Libc.WaitOptions.WNOHANG)) < 0)
         {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != Interop.Libc.EINTR)
+                throw new WaitFailedException(errno);
         }
-        if (reaped <= 0)
+        if (reaped == 0)
             return null;
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
     }
@@ -311,13 +383,30 @@ sealed unsafe class PluginProcesses : IDisposable
     // its children are listed, so none of them starts another unseen, and children are
     // killed before their parents: a stopped parent reaps nobody, so no listed pid can be
     // reused by another process before its kill.
+    // Never throws: it runs on every way out, failures included. Whatever stops the
+    // listing, what was stopped so far (the plugin first) is killed.
     static void KillAndReap(int pid)
     {
         var tree = new List<int>();
-        Stop(pid, tree);
+        try
+        {
+            Stop(pid, tree);
+        }
+        catch (Exception)
+        {
+            if (tree.Count == 0)
+                tree.Add(pid);
+        }
         for (int i = tree.Count - 1; i >= 0; i--)
             Interop.Libc.kill(tree[i], Interop.Libc.Signal.SIGKILL);
-        Reap(pid, block: true);
+        try
+        {
+            Reap(pid, block: true);
+        }
+        catch (WaitFailedException)
+        {
+            // ECHILD: reaped already
+        }
 
         static void Stop(int pid, List<int> tree)
         {
@@ -355,11 +444,21 @@ sealed unsafe class PluginProcesses : IDisposable
     static EffectFailedException CannotRun(string plugin, string? call, int errno) =>
         new(FailureKind.OtherFailure, $"cannot run plugin {plugin}: {(call is null ? "" : call + ": ")}{Interop.Libc.StrError(errno)}");
 
-    /// Kills and reaps every plugin started and never awaited (a core that stopped early).
+    /// Kills and reaps every plugin started and never awaited (a core that stopped early,
+    /// or failed).
     public void Dispose()
     {
         foreach (var plugin in _running.Values)
-            plugin.Dispose();
+        {
+            try
+            {
+                plugin.Dispose();
+            }
+            catch (Exception)
+            {
+                // the next one all the same
+            }
+        }
         _running.Clear();
     }
 }

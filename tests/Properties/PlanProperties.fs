@@ -313,8 +313,8 @@ let rollback =
               | Ok(Some(Json.String msg)) -> msg.StartsWith $"ADD step {numberOf s step} ({step.Name}): " |> Prop.label $"k={k}: {msg}"
               | other -> false |> Prop.label $"k={k}: {other}")
 
-          property "a delegate ADD that may have acted (killed at its timeout, or exit 0 with no address) gets its DEL; a refused one does not"
-          <| Prop.forAll (Arb.fromGen (Gen.zip (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome && not (s.Conf.Spartan.Enabled && s.Conf.Spartan.Network.IpamType = Delegate.pluginType s.Conf))) (Gen.elements [ 0; 1; 2 ]))) (fun (s, kind) ->
+          property "a delegate ADD that may have acted (killed at its timeout or before its end, or exit 0 with no address) gets its DEL; a refused one does not"
+          <| Prop.forAll (Arb.fromGen (Gen.zip (scenario |> Gen.filter (fun s -> s.Conf.Delegate.IsSome && not (s.Conf.Spartan.Enabled && s.Conf.Spartan.Network.IpamType = Delegate.pluginType s.Conf))) (Gen.elements [ 0; 1; 2; 3 ]))) (fun (s, kind) ->
               let delegateType = Delegate.pluginType s.Conf
               let isDelegate (c: PluginCall) = c.Type = delegateType && c.Config <> Plans.ipamConfig s.Conf
 
@@ -322,6 +322,7 @@ let rollback =
                   match kind with
                   | 0 -> FailWith { Kind = TimedOut; Message = "killed at its timeout" }
                   | 1 -> ExitWith { ExitCode = 0; Stdout = Encoding.UTF8.GetBytes """{"cniVersion": "1.0.0"}""" }
+                  | 3 -> FailWith { Kind = Interrupted; Message = "killed: its output passed the limit" }
                   | _ -> exitWith """{"code": 11, "msg": "refused"}"""
 
               let inject _ effect =
@@ -331,7 +332,7 @@ let rollback =
 
               let _, reply, trace = runWith inject (before s) (invocation s.Conf s.Ours)
               let deleted = trace |> List.exists (function AwaitPlugin p -> p.Call.Command = "DEL" && isDelegate p.Call | _ -> false)
-              (reply.ExitCode <> 0 && deleted = (kind < 2)) |> Prop.label $"kind {kind}: {replyText reply}")
+              (reply.ExitCode <> 0 && deleted = (kind <> 2)) |> Prop.label $"kind {kind}: {replyText reply}")
 
           property "when the Minuteman link cannot be made, nothing is left (delegate included)"
           <| Prop.forAll (Arb.fromGen (scenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled))) (fun s ->

@@ -80,6 +80,9 @@ let tests =
           Lanes.tests
           Duplicate.tests
           GcRace.tests
+          Unexpected.tests
+          Bounded.tests
+          Durable.tests
           testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; leaks ]) ]
 
 [<EntryPoint>]

@@ -8,7 +8,7 @@ static partial class Interop
 {
     internal static partial class Libc
     {
-        public const int EINTR = 4, EAGAIN = 11;
+        public const int EINTR = 4, ECHILD = 10, EAGAIN = 11, EPIPE = 32;
 
         [LibraryImport("libc", EntryPoint = "strerror")]
         private static partial nint strerror_raw(int errno);

@@ -1,6 +1,7 @@
 // Descriptors as files: opening, closing, reading and writing them, flock for the lock
-// files, access for the writability checks. Lock files are opened with libc rather than
-// FileStream, which takes flocks of its own (EffectRunner.Lock says why that matters).
+// files, fsync for directories (FileStore), access for the writability checks. Lock
+// files are opened with libc rather than FileStream, which takes flocks of its own
+// (EffectRunner.Lock says why that matters).
 using System.IO;
 using System.Runtime.InteropServices;
 
@@ -13,9 +14,11 @@ static partial class Interop
         [System.Flags]
         public enum OpenFlags
         {
+            O_RDONLY = 0x0,
             O_RDWR = 0x2,
             O_CREAT = 0x40,
             O_NONBLOCK = 0x800,
+            O_DIRECTORY = 0x10000,
             O_CLOEXEC = 0x80000,
         }
 
@@ -39,6 +42,9 @@ static partial class Interop
 
         [LibraryImport("libc", SetLastError = true)]
         public static partial int flock(SafeFileDescriptor fd, LockOperations operation);
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static partial int fsync(SafeFileDescriptor fd);
 
         [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         public static partial int access(string path, AccessMode mode);
