@@ -24,7 +24,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
     readonly PluginProcesses _plugins = new();
 
     Next IRequestHandler<Next>.Change(ChangeRequest request) =>
-        Answer(request, () => Make(request.Change), "ok", request.Completed);
+        Answer(request, () => Make(request.Change), EffectOutcome.Completed, request.Completed);
 
     // Not logged: the await's line stands for the whole run.
     Next IRequestHandler<Next>.Start(StartRequest request) =>
@@ -32,28 +32,28 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
             describedAs: $"run {request.Call.Describe()}");
 
     Next IRequestHandler<Next>.Await(AwaitRequest request) =>
-        Answer(request, () => _plugins.Await(request.Plugin.Id), exit => $"exit {exit.ExitCode}, {exit.Stdout.Length} bytes",
+        Answer(request, () => _plugins.Await(request.Plugin.Id), exit => EffectOutcome.NewExited(exit.ExitCode, exit.Stdout.Length),
             exit => request.Exited(exit.ExitCode, exit.Stdout), began: _plugins.StartedAt(request.Plugin.Id));
 
     Next IRequestHandler<Next>.InspectLink(LinkRequest request) =>
-        Answer(request, () => ReadLink(request.Namespace, request.Name), _ => "found", request.Found);
+        Answer(request, () => ReadLink(request.Namespace, request.Name), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ListRoutes(RoutesRequest request) =>
-        Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => "found", request.Found);
+        Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ReadFile(FileRequest request) =>
-        Answer(request, () => FileStore.Read(request.Directory, request.Name), _ => "found", request.Found);
+        Answer(request, () => FileStore.Read(request.Directory, request.Name), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ListFiles(FilesRequest request) =>
-        Answer(request, () => FileStore.List(request.Directory), _ => "found", request.Found);
+        Answer(request, () => FileStore.List(request.Directory), _ => EffectOutcome.Found, request.Found);
 
-    Next Answer(Request request, System.Action carryOut, string outcome, Func<Next> answer) =>
+    Next Answer(Request request, System.Action carryOut, EffectOutcome outcome, Func<Next> answer) =>
         Answer(request, () => { carryOut(); return true; }, _ => outcome, _ => answer());
 
     // Carries out the request and answers it with what was found, logged with its outcome
     // (unless `outcome` is null) and the time since `began` (a Stopwatch timestamp; by
     // default now). An exception is answered as the failure it is, and logged.
-    Next Answer<T>(Request request, Func<T> carryOut, Func<T, string>? outcome, Func<T, Next> answer,
+    Next Answer<T>(Request request, Func<T> carryOut, Func<T, EffectOutcome>? outcome, Func<T, Next> answer,
         long? began = null, string? describedAs = null)
     {
         long since = began ?? Stopwatch.GetTimestamp();
@@ -80,12 +80,12 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
             return Fail(FailureKind.Io, $"{effect}: {e.Message}");
         }
         if (outcome is not null)
-            log.Answered(effect, outcome(found), since);
+            log.Answered(request.Effect, request.Label, effect, outcome(found), since);
         return answer(found);
 
         Next Fail(FailureKind kind, string message)
         {
-            log.Answered(effect, $"failed ({kind.Name}): {message}", since);
+            log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
             return request.Fail(kind, message);
         }
     }

@@ -16,8 +16,7 @@ public static class Program
             ? Core.finished(Core.inputTooLarge(env))
             : Core.start(env, input);
 
-        using var log = new EffectLog(env.GetValueOrDefault("DCOS_L4LB_LOG_FILE"),
-            env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", ""));
+        using var log = new EffectLog(Core.logSettings(env, input));
         using var runner = new EffectRunner(log);
         while (next is Next.Pending pending)
             next = pending.Request.Handle(runner);
