@@ -26,5 +26,8 @@ let main argv =
           GcProperties.gc
           GcProperties.orphans
           UpgradeProperties.upgrades
-          LaneProperties.lanes ]
+          LaneProperties.lanes
+          LogProperties.validation
+          LogProperties.settings
+          LogProperties.lines ]
     |> Suite.run "properties" argv
