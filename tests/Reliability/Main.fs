@@ -80,7 +80,7 @@ let tests =
           Lanes.tests
           Duplicate.tests
           GcRace.tests
-          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; leaks ]) ]
+          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; LogFile.tests; leaks ]) ]
 
 [<EntryPoint>]
 let main argv = Suite.run "reliability" argv tests
