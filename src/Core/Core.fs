@@ -123,5 +123,9 @@ module Core =
     /// it gets (each answer says what to do next) until it gets a Finished reply.
     let start (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : Next = Perform.first (answer env stdin)
 
+    /// Where this invocation's log goes and what it says (the config's log fields, and
+    /// DCOS_L4LB_LOG_FILE, which wins). A config without log fields is not read for them.
+    let logSettings (env: IReadOnlyDictionary<string, string>) (stdin: byte[]) : LogSettings = Logging.settings env stdin
+
     /// A reply the host makes without reading the config (stdin too large).
     let finished (reply: Reply) : Next = Next.Finished reply

@@ -235,7 +235,7 @@ let list (directory: string) (asJson: bool) : int =
     0
 
 /// gc: the plugin's GC with this host's live attachments as the valid list; what it
-/// removed, from its effect log. --dry-run: the plan of that GC.
+/// removed, from its JSON log. --dry-run: the plan of that GC.
 let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
     let readHost () =
         match ConfigFile.first file with
@@ -270,15 +270,22 @@ let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
 
             printfn "valid attachments (recorded, netns exists): %s" shown
             let result = PluginGc.run binary input
-            let removals = result.Effects |> List.filter (fst >> PluginGc.isRemoval conf)
+            let removals = result.Effects |> List.filter (PluginGc.isRemoval conf)
 
-            for effect, outcome in removals do
-                printfn "%s -> %s" effect outcome
+            for effect in removals do
+                printfn "%s" (effect.Describe())
 
             if removals.IsEmpty then
                 printfn "nothing to remove"
 
-            if result.ExitCode = 0 then
+            if result.Killed then
+                eprintfn
+                    "%s GC did not finish within %.0f s and was killed with the plugins it ran; run it again: GC takes up what a GC left"
+                    Core.name
+                    PluginGc.timeLimit.TotalSeconds
+
+                1
+            elif result.ExitCode = 0 then
                 0
             else
                 eprintfn "%s GC failed (exit %d): %s" Core.name result.ExitCode (result.Stdout.Trim())

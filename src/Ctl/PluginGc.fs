@@ -1,13 +1,12 @@
 /// `l4lbctl gc`: the plugin's own GC, run the way a runtime runs it. l4lbctl only says
 /// which attachments are still valid (this host's records whose netns exists); what goes,
-/// under which locks, is the plugin's decision, and its effect log says what it did.
+/// under which locks, is the plugin's decision, and its JSON log says what it did.
 module Dcos.L4lb.Ctl.PluginGc
 
 open System
 open System.Diagnostics
 open System.IO
 open System.Text
-open System.Text.RegularExpressions
 open Dcos.L4lb
 open Dcos.L4lb.Ctl.ConfigFile
 
@@ -29,12 +28,14 @@ let input (cniPath: string list) (entry: Entry) : CniInput.CniInput * Attachment
       Stdin = CniInput.withValid valid config },
     valid
 
-/// GC's removals as its effect log and `plan gc` describe them: links deleted, files
-/// removed, Spartan leases released.
-let isRemoval (conf: NetConf) (effect: string) =
-    effect.StartsWith "delete link "
-    || effect.StartsWith "remove "
-    || effect = $"run {conf.Spartan.Network.IpamType} DEL"
+/// GC's removals as its effect log tells them: links deleted, files removed, Spartan
+/// leases released (the Spartan IPAM plugin's DEL).
+let isRemoval (conf: NetConf) (effect: LoggedEffect) =
+    match effect.Kind, effect.Plugin with
+    | "delete-link", _
+    | "remove-file", _ -> true
+    | "run-plugin", Some(pluginType, "DEL") -> pluginType = conf.Spartan.Network.IpamType
+    | _ -> false
 
 /// The plugin binary in the first directory of the CNI path that has one.
 let find (cniPath: string list) =
@@ -42,19 +43,26 @@ let find (cniPath: string list) =
     |> List.map (fun dir -> Path.Combine(dir, Core.name))
     |> List.tryFind File.Exists
 
-// "<time> dcos-l4lb[<pid>] GC: <effect> -> <outcome> (<n> ms)"
-let private timing = Regex(@" \([0-9.,]+ ms\)$")
+/// How long the plugin's GC may take before l4lbctl kills it: a guard against a hang,
+/// not a deadline. The plugin gives each plugin it runs 60 s; a GC may first wait for
+/// an ADD that holds an attachment's lock (its delegate and Spartan IPAM runs, each
+/// possibly run again after a version negotiation: 4 x 60 s), then run a Spartan IPAM
+/// DEL per stale attachment and the delegate's GC. Ten minutes is past all of that on
+/// any agent where the plugins answer at all.
+let timeLimit = TimeSpan.FromMinutes 10.0
 
-/// An effect log line as (effect, outcome); None for the closing "done" or "failed: ...".
-let private logEntry (line: string) =
-    match line.IndexOf ": " with
-    | -1 -> None
-    | start ->
-        let text = timing.Replace(line.Substring(start + 2), "")
-
-        match text.IndexOf " -> " with
-        | -1 -> None
-        | arrow -> Some(text.Substring(0, arrow), text.Substring(arrow + 4))
+/// The config as the GC run gets it: its log as JSON lines, every effect, all of it in
+/// the one file the run reads (no rotation), nothing on stderr.
+let private logged (stdin: byte[]) =
+    match Json.parse (ReadOnlyMemory stdin) with
+    | Ok(Json.Object _ as config) ->
+        config
+        |> Json.withField "logFormat" (Json.String "json")
+        |> Json.withField "logLevel" (Json.String "debug")
+        |> Json.withField "logToStderr" (Json.Bool false)
+        |> Json.withField "logOptions" Json.Null
+        |> Json.render
+    | _ -> stdin
 
 /// What one run of the plugin did.
 type Run =
@@ -62,11 +70,13 @@ type Run =
         ExitCode: int
         Stdout: string
         /// Each effect it carried out, with its outcome, in order.
-        Effects: (string * string) list
+        Effects: LoggedEffect list
+        /// Killed at the time limit.
+        Killed: bool
     }
 
 /// Runs the plugin with this input; its stderr (and that of the plugins it runs) goes to
-/// ours. The effect log goes to a file of its own for this run.
+/// ours. Its log goes to a file of its own for this run, as JSON lines.
 let run (binary: string) (input: CniInput.CniInput) : Run =
     let log = Path.GetTempFileName()
 
@@ -87,16 +97,25 @@ let run (binary: string) (input: CniInput.CniInput) : Run =
         for KeyValue(name, value) in input.Environment do
             info.Environment[name] <- value
 
-        info.Environment["DCOS_L4LB_LOG_FILE"] <- log
+        info.Environment[Logging.fileVariable] <- log
 
         use plugin = Process.Start info
-        plugin.StandardInput.BaseStream.Write(input.Stdin)
+        let stdout = plugin.StandardOutput.ReadToEndAsync()
+        plugin.StandardInput.BaseStream.Write(logged input.Stdin)
         plugin.StandardInput.Close()
-        let stdout = plugin.StandardOutput.ReadToEnd()
-        plugin.WaitForExit()
+        let finished = plugin.WaitForExit timeLimit
+
+        if not finished then
+            // the plugins it runs go with it; the locks it held go with their descriptors
+            plugin.Kill true
+            plugin.WaitForExit()
 
         { ExitCode = plugin.ExitCode
-          Stdout = stdout
-          Effects = File.ReadAllLines(log, Encoding.UTF8) |> Array.toList |> List.choose logEntry }
+          Stdout = stdout.Result
+          Effects =
+            File.ReadAllLines(log, Encoding.UTF8)
+            |> Array.toList
+            |> List.choose LoggedEffect.read
+          Killed = not finished }
     finally
         File.Delete log

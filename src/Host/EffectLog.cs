@@ -1,55 +1,127 @@
-// An optional trace of every effect and its outcome, for operators chasing a failure:
-// appended to the file named by DCOS_L4LB_LOG_FILE (one line per effect, then the reply).
-// Nothing is logged when the variable is unset; stdout always carries only the result.
+// What the plugin did, for operators chasing a failure: the lines the core's log settings
+// ask for (Core.logSettings: the config's log fields, DCOS_L4LB_LOG_FILE), appended to the
+// log file and/or written to stderr. stdout always carries only the result.
+//
+// A log is a witness, never a cause of failure: a file that cannot be opened or written
+// (a full disk, EIO, a directory, no permission) costs one line on stderr and the log
+// stops; the command runs as it would without one.
 using System;
 using System.Diagnostics;
-using System.IO;
-using System.Text;
 using Dcos.L4lb;
+using Microsoft.FSharp.Core;
 
 namespace Dcos.L4lb.Host;
 
 sealed class EffectLog : IDisposable
 {
-    readonly StreamWriter? _writer;
-    readonly string _prefix;
+    readonly LogSettings _settings;
+    readonly long _began = Stopwatch.GetTimestamp();
+    LogFile? _file;
+    bool _toStderr;
+    bool _complained;
 
-    public EffectLog(string? path, string command, string containerId)
+    public EffectLog(LogSettings settings)
     {
-        // STATUS and GC concern the network: no container ID
-        _prefix = containerId.Length == 0
-            ? $"dcos-l4lb[{Environment.ProcessId}] {command}"
-            : $"dcos-l4lb[{Environment.ProcessId}] {command} {containerId}";
-        if (string.IsNullOrEmpty(path))
+        _settings = settings;
+        _toStderr = settings.ToStderr;
+        if (settings.File is not { } path)
             return;
         try
         {
-            _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite), new UTF8Encoding(false));
+            _file = LogFile.Open(path, settings.MaxBytes, settings.MaxBackups, out var problem, out var rotation);
+            if (_file is null)
+                Complain($"cannot open log file {path}: {problem}");
+            else if (rotation is not null)
+                Complain($"log file {path}: {rotation}");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
-            StandardStreams.WriteError($"dcos-l4lb: cannot open log file {path}: {e.Message}\n");
+            Complain($"cannot open log file {path}: {e.Message}");
         }
     }
 
-    /// One effect carried out: what it was, its outcome ("ok", "found", "exit 0, 123
-    /// bytes", "failed (kind): message"), and the time since `began` (a Stopwatch timestamp).
-    public void Answered(string effect, string outcome, long began)
-    {
-        if (_writer is not null)
-            Write($"{effect} -> {outcome} ({Stopwatch.GetElapsedTime(began).TotalMilliseconds:F1} ms)");
-    }
+    bool Writing => _file is not null || _toStderr;
 
-    public void Finish(Reply reply) =>
-        Write(reply.ExitCode == 0 ? "done" : $"failed: {Encoding.UTF8.GetString(reply.Stdout)}");
-
-    void Write(string line)
+    /// One effect carried out: what it was (`described` as the host names it), the plan
+    /// step it belongs to, its outcome, and the time since `began` (a Stopwatch timestamp).
+    public void Answered(Effect effect, FSharpOption<Label>? label, string described, EffectOutcome outcome, long began)
     {
-        if (_writer is null)
+        if (!Writing || !_settings.LogsEffects)
             return;
-        _writer.WriteLine($"{DateTime.UtcNow:O} {_prefix}: {line}");
-        _writer.Flush();
+        Write(() => Logging.effectLine(_settings, Environment.ProcessId, DateTime.UtcNow, effect, label, described, outcome,
+            Stopwatch.GetElapsedTime(began).TotalMilliseconds));
     }
 
-    public void Dispose() => _writer?.Dispose();
+    public void Finish(Reply reply)
+    {
+        if (!Writing || !_settings.LogsReply(reply.ExitCode))
+            return;
+        Write(() => Logging.replyLine(_settings, Environment.ProcessId, DateTime.UtcNow, reply,
+            Stopwatch.GetElapsedTime(_began).TotalMilliseconds));
+    }
+
+    // Every exception stops here: whatever goes wrong with the log, the command goes on.
+    void Write(Func<byte[]> line)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = line();
+        }
+        catch (Exception e)
+        {
+            Complain($"cannot make a log line: {e.Message}");
+            _file?.Dispose();
+            _file = null;
+            _toStderr = false;
+            return;
+        }
+        if (_file is not null)
+        {
+            string? problem;
+            try
+            {
+                if (_file.Append(bytes, out problem))
+                    problem = null;
+            }
+            catch (Exception e)
+            {
+                problem = e.Message;
+            }
+            if (problem is not null)
+            {
+                Complain($"cannot write log file {_settings.File}: {problem}; no more log lines from this invocation");
+                _file.Dispose();
+                _file = null;
+            }
+        }
+        if (_toStderr)
+        {
+            try
+            {
+                StandardStreams.WriteError(bytes);
+            }
+            catch (Exception)
+            {
+                _toStderr = false; // nowhere left to say so
+            }
+        }
+    }
+
+    // At most one line on stderr, whatever else fails after it.
+    void Complain(string message)
+    {
+        if (_complained)
+            return;
+        _complained = true;
+        try
+        {
+            StandardStreams.WriteError($"dcos-l4lb: {message}\n");
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    public void Dispose() => _file?.Dispose();
 }

@@ -26,7 +26,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
     readonly InjectedFault _fault = InjectedFault.Of(ProcessEnvironment.Variables);
 
     Next IRequestHandler<Next>.Change(ChangeRequest request) =>
-        Answer(request, request.Change.Handle<System.Action>(this), "ok", request.Completed);
+        Answer(request, request.Change.Handle<System.Action>(this), EffectOutcome.Completed, request.Completed);
 
     // Not logged: the await's line stands for the whole run. A plugin started whose start
     // the core could not take is killed: nothing will await it.
@@ -36,23 +36,23 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
 
     // A plugin whose end was not seen is killed, and may have done part of its work.
     Next IRequestHandler<Next>.Await(AwaitRequest request) =>
-        Answer(request, () => _plugins.Await(request.Plugin.Id), exit => $"exit {exit.ExitCode}, {exit.Stdout.Length} bytes",
+        Answer(request, () => _plugins.Await(request.Plugin.Id), exit => EffectOutcome.NewExited(exit.ExitCode, exit.Stdout.Length),
             exit => request.Exited(exit.ExitCode, exit.Stdout), began: _plugins.StartedAt(request.Plugin.Id),
             unexpected: () => { _plugins.Kill(request.Plugin.Id); return FailureKind.Interrupted; });
 
     Next IRequestHandler<Next>.InspectLink(LinkRequest request) =>
-        Answer(request, () => ReadLink(request.Namespace, request.Name), _ => "found", request.Found);
+        Answer(request, () => ReadLink(request.Namespace, request.Name), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ListRoutes(RoutesRequest request) =>
-        Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => "found", request.Found);
+        Answer(request, () => RoutesVia(request.Namespace, request.Link), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ReadFile(FileRequest request) =>
-        Answer(request, () => FileStore.Read(request.Directory, request.Name), _ => "found", request.Found);
+        Answer(request, () => FileStore.Read(request.Directory, request.Name), _ => EffectOutcome.Found, request.Found);
 
     Next IRequestHandler<Next>.ListFiles(FilesRequest request) =>
-        Answer(request, () => FileStore.List(request.Directory), _ => "found", request.Found);
+        Answer(request, () => FileStore.List(request.Directory), _ => EffectOutcome.Found, request.Found);
 
-    Next Answer(Request request, System.Action carryOut, string outcome, Func<Next> answer) =>
+    Next Answer(Request request, System.Action carryOut, EffectOutcome outcome, Func<Next> answer) =>
         Answer(request, () => { carryOut(); return true; }, _ => outcome, _ => answer());
 
     // Carries out the request and answers it with what was found, logged with its outcome
@@ -61,7 +61,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
     // its effect, so that the core undoes what came before as for any failed step: an
     // exception put in words as the failure it is, any other as OtherFailure (or what
     // `unexpected`, which cleans up after it, says).
-    Next Answer<T>(Request request, Func<T> carryOut, Func<T, string>? outcome, Func<T, Next> answer,
+    Next Answer<T>(Request request, Func<T> carryOut, Func<T, EffectOutcome>? outcome, Func<T, Next> answer,
         long? began = null, string? describedAs = null, Func<FailureKind>? unexpected = null, Action<T>? abandon = null)
     {
         long since = began ?? Stopwatch.GetTimestamp();
@@ -93,7 +93,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
             return Fail(unexpected?.Invoke() ?? FailureKind.OtherFailure, $"{effect}: unexpected {e.GetType().Name}: {e.Message}");
         }
         if (outcome is not null)
-            log.Answered(effect, outcome(found), since);
+            log.Answered(request.Effect, request.Label, effect, outcome(found), since);
         try
         {
             _fault.BeforeResume();
@@ -112,7 +112,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
 
         Next Fail(FailureKind kind, string message)
         {
-            log.Answered(effect, $"failed ({kind.Name}): {message}", since);
+            log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
             return request.Fail(kind, message);
         }
     }

@@ -25,8 +25,7 @@ public static class Program
             input = Core.wantsInput(env) ? StandardStreams.ReadInput(Core.maxInputBytes) : [];
 
             Reply reply;
-            using (var log = new EffectLog(env.GetValueOrDefault("DCOS_L4LB_LOG_FILE"),
-                env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", "")))
+            using (var log = new EffectLog(Core.logSettings(env, input)))
             {
                 using (var runner = new EffectRunner(log))
                     reply = Run(env, input, runner);

@@ -45,6 +45,8 @@ static class StandardStreams
 
     public static void WriteError(string text) => WriteAll(2, Encoding.UTF8.GetBytes(text));
 
+    public static void WriteError(byte[] bytes) => WriteAll(2, bytes);
+
     // A reader that went away (EPIPE) is not our failure to report: as System.Console
     // does, the rest is dropped.
     static unsafe void WriteAll(int fd, byte[] bytes)

@@ -10,6 +10,7 @@ let main argv =
           CtlCommands.plan
           CtlCommands.registrations
           GcTests.tests
+          LogValidation.tests
           CtlCommands.usage
           CtlCommands.docs ]
     |> testSequenced

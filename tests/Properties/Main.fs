@@ -26,5 +26,8 @@ let main argv =
           GcProperties.orphans
           UpgradeProperties.upgrades
           LaneProperties.lanes
-          MissingPluginProperties.tests ]
+          MissingPluginProperties.tests
+          LogProperties.validation
+          LogProperties.settings
+          LogProperties.lines ]
     |> Suite.run "properties" argv

@@ -83,7 +83,7 @@ let tests =
           Unexpected.tests
           Bounded.tests
           Durable.tests
-          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; leaks ]) ]
+          testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; LogFile.tests; leaks ]) ]
 
 [<EntryPoint>]
 let main argv = Suite.run "reliability" argv tests
