@@ -207,7 +207,10 @@ module Logging =
             jsonLine (
                 context s pid at
                 @ [ match label with
-                    | Some l -> "stepName", Json.String l.Step
+                    | Some l ->
+                        if l.Number.HasValue then
+                            "step", Json.ofInt l.Number.Value
+                        "stepName", Json.String l.Step
                     | None -> ()
                     "effect", Json.String described
                     "kind", Json.String(effectKind effect)
