@@ -39,11 +39,23 @@ let private run (args: ParseResults<CtlArgs>) =
             (l.Contains ListArgs.Json)
     | Gc g ->
         let cniPath =
-            match g.TryGetResult Cni_Path with
+            match g.TryGetResult GcArgs.Cni_Path with
             | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
             | None -> PluginGc.defaultCniPath
 
-        Ctl.Commands.gc (g.GetResult Config) cniPath (g.Contains Dry_Run)
+        Ctl.Commands.gc (g.GetResult GcArgs.Config) cniPath (g.Contains GcArgs.Dry_Run)
+    | Doctor d ->
+        let cniPath =
+            match d.TryGetResult DoctorArgs.Cni_Path with
+            | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+            | None -> PluginGc.defaultCniPath
+
+        Ctl.DoctorCommand.run
+            (d.GetResult DoctorArgs.Config)
+            cniPath
+            (d.Contains DoctorArgs.Json)
+            (d.Contains Fix)
+            (d.Contains DoctorArgs.Dry_Run)
     | Version ->
         printfn
             "l4lbctl %s (the %s plugin's core; CNI %s)"
@@ -59,7 +71,7 @@ let main argv =
         ArgumentParser.Create<CtlArgs>(
             programName = "l4lbctl",
             helpTextMessage =
-                "Operate the dcos-l4lb CNI plugin: check configs, preview plans, list Minuteman registrations, run GC."
+                "Operate the dcos-l4lb CNI plugin: check configs, preview plans, list Minuteman registrations, run GC, check an agent."
                 + examples
         )
 
