@@ -445,7 +445,7 @@ let ofConfigErrors (errors: CniError list) : Finding list =
               "config"
               Error
               e.Field
-              $"{e.Message} (CNI code {e.Code}): the runtime's every ADD fails."
+              $"{e.Message} (CNI code {e.Code}): every ADD of the network fails."
               (ConfigFile.hint e.Code)
               None ]
 
