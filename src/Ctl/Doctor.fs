@@ -4,134 +4,7 @@ module Dcos.L4lb.Ctl.Doctor
 
 open System
 open Dcos.L4lb
-
-/// How much a finding matters. Errors and warnings make doctor exit 1; a note does not.
-type Severity =
-    /// ADD fails, or a service the containers rely on is broken.
-    | Error
-    /// A leftover, or something that degrades the containers without breaking ADD.
-    | Warning
-    /// Worth knowing; nothing to fix.
-    | Note
-
-    member s.Name =
-        match s with
-        | Error -> "error"
-        | Warning -> "warning"
-        | Note -> "note"
-
-/// What a plugin's VERSION said, or why it said nothing.
-type PluginProbe =
-    | NotInPath
-    | Speaks of path: string * versions: string list
-    | Unanswered of path: string * problem: string
-
-/// A plugin the network needs: its part in the network and its type.
-type NeededPlugin =
-    | Wrapper
-    | DelegatePlugin of pluginType: string
-    | SpartanIpam of pluginType: string
-
-    member p.Type =
-        match p with
-        | Wrapper -> Core.name
-        | DelegatePlugin t
-        | SpartanIpam t -> t
-
-    member p.Role =
-        match p with
-        | Wrapper -> "the plugin"
-        | DelegatePlugin _ -> "the delegate"
-        | SpartanIpam _ -> "the Spartan IPAM plugin"
-
-/// A link of the agent, from `ip -j -d addr`.
-type AgentLink =
-    { Name: string
-      /// "veth", "bridge", "dummy", ... ("" for none).
-      Kind: string
-      /// A veth's peer is known to the kernel (its ifindex is reported).
-      HasPeer: bool
-      Addresses: Ipv4 list }
-
-/// A lease file of host-local in the Spartan IPAM network: named by the address, holding
-/// the container ID and (since range sets) the ifname, a line each.
-type Lease =
-    { Address: Ipv4
-      File: string
-      ContainerId: string
-      /// None: written by the host-local of the original's day, which kept the ID alone.
-      IfName: string option }
-
-    /// The ifname host-local DEL is sent with: the lease's own, or for an ID-only lease
-    /// any (host-local releases those by ID); the original passed the runtime's, eth0.
-    member l.ReleaseIfName = defaultArg l.IfName "eth0"
-
-/// An attachment record, of this network or another.
-type Record =
-    { Network: string
-      Attachment: Attachment
-      Netns: string }
-
-/// A file whose name starts with '.': a write (dot-file, then rename) in progress, or
-/// one a crash cut short.
-type DotFile =
-    { Directory: string
-      Name: string
-      Age: TimeSpan }
-
-/// What doctor saw of the agent for one network.
-type Snapshot =
-    { Conf: NetConf
-      CniPath: string list
-      Plugins: (NeededPlugin * PluginProbe) list
-      Links: AgentLink list
-      /// The /32 destinations of the main table's routes, with their device.
-      HostRoutes: (Ipv4 * string) list
-      /// /proc/sys/net/ipv4/ip_forward is 1; None when it cannot be read.
-      Forwarding: bool option
-      /// Whether a dummy link could be made (in a throwaway netns); None: Minuteman off.
-      DummyLinks: Result<bool, string> option
-      /// Whether ADD could write the checkpoint directory; None: Minuteman off.
-      CheckpointDirectory: Result<unit, string> option
-      /// Every network's attachment records.
-      Records: Record list
-      /// The Minuteman checkpoints (none with Minuteman off).
-      Checkpoints: StoredFile list
-      /// The leases of the Spartan IPAM network (none unless it is host-local's).
-      Leases: Lease list
-      DotFiles: DotFile list
-      /// The netns paths named by records and checkpoints that exist.
-      LiveNetns: Set<string> }
-
-/// What --fix does about a finding.
-type Repair =
-    /// The plugin's own GC for the network, as `l4lbctl gc` runs it.
-    | PluginGc
-    /// The Spartan IPAM plugin's DEL for the lease's container and ifname.
-    | ReleaseLease of Lease
-    | DeleteHostVeth of name: string
-    | RemoveDotFile of DotFile
-
-    member r.Describe() =
-        match r with
-        | PluginGc -> "run the plugin's GC for the network (as l4lbctl gc)"
-        | ReleaseLease l -> $"run the Spartan IPAM plugin's DEL for container {l.ContainerId}, ifname {l.ReleaseIfName} ({l.File})"
-        | DeleteHostVeth name -> $"delete link {name} in the host"
-        | RemoveDotFile d -> $"remove {IO.Path.Combine(d.Directory, d.Name)}"
-
-type Finding =
-    {
-        /// A stable name of the check, for scripts.
-        Check: string
-        Severity: Severity
-        /// What the finding is about, e.g. the lease's address and file.
-        Subject: string
-        Meaning: string
-        /// The command that fixes it.
-        Advice: string
-        /// What --fix does about it; None: --fix leaves it (not a leftover, or not safely).
-        Repair: Repair option
-    }
+open Dcos.L4lb.Ctl.DoctorSnapshot
 
 /// A dot-file younger than this may be a write in progress (a write is a dot-file and a
 /// rename, milliseconds apart, inside one plugin run, which its plugins' time limits bound).
@@ -141,7 +14,8 @@ let dotFileGrace = TimeSpan.FromMinutes 10.0
 let isSpartanHostVeth (name: string) =
     name.Length = 15
     && name.StartsWith "spt"
-    && name.Substring 3 |> Seq.forall (fun c -> Char.IsAsciiDigit c || (c >= 'a' && c <= 'f'))
+    && name.Substring 3
+       |> Seq.forall (fun c -> Char.IsAsciiDigit c || (c >= 'a' && c <= 'f'))
 
 /// dcos-net's DNS listens on the first three service addresses; the fourth is the DNS
 /// proxy of Kubernetes on DC/OS, which an agent without Kubernetes does not have.
@@ -195,17 +69,25 @@ let private plugins (s: Snapshot) =
               let problem =
                   match plugin with
                   | Wrapper when not (List.contains s.Conf.CniVersion versions) ->
-                      Some $"the runtime runs it at cniVersion {s.Conf.CniVersion}, which its VERSION ({listed}) does not list"
+                      Some
+                          $"the runtime runs it at cniVersion {s.Conf.CniVersion}, which its VERSION ({listed}) does not list"
                   | Wrapper -> None
                   | DelegatePlugin _
                   | SpartanIpam _ ->
                       match PluginOutput.negotiate s.Conf.CniVersion versions, plugin with
                       | None, _ ->
-                          Some $"it speaks {listed}: none is {s.Conf.CniVersion} or older, so the plugin cannot agree a version with it"
+                          Some
+                              $"it speaks {listed}: none is {s.Conf.CniVersion} or older, so the plugin cannot agree a version with it"
                       | Some agreed, DelegatePlugin _ ->
-                          match PluginOutput.inVersion call s.Conf.CniVersion (Json.Object [ "cniVersion", Json.String agreed ]) with
+                          match
+                              PluginOutput.inVersion
+                                  call
+                                  s.Conf.CniVersion
+                                  (Json.Object [ "cniVersion", Json.String agreed ])
+                          with
                           | Ok _ -> None
-                          | Result.Error e -> Some $"the newest version both speak is {agreed}, and its result {e.Message}"
+                          | Result.Error e ->
+                              Some $"the newest version both speak is {agreed}, and its result {e.Message}"
                       | Some _, _ -> None
 
               match problem with
@@ -365,7 +247,9 @@ let private accountsFor (records: Record list) (lease: Lease) =
 let private leftovers (s: Snapshot) =
     let routed = s.HostRoutes |> List.map fst |> Set.ofList
     let devices = s.HostRoutes |> List.map snd |> Set.ofList
-    let inUse (l: Lease) = accountsFor s.Records l || routed.Contains l.Address
+
+    let inUse (l: Lease) =
+        accountsFor s.Records l || routed.Contains l.Address
 
     let ownedVeths =
         s.Records
@@ -393,7 +277,8 @@ let private leftovers (s: Snapshot) =
                       "spartan-lease"
                       Warning
                       subject
-                      (meaning + " Its container holds another lease, or none is named: --fix leaves it.")
+                      (meaning
+                       + " Its container holds another lease, or none is named: --fix leaves it.")
                       $"rm {lease.File}"
                       None
               else
@@ -411,7 +296,11 @@ let private leftovers (s: Snapshot) =
               && not (ownedVeths.Contains link.Name)
               && (not link.HasPeer || not (devices.Contains link.Name))
           then
-              let why = if link.HasPeer then "no route leads to it" else "it has no peer"
+              let why =
+                  if link.HasPeer then
+                      "no route leads to it"
+                  else
+                      "it has no peer"
 
               finding
                   "host-veth"
@@ -434,9 +323,11 @@ let private leftovers (s: Snapshot) =
 /// then leftovers. `config` is the config's path, as the advice names it.
 let findings (config: string) (s: Snapshot) : Finding list =
     let withConfig (f: Finding) =
-        { f with Advice = f.Advice.Replace("CONFIG", config) }
+        { f with
+            Advice = f.Advice.Replace("CONFIG", config) }
 
-    plugins s @ agent s @ minuteman s @ stale s config @ leftovers s |> List.map withConfig
+    plugins s @ agent s @ minuteman s @ stale s config @ leftovers s
+    |> List.map withConfig
 
 /// A config the core refuses: each problem a finding.
 let ofConfigErrors (errors: CniError list) : Finding list =
@@ -451,7 +342,10 @@ let ofConfigErrors (errors: CniError list) : Finding list =
 
 /// 0 healthy (notes only), 1 when something needs fixing.
 let exitCode (found: Finding list) =
-    if found |> List.exists (fun f -> f.Severity <> Note) then 1 else 0
+    if found |> List.exists (fun f -> f.Severity <> Note) then
+        1
+    else
+        0
 
 /// What --fix does, in order: the plugin's GC once (it takes its own locks), then each
 /// repair of doctor's own.

@@ -5,6 +5,7 @@ module Dcos.L4lb.Ctl.DoctorCommand
 open System
 open System.Text
 open Dcos.L4lb
+open Dcos.L4lb.Ctl.DoctorSnapshot
 open Dcos.L4lb.Ctl.Doctor
 
 let private str (s: string) = Json.String s

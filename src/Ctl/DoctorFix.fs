@@ -9,6 +9,7 @@ open System
 open System.IO
 open System.Runtime.InteropServices
 open Dcos.L4lb
+open Dcos.L4lb.Ctl.DoctorSnapshot
 open Dcos.L4lb.Ctl.Doctor
 
 [<DllImport("libc", EntryPoint = "open", SetLastError = true)>]
@@ -150,11 +151,16 @@ let run (config: string) (entry: ConfigFile.Entry) (s: Snapshot) (todo: Repair l
                       use _attachment =
                           match attachmentLock s.Conf repair with
                           | Some path -> hold path
-                          | None -> { new IDisposable with member _.Dispose() = () }
+                          | None ->
+                              { new IDisposable with
+                                  member _.Dispose() = () }
 
                       let now = DoctorLook.leftovers s
 
-                      if findings config now |> List.exists (fun f -> f.Repair |> Option.exists (same repair)) then
+                      if
+                          findings config now
+                          |> List.exists (fun f -> f.Repair |> Option.exists (same repair))
+                      then
                           perform now repair
                       else
                           "skipped: no longer a leftover") ]

@@ -9,7 +9,7 @@ open System.IO
 open System.Runtime.InteropServices
 open System.Text.Json
 open Dcos.L4lb
-open Dcos.L4lb.Ctl.Doctor
+open Dcos.L4lb.Ctl.DoctorSnapshot
 
 /// How a program run by doctor ended.
 type Ran =
@@ -101,7 +101,12 @@ let links () : AgentLink list =
 let hostRoutes () : (Ipv4 * string) list =
     [ for r in ipJson [ "-4"; "route"; "show"; "table"; "main" ] do
           let dst = text r "dst"
-          let address = if dst.EndsWith "/32" then dst.Substring(0, dst.Length - 3) else dst
+
+          let address =
+              if dst.EndsWith "/32" then
+                  dst.Substring(0, dst.Length - 3)
+              else
+                  dst
 
           match Ipv4.tryParse address with
           | Some a -> yield a, text r "dev"
@@ -116,7 +121,8 @@ let private forwarding () =
 /// A dummy link made in a netns of its own, which goes when `ip` exits: nothing to undo.
 let private dummyLinks () : Result<bool, string> =
     try
-        let ran = run "unshare" [ "--net"; "ip"; "link"; "add"; "l4lbctl-probe"; "type"; "dummy" ] [] [||] 10_000
+        let ran =
+            run "unshare" [ "--net"; "ip"; "link"; "add"; "l4lbctl-probe"; "type"; "dummy" ] [] [||] 10_000
 
         if ran.ExitCode = 0 then Ok true
         elif ran.Stderr.Contains "Unknown device type" then Ok false
@@ -131,7 +137,10 @@ extern int access(string path, int mode)
 /// skips, made and removed), or, while it does not exist, create it in its nearest parent.
 let private checkpointDirectory (path: string) : Result<unit, string> =
     let rec nearest (p: string) =
-        if isNull p || Directory.Exists p || File.Exists p then p else nearest (Path.GetDirectoryName p)
+        if isNull p || Directory.Exists p || File.Exists p then
+            p
+        else
+            nearest (Path.GetDirectoryName p)
 
     try
         if Directory.Exists path then
@@ -150,7 +159,11 @@ let private checkpointDirectory (path: string) : Result<unit, string> =
 /// Where a plugin of this type is found in the CNI path, and what its VERSION says (asked
 /// at the config's version, as the plugin asks it).
 let private probe (cniPath: string list) (cniVersion: string) (pluginType: string) : PluginProbe =
-    match cniPath |> List.map (fun d -> Path.Combine(d, pluginType)) |> List.tryFind File.Exists with
+    match
+        cniPath
+        |> List.map (fun d -> Path.Combine(d, pluginType))
+        |> List.tryFind File.Exists
+    with
     | None -> NotInPath
     | Some path ->
         try
@@ -180,7 +193,11 @@ let private leases (conf: NetConf) : Lease list =
     let net = conf.Spartan.Network
     let dir = Path.Combine(hostLocalNetworks, net.Network)
 
-    if not conf.Spartan.Enabled || net.IpamType <> "host-local" || not (Directory.Exists dir) then
+    if
+        not conf.Spartan.Enabled
+        || net.IpamType <> "host-local"
+        || not (Directory.Exists dir)
+    then
         []
     else
         [ for file in Directory.GetFiles dir |> Array.sort do
@@ -258,7 +275,8 @@ let leftovers (s: Snapshot) : Snapshot =
 
 /// Everything doctor judges, for the network of `conf`.
 let snapshot (conf: NetConf) (cniPath: string list) : Snapshot =
-    let minuteman f = if conf.Minuteman.Enabled then Some(f ()) else None
+    let minuteman f =
+        if conf.Minuteman.Enabled then Some(f ()) else None
 
     leftovers
         { Conf = conf

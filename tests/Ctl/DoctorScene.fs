@@ -12,7 +12,11 @@ open Dcos.L4lb.Tests
 
 /// "l4da"/"l4dc" netns, "l4dr" bridges on 10.203.x.0/24: apart from the other suites'.
 type Scene() =
-    inherit AgentScene({ AgentSceneSettings.OnThisKernel Scene.Names with Dnsmasq = false })
+    inherit
+        AgentScene(
+            { AgentSceneSettings.OnThisKernel Scene.Names with
+                Dnsmasq = false }
+        )
 
     static member Names: AgentSceneNames =
         { Agent = "l4da"
@@ -56,13 +60,16 @@ let attach (s: Scene) : Container =
             L4lbInAgent.ifName
             [ L4lbInAgent.referencePlugins ]
 
-    L4lbInAgent.run s.VarLib s.Agent env (config s None) |> AgentScenes.expectOk $"ADD of {c.Id}"
+    L4lbInAgent.run s.VarLib s.Agent env (config s None)
+    |> AgentScenes.expectOk $"ADD of {c.Id}"
+
     c
 
 let private l4lbctl = Path.Combine(L4lbBinary.repoRoot, "bin", "l4lbctl")
 
 /// Where doctor finds the plugin and the reference plugins.
-let cniPath = $"{Path.GetDirectoryName L4lbBinary.path}:{L4lbInAgent.referencePlugins}"
+let cniPath =
+    $"{Path.GetDirectoryName L4lbBinary.path}:{L4lbInAgent.referencePlugins}"
 
 /// `l4lbctl doctor <config> <args>` in the agent netns with the scene's /var/lib.
 let doctorWith (s: Scene) (config: string) (args: string list) : Command.Outcome =
@@ -112,7 +119,8 @@ let hostVeth (c: Container) =
     Plans.hostVethName c.Id L4lbInAgent.ifName
 
 /// The lease files of the Spartan IPAM network, by address.
-let leases (s: Scene) = s.Allocations Spartan.ipamNetwork |> List.map _.Address
+let leases (s: Scene) =
+    s.Allocations Spartan.ipamNetwork |> List.map _.Address
 
 /// A lease as the original (or a crash) leaves it: host-local's file, no record, no route.
 let leaveLease (s: Scene) (address: string) (content: string) =

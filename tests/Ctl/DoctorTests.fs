@@ -30,9 +30,7 @@ let private fixesExactly (s: Scene) (conf: string) (expected: string list) (subj
     let found = findings o "findings"
     Expect.equal (checks found) (List.sort expected) $"the findings: {o.Stdout}"
 
-    Expect.isTrue
-        (found |> List.exists (fun f -> f.Subject.Contains subject))
-        $"a finding names {subject}: {o.Stdout}"
+    Expect.isTrue (found |> List.exists (fun f -> f.Subject.Contains subject)) $"a finding names {subject}: {o.Stdout}"
 
     let dry = doctor s conf [ "--dry-run" ]
     exitsWith 1 dry
@@ -48,7 +46,8 @@ let tests =
     AgentScenes.suite
         Scene.Names
         "doctor"
-        [ scenario "Checked by: the original's lease of 198.51.100.200 is named, --fix releases it and leaves the live container"
+        [ scenario
+              "Checked by: the original's lease of 198.51.100.200 is named, --fix releases it and leaves the live container"
           <| fun s ->
               let live = attach s
               let liveLease = leases s
@@ -69,7 +68,8 @@ let tests =
               expectIntact s live liveLease
               exitsWith 0 (doctor s conf [])
 
-          scenario "the original's live container is left alone; once its netns is gone, its lease (container ID only) is released"
+          scenario
+              "the original's live container is left alone; once its netns is gone, its lease (container ID only) is released"
           <| fun s ->
               let conf = config s None
               let file = writeConfig s "net.conf" conf
@@ -108,7 +108,18 @@ let tests =
               let other = s.NewContainer()
               let file = writeConfig s "net.conf" (config s None)
               // a crash between the veth and its host route, whose record is lost
-              Command.ip s.Agent [ "link"; "add"; "spt0123456789ab"; "type"; "veth"; "peer"; "name"; "spartan"; "netns"; other.Netns ]
+              Command.ip
+                  s.Agent
+                  [ "link"
+                    "add"
+                    "spt0123456789ab"
+                    "type"
+                    "veth"
+                    "peer"
+                    "name"
+                    "spartan"
+                    "netns"
+                    other.Netns ]
               |> ignore
 
               fixesExactly s file [ "host-veth" ] "spt0123456789ab"
@@ -131,7 +142,8 @@ let tests =
               Expect.isTrue (File.Exists fresh) "the one being written stayed"
               expectIntact s live liveLease
 
-          scenario "Minuteman: no dummy links on this kernel is an error; a checkpoint whose netns is gone goes through GC"
+          scenario
+              "Minuteman: no dummy links on this kernel is an error; a checkpoint whose netns is gone goes through GC"
           <| fun s ->
               let live = attach s
               let checkpoints = s.CheckpointDir
@@ -159,8 +171,14 @@ let tests =
               // a checkpoint directory that cannot be made: a file where its parent should be
               let blocked = Path.Combine(s.Scratch, "a-file")
               File.WriteAllText(blocked, "")
-              let bad = writeConfig s "blocked.conf" (config s (Some(Path.Combine(blocked, "l4lb"))))
-              Expect.equal (checks (findings (doctor s bad [ "--json" ]) "findings")) [ "checkpoint-directory"; "dummy-links" ] "blocked"
+
+              let bad =
+                  writeConfig s "blocked.conf" (config s (Some(Path.Combine(blocked, "l4lb"))))
+
+              Expect.equal
+                  (checks (findings (doctor s bad [ "--json" ]) "findings"))
+                  [ "checkpoint-directory"; "dummy-links" ]
+                  "blocked"
 
           scenario "the agent: Spartan addresses, forwarding, the plugins and their versions"
           <| fun s ->
@@ -169,6 +187,7 @@ let tests =
               let named (o: Command.Outcome) = checks (findings o "findings")
 
               Command.ip s.Agent [ "addr"; "flush"; "dev"; "spartan" ] |> ignore
+
               Command.run "ip" [ "netns"; "exec"; s.Agent; "sysctl"; "-qw"; "net.ipv4.ip_forward=0" ]
               |> ignore
 
@@ -185,7 +204,9 @@ let tests =
               healthy ()
 
               // the reference plugins out of the CNI path
-              let o = doctorWith s file [ "--cni-path"; Path.GetDirectoryName L4lbBinary.path; "--json" ]
+              let o =
+                  doctorWith s file [ "--cni-path"; Path.GetDirectoryName L4lbBinary.path; "--json" ]
+
               exitsWith 1 o
               let missing = findings o "findings"
               Expect.equal (checks missing) [ "plugin-missing"; "plugin-missing" ] o.Stdout
@@ -213,7 +234,9 @@ let tests =
 
           testCase "usage: no config is exit 2; --help shows doctor with an example"
           <| fun () ->
-              let o = Command.attempt (Path.Combine(L4lbBinary.repoRoot, "bin", "l4lbctl")) [ "doctor" ]
+              let o =
+                  Command.attempt (Path.Combine(L4lbBinary.repoRoot, "bin", "l4lbctl")) [ "doctor" ]
+
               exitsWith 2 o
 
               let help =
