@@ -10,6 +10,7 @@ let main argv =
           CtlCommands.plan
           CtlCommands.registrations
           GcTests.tests
+          DoctorJudgement.tests
           DoctorTests.tests
           CtlCommands.usage
           CtlCommands.docs ]
