@@ -83,6 +83,10 @@ let private print (config: string) (asJson: bool) (o: Outcome) =
 
     exitCode final
 
+let private cannotLook (config: string) (why: string) =
+    eprintfn "%s: cannot look at this agent: %s; run doctor as root, where ip (iproute2) is installed" config why
+    1
+
 /// doctor: exit 0 healthy, 1 findings (or findings left after --fix).
 let run (config: string) (cniPath: string list) (asJson: bool) (fix: bool) (dryRun: bool) : int =
     let conf =
@@ -106,23 +110,30 @@ let run (config: string) (cniPath: string list) (asJson: bool) (fix: bool) (dryR
               Repairs = None
               Remaining = None }
     | Ok(entry, conf) ->
-        let before = DoctorLook.snapshot conf cniPath
-        let found = findings config before
-        let todo = repairs found
+        try
+            let before = DoctorLook.snapshot conf cniPath
+            let found = findings config before
+            let todo = repairs found
 
-        let repaired, remaining =
-            if dryRun then
-                Some [ for r in todo -> r, "not run (--dry-run)" ], None
-            elif fix then
-                let outcomes = DoctorFix.run config entry before todo
-                Some outcomes, Some(findings config (DoctorLook.snapshot conf cniPath))
-            else
-                None, None
+            let repaired, remaining =
+                if dryRun then
+                    Some [ for r in todo -> r, "not run (--dry-run)" ], None
+                elif fix then
+                    let outcomes = DoctorFix.run config entry before todo
+                    Some outcomes, Some(findings config (DoctorLook.snapshot conf cniPath))
+                else
+                    None, None
 
-        print
-            config
-            asJson
-            { Network = conf.Name
-              Found = found
-              Repairs = repaired
-              Remaining = remaining }
+            print
+                config
+                asJson
+                { Network = conf.Name
+                  Found = found
+                  Repairs = repaired
+                  Remaining = remaining }
+        with
+        // what doctor could not read (not root, ip missing) is no finding about the agent
+        | :? UnauthorizedAccessException
+        | :? IO.IOException
+        | :? ComponentModel.Win32Exception as e -> cannotLook config e.Message
+        | Failure message -> cannotLook config message
