@@ -11,6 +11,12 @@ let private attachment (text: string) : Attachment =
     | [| id; ifName |] -> { ContainerId = id; IfName = ifName }
     | _ -> failwith $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0"
 
+/// --cni-path's directories, ':'-separated; where a runtime looks when not given.
+let private cniPath (given: string option) =
+    match given with
+    | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+    | None -> PluginGc.defaultCniPath
+
 let private run (args: ParseResults<CtlArgs>) =
     match
         (if args.Contains Version then
@@ -38,21 +44,14 @@ let private run (args: ParseResults<CtlArgs>) =
             (l.GetResult(ListArgs.Path, defaultValue = Ctl.Commands.defaultPath))
             (l.Contains ListArgs.Json)
     | Gc g ->
-        let cniPath =
-            match g.TryGetResult GcArgs.Cni_Path with
-            | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
-            | None -> PluginGc.defaultCniPath
-
-        Ctl.Commands.gc (g.GetResult GcArgs.Config) cniPath (g.Contains GcArgs.Dry_Run)
+        Ctl.Commands.gc
+            (g.GetResult GcArgs.Config)
+            (cniPath (g.TryGetResult GcArgs.Cni_Path))
+            (g.Contains GcArgs.Dry_Run)
     | Doctor d ->
-        let cniPath =
-            match d.TryGetResult DoctorArgs.Cni_Path with
-            | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
-            | None -> PluginGc.defaultCniPath
-
         Ctl.DoctorCommand.run
             (d.GetResult DoctorArgs.Config)
-            cniPath
+            (cniPath (d.TryGetResult DoctorArgs.Cni_Path))
             (d.Contains DoctorArgs.Json)
             (d.Contains Fix)
             (d.Contains DoctorArgs.Dry_Run)
