@@ -67,11 +67,31 @@ type GcArgs =
             | Dry_Run ->
                 "print what the plugin's GC would do (as plan gc), run nothing. Example: l4lbctl gc /etc/cni/net.d/10-spartan.conf --dry-run"
 
+type DoctorArgs =
+    | [<MainCommand; ExactlyOnce>] Config of file: string
+    | [<Unique>] Cni_Path of directories: string
+    | Json
+    | Fix
+    | Dry_Run
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Config _ ->
+                "the network config (.conf) or conflist to check this agent for. Example: l4lbctl doctor /etc/cni/net.d/10-spartan.conf"
+            | Cni_Path _ ->
+                "where the plugin, the delegate and the Spartan IPAM plugin are looked for: directories separated by ':'; default /opt/cni/bin:/usr/lib/cni"
+            | Json -> "print one JSON document"
+            | Fix ->
+                "remove the leftovers under the plugin's locks (the plugin's GC, the Spartan IPAM plugin's DEL), then check again. Example: l4lbctl doctor /etc/cni/net.d/10-spartan.conf --fix"
+            | Dry_Run -> "show what --fix would do; change nothing"
+
 type CtlArgs =
     | [<CliPrefix(CliPrefix.None)>] Validate of ParseResults<ValidateArgs>
     | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<PlanArgs>
     | [<CliPrefix(CliPrefix.None)>] List of ParseResults<ListArgs>
     | [<CliPrefix(CliPrefix.None)>] Gc of ParseResults<GcArgs>
+    | [<CliPrefix(CliPrefix.None)>] Doctor of ParseResults<DoctorArgs>
     | [<CliPrefix(CliPrefix.None)>] Version
 
     interface IArgParserTemplate with
@@ -83,6 +103,8 @@ type CtlArgs =
             | List _ -> "list the containers registered with Minuteman and whether each netns still exists"
             | Gc _ ->
                 "run the plugin's own GC for a network, as a runtime would: every attachment recorded on this host whose netns is gone is removed, and every Minuteman checkpoint no record accounts for whose netns is gone"
+            | Doctor _ ->
+                "check this agent for a network: plugins, Spartan addresses, forwarding, dummy links, leftovers; exit 0 healthy, 1 findings"
             | Version -> "print the version"
 
 let examples =
@@ -94,4 +116,5 @@ Examples:
   l4lbctl plan gc /etc/cni/net.d/40-spartan.conflist --valid web1/eth0 --valid web2/eth0
   l4lbctl list
   l4lbctl gc /etc/cni/net.d/10-spartan.conf --dry-run
+  l4lbctl doctor /etc/cni/net.d/10-spartan.conf --fix
 """

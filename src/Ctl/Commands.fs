@@ -38,7 +38,7 @@ let private addOf (entry: Entry) : CniInput.CniInput =
       Stdin = CniInput.withPrevResult entry entry.Bytes }
 
 /// Every problem with one file, paths relative to the file.
-let private problems (path: string) : CniError list =
+let problems (path: string) : CniError list =
     match ConfigFile.read path with
     | Error errors -> errors
     | Ok entries ->

@@ -11,6 +11,12 @@ let private attachment (text: string) : Attachment =
     | [| id; ifName |] -> { ContainerId = id; IfName = ifName }
     | _ -> failwith $"\"{text}\" is not CONTAINERID/IFNAME, e.g. web1/eth0"
 
+/// --cni-path's directories, ':'-separated; where a runtime looks when not given.
+let private cniPath (given: string option) =
+    match given with
+    | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
+    | None -> PluginGc.defaultCniPath
+
 let private run (args: ParseResults<CtlArgs>) =
     match
         (if args.Contains Version then
@@ -38,12 +44,17 @@ let private run (args: ParseResults<CtlArgs>) =
             (l.GetResult(ListArgs.Path, defaultValue = Ctl.Commands.defaultPath))
             (l.Contains ListArgs.Json)
     | Gc g ->
-        let cniPath =
-            match g.TryGetResult Cni_Path with
-            | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
-            | None -> PluginGc.defaultCniPath
-
-        Ctl.Commands.gc (g.GetResult Config) cniPath (g.Contains Dry_Run)
+        Ctl.Commands.gc
+            (g.GetResult GcArgs.Config)
+            (cniPath (g.TryGetResult GcArgs.Cni_Path))
+            (g.Contains GcArgs.Dry_Run)
+    | Doctor d ->
+        Ctl.DoctorCommand.run
+            (d.GetResult DoctorArgs.Config)
+            (cniPath (d.TryGetResult DoctorArgs.Cni_Path))
+            (d.Contains DoctorArgs.Json)
+            (d.Contains Fix)
+            (d.Contains DoctorArgs.Dry_Run)
     | Version ->
         printfn
             "l4lbctl %s (the %s plugin's core; CNI %s)"
@@ -59,7 +70,7 @@ let main argv =
         ArgumentParser.Create<CtlArgs>(
             programName = "l4lbctl",
             helpTextMessage =
-                "Operate the dcos-l4lb CNI plugin: check configs, preview plans, list Minuteman registrations, run GC."
+                "Operate the dcos-l4lb CNI plugin: check configs, preview plans, list Minuteman registrations, run GC, check an agent."
                 + examples
         )
 

@@ -11,6 +11,8 @@ let main argv =
           CtlCommands.registrations
           GcTests.tests
           LogValidation.tests
+          DoctorJudgement.tests
+          DoctorTests.tests
           CtlCommands.usage
           CtlCommands.docs ]
     |> testSequenced
