@@ -10,7 +10,7 @@ open Dcos.L4lb.Ctl.DoctorSnapshot
 /// rename, milliseconds apart, inside one plugin run, which its plugins' time limits bound).
 let dotFileGrace = TimeSpan.FromMinutes 10.0
 
-/// The host end of a Spartan veth: "spt" and 12 hex digits (Plans.hostVethName).
+/// The host end of a Spartan veth: "spt" and 12 hex digits (Naming.hostVethName).
 let isSpartanHostVeth (name: string) =
     name.Length = 15
     && name.StartsWith "spt"
@@ -209,7 +209,7 @@ let private stale (s: Snapshot) (config: string) =
               finding
                   "stale-record"
                   Warning
-                  $"{Plans.attachmentName r.Attachment.ContainerId r.Attachment.IfName} (netns {r.Netns})"
+                  $"{Naming.attachmentName r.Attachment.ContainerId r.Attachment.IfName} (netns {r.Netns})"
                   "an attachment whose netns is gone, and no DEL came: its Spartan lease, host veth and checkpoint are still held."
                   gc
                   (Some PluginGc)
@@ -253,7 +253,7 @@ let private leftovers (s: Snapshot) =
 
     let ownedVeths =
         s.Records
-        |> List.map (fun r -> Plans.hostVethName r.Attachment.ContainerId r.Attachment.IfName)
+        |> List.map (fun r -> Naming.hostVethName r.Attachment.ContainerId r.Attachment.IfName)
         |> Set.ofList
 
     [ for lease in s.Leases do

@@ -52,10 +52,10 @@ let private hold (path: string) : IDisposable =
 /// change it: a lease's container and ifname, a record's dot-file's name.
 let private attachmentLock (conf: NetConf) (repair: Repair) =
     match repair with
-    | ReleaseLease l -> Some(Plans.lockPath l.ContainerId l.ReleaseIfName)
-    | RemoveDotFile d when d.Directory = Plans.attachmentDirectory conf && d.Name.EndsWith ".tmp" ->
-        Plans.parseAttachmentName (d.Name.Substring(1, d.Name.Length - 5))
-        |> Option.map (fun a -> Plans.lockPath a.ContainerId a.IfName)
+    | ReleaseLease l -> Some(Naming.lockPath l.ContainerId l.ReleaseIfName)
+    | RemoveDotFile d when d.Directory = Naming.attachmentDirectory conf && d.Name.EndsWith ".tmp" ->
+        Naming.parseAttachmentName (d.Name.Substring(1, d.Name.Length - 5))
+        |> Option.map (fun a -> Naming.lockPath a.ContainerId a.IfName)
     | _ -> None
 
 /// The same leftover: a dot-file's age moves on, the rest stays as seen.
@@ -143,7 +143,7 @@ let run (config: string) (entry: ConfigFile.Entry) (s: Snapshot) (todo: Repair l
         if own.IsEmpty then
             []
         else
-            use _gcLock = hold Plans.gcLockPath
+            use _gcLock = hold Naming.gcLockPath
 
             [ for repair in own ->
                   repair,

@@ -218,7 +218,7 @@ let private leases (conf: NetConf) : Lease list =
 
 /// Every network's attachment records.
 let private records (conf: NetConf) : Record list =
-    let all = Path.GetDirectoryName(Plans.attachmentDirectory conf)
+    let all = Path.GetDirectoryName(Naming.attachmentDirectory conf)
 
     if not (Directory.Exists all) then
         []
@@ -227,7 +227,7 @@ let private records (conf: NetConf) : Record list =
               let network = Path.GetFileName dir
 
               for r in ThisHost.files dir do
-                  match Plans.parseAttachmentName r.Name with
+                  match Naming.parseAttachmentName r.Name with
                   | Some a ->
                       yield
                           { Network = network
@@ -258,7 +258,7 @@ let leftovers (s: Snapshot) : Snapshot =
     let checkpoints = ThisHost.checkpoints s.Conf
 
     let dirs =
-        [ Plans.attachmentDirectory s.Conf
+        [ Naming.attachmentDirectory s.Conf
           if s.Conf.Minuteman.Enabled then
               s.Conf.Minuteman.Path ]
 

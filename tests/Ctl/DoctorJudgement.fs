@@ -74,7 +74,7 @@ let tests =
           testCase "an ADD between its record and its host route: neither its lease nor its veth is a leftover"
           <| fun () ->
               let id = "web1"
-              let hostVeth = Plans.hostVethName id "eth0"
+              let hostVeth = Naming.hostVethName id "eth0"
 
               let s =
                   { healthy with

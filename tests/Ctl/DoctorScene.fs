@@ -116,7 +116,7 @@ let hasLink (netns: string) (name: string) =
 
 /// The attachment's host veth, as the plugin names it.
 let hostVeth (c: Container) =
-    Plans.hostVethName c.Id L4lbInAgent.ifName
+    Naming.hostVethName c.Id L4lbInAgent.ifName
 
 /// The lease files of the Spartan IPAM network, by address.
 let leases (s: Scene) =
