@@ -493,7 +493,7 @@ let docs =
               withTemp (fun dir ->
                   restoringHost [] (fun () ->
                       for command, output, exit in examples do
-                          let code, out, err = exec "/bin/sh" [ "-c"; command.Replace(docDir, dir) ] [] None
+                          let code, out, err = exec "/bin/sh" [ "-c"; command.Replace(docDir, dir) ]
                           let shown = (out + err).TrimEnd('\n').Replace(dir, docDir).Split('\n')
 
                           let shown, output =

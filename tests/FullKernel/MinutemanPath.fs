@@ -36,6 +36,15 @@ let private scenario name withDnsmasq (body: Scene -> unit) =
 
 let private expectOk = AgentScenes.expectOk
 
+/// Runs one command for another attachment of the scene's agent: this container ID,
+/// CNI_NETNS (None leaves it unset) and ifname.
+let private runFor (scene: Scene) command (containerId: string) (netns: string option) (ifName: string) config =
+    L4lb.exec
+        { L4lb.invocation scene command scene.MainContainer config with
+            ContainerId = Some containerId
+            Netns = netns
+            IfName = Some ifName }
+
 /// A successful ADD: its output (the delegate's result, for DEL's prevResult).
 let private add (scene: Scene) conf =
     let o = L4lb.run scene "ADD" conf
@@ -199,7 +208,7 @@ let private defaultConfig =
         scenario name false (fun scene ->
             let dir = scene.UseDefaultCheckpointDir()
             Expect.equal (entries dir) [] $"{dir} before ADD"
-            let conf = L4lb.config scene false []
+            let conf = scene.Config false []
             let output = add scene conf
             expectRegistered scene dir
             expectSpartan scene
@@ -222,7 +231,7 @@ let private minutemanAlone =
         false
         (fun scene ->
             let dir = scene.CheckpointDir
-            let conf = L4lb.config scene false [ spartanOff; "minuteman", minutemanAt dir ]
+            let conf = scene.Config false [ spartanOff; "minuteman", minutemanAt dir ]
             let output = add scene conf
             expectRegistered scene dir
             Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "minuteman" ] "the container's links"
@@ -236,7 +245,7 @@ let private spartanAndMinuteman =
         true
         (fun scene ->
             let dir = scene.CheckpointDir
-            let conf = L4lb.config scene true [ "spartan", json """{ "enable": true }"""; "minuteman", minutemanAt dir ]
+            let conf = scene.Config true [ "spartan", json """{ "enable": true }"""; "minuteman", minutemanAt dir ]
             let output = add scene conf
             expectRegistered scene dir
             expectSpartan scene
@@ -255,7 +264,7 @@ let private watcherCase =
             // dcos-net waits for its directory to exist before it watches it
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
-            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = scene.Config false [ "minuteman", minutemanAt dir ]
             let cid = scene.ContainerId
             let settle () = relevant (watcher.Settle())
             let registered = CloseWrite(cid, Ok(netnsBytes scene))
@@ -287,7 +296,7 @@ let private consumerCase =
             let dir = scene.CheckpointDir
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
-            let conf = L4lb.config scene true [ "minuteman", minutemanAt dir ]
+            let conf = scene.Config true [ "minuteman", minutemanAt dir ]
             let output = add scene conf
 
             // The consumer learns of the container from the watcher, and of its netns only
@@ -387,7 +396,7 @@ let private gcReleasesLost =
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
             let settle () = relevant (watcher.Settle())
-            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = scene.Config false [ "minuteman", minutemanAt dir ]
             let a = scene.ContainerId
             let b = a + "-b"
             let eth0 = L4lbInAgent.ifName
@@ -395,7 +404,7 @@ let private gcReleasesLost =
 
             withNetns (scene.Container + "b") (fun bNetns ->
                 let outputA = add scene conf
-                let addB = L4lb.runFor scene "ADD" b (Some bNetns) eth0 conf
+                let addB = runFor scene "ADD" b (Some bNetns) eth0 conf
                 expectOk "ADD b" addB
 
                 Expect.equal
@@ -426,7 +435,7 @@ let private gcReleasesLost =
                 Expect.equal (settle ()) [] "the events of CHECK"
 
                 // the DEL the runtime still owes b (its delegate lease is released by DEL only)
-                expectOk "DEL b" (L4lb.runFor scene "DEL" b None eth0 (L4lbInAgent.withPrevResult conf addB.Stdout))
+                expectOk "DEL b" (runFor scene "DEL" b None eth0 (L4lbInAgent.withPrevResult conf addB.Stdout))
                 Expect.equal (settle ()) [] "the events of b's DEL (its checkpoint is gone already)"
 
                 del scene conf outputA
@@ -445,14 +454,14 @@ let private gcKeepsListedCheckpoint =
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
             let settle () = relevant (watcher.Settle())
-            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = scene.Config false [ "minuteman", minutemanAt dir ]
             let a = scene.ContainerId
             let eth0, eth1 = L4lbInAgent.ifName, "eth1"
             let aFile = Path.Combine(dir, a)
 
             withNetns (scene.Container + "o") (fun earlier ->
                 // the container's earlier sandbox, attached as eth1, then lost without a DEL
-                let first = L4lb.runFor scene "ADD" a (Some earlier) eth1 conf
+                let first = runFor scene "ADD" a (Some earlier) eth1 conf
                 expectOk "ADD in the earlier sandbox (eth1)" first
                 Netns.delete (scene.Container + "o")
                 // its new sandbox, attached as eth0: the checkpoint now names this netns
@@ -481,7 +490,7 @@ let private gcKeepsListedCheckpoint =
                 // by container ID), then the stale one's, which releases its delegate lease
                 del scene conf output
                 Expect.equal (settle ()) [ Delete a ] "the events of the eth0 DEL"
-                expectOk "DEL of eth1" (L4lb.runFor scene "DEL" a None eth1 (L4lbInAgent.withPrevResult conf first.Stdout))
+                expectOk "DEL of eth1" (runFor scene "DEL" a None eth1 (L4lbInAgent.withPrevResult conf first.Stdout))
                 Expect.equal (settle ()) [] "the events of the eth1 DEL")
 
             expectNothingLeft scene dir
@@ -498,12 +507,12 @@ let private attachedByOriginal =
             let dir = scene.CheckpointDir
             Directory.CreateDirectory dir |> ignore
             let watcher = scene.Watch dir
-            let conf = L4lb.config scene false [ "minuteman", minutemanAt dir ]
+            let conf = scene.Config false [ "minuteman", minutemanAt dir ]
             conf["cniVersion"] <- JsonValue.Create "1.1.0"
 
             let footprint =
                 OriginalAttachment.make
-                    (OriginalAttachment.inScene scene L4lb.searchPath OriginalAttachment.WithIfName (Some dir) true)
+                    (OriginalAttachment.inScene scene OriginalAttachment.WithIfName (Some dir) true)
                     conf
 
             Expect.equal (relevant (watcher.Settle())) [ CloseWrite(scene.ContainerId, Ok(netnsBytes scene)) ] "the original's registration"

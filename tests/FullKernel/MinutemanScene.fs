@@ -2,6 +2,7 @@ namespace Dcos.L4lb.Tests.FullKernel
 
 open System
 open System.IO
+open System.Text.Json.Nodes
 open Dcos.L4lb.Tests
 
 /// Minuteman's checkpoint directory when the config names none.
@@ -31,6 +32,21 @@ type Scene(withDnsmasq: bool) =
         )
 
     new() = new Scene(false)
+
+    /// The test's own PATH goes to the plugins: in the User-mode Linux guest it starts with
+    /// a directory where `iptables` is iptables-legacy (the guest kernel has no IPv4
+    /// nftables), which the bridge plugin needs for ipMasq.
+    override _.SearchPath =
+        match Environment.GetEnvironmentVariable "PATH" with
+        | null
+        | "" -> L4lbInAgent.searchPath
+        | p -> p
+
+    /// The README's example shape around a bridge delegate unique to the scene (its IPAM
+    /// hands out no routes, so the container knows only its own subnet); `features` adds the
+    /// "spartan"/"minuteman" fields, none of them meaning the defaults.
+    member s.Config (ipMasq: bool) (features: (string * JsonNode) list) : JsonObject =
+        L4lbInAgent.config "0.4.0" "bridge" s.Bridge ipMasq s.Subnet features
 
     /// "fka"/"fkc" netns, "fkb" bridges on 10.201.x.0/24.
     static member Names: AgentSceneNames =

@@ -17,7 +17,7 @@ let private minutemanOn (scene: Scene) =
     [ "minuteman", JsonNode.Parse $"""{{ "enable": true, "path": "{scene.CheckpointDir}" }}""" ]
 
 let private where (scene: Scene) (lease: LeaseFormat) (withCheckpoint: bool) : Where =
-    inScene scene L4lbInAgent.searchPath lease (if withCheckpoint then Some scene.CheckpointDir else None) false
+    inScene scene lease (if withCheckpoint then Some scene.CheckpointDir else None) false
 
 let private expectOk = AgentScenes.expectOk
 
@@ -93,7 +93,7 @@ let private checkAndDel version lease =
     AgentScenes.scenario<Scene>
         $"{leaseText lease}, config raised to {version}: CHECK passes (and sees the host route through the random veth go); DEL removes the links and the lease"
         (fun scene ->
-            let conf = L4lb.config scene version minutemanOff
+            let conf = scene.Config version minutemanOff
             let f = make (where scene lease false) conf
             expectFootprint scene f
             let conf = L4lbInAgent.withPrevResult conf (resultAs version f.DelegateResult)
@@ -105,7 +105,7 @@ let private checkAndDel version lease =
 
             let o = L4lb.run scene "CHECK" conf
             Expect.notEqual o.ExitCode 0 $"CHECK without the host route: {Command.describe o}"
-            Expect.stringContains (snd (L4lb.error o)) "host route" "CHECK names the host route"
+            Expect.stringContains (L4lbInAgent.error o).Text "host route" "CHECK names the host route"
             expectOk "DEL" (L4lb.run scene "DEL" conf)
             Expect.equal (Kernel.linkNames scene.Container) [ "lo" ] "the container's links"
             expectGoneFromAgent scene f)
@@ -119,7 +119,7 @@ let tests =
           AgentScenes.scenario<Scene>
               "with its Minuteman checkpoint: CHECK finds only the minuteman link missing (no dummy links here); DEL removes the checkpoint too"
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" (minutemanOn scene)
                   let f = make (where scene WithIfName true) conf
 
                   Expect.equal
@@ -130,7 +130,7 @@ let tests =
                   let conf = L4lbInAgent.withPrevResult conf (resultAs "1.1.0" f.DelegateResult)
                   let o = L4lb.run scene "CHECK" conf
                   Expect.notEqual o.ExitCode 0 "CHECK without the minuteman link"
-                  let _, text = L4lb.error o
+                  let text = (L4lbInAgent.error o).Text
                   Expect.stringContains text "Minuteman link" "names the minuteman link"
 
                   for other in [ "Spartan"; "host veth"; "host route"; "checkpoint"; "delegate" ] do
@@ -143,10 +143,10 @@ let tests =
           AgentScenes.scenario<Scene>
               "DEL without CNI_NETNS releases the leases; the veth… end, out of reach, stays until the netns goes"
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" minutemanOff
+                  let conf = scene.Config "1.1.0" minutemanOff
                   let f = make (where scene WithIfName false) conf
                   let conf = L4lbInAgent.withPrevResult conf (resultAs "1.1.0" f.DelegateResult)
-                  expectOk "DEL without CNI_NETNS" (L4lb.runIn scene "DEL" "" conf)
+                  expectOk "DEL without CNI_NETNS" (L4lb.runIn scene "DEL" (Some "") conf)
                   Attachment.expectReleased scene
                   Expect.isSome (Kernel.link scene.Agent f.HostVeth) $"{f.HostVeth} after DEL"
                   Netns.delete scene.Container
@@ -162,13 +162,13 @@ let tests =
               ("GC knows nothing of it while its netns exists; once the netns is gone (the veth and host route with it) "
                + "it removes the orphaned checkpoint, not the lease, which the runtime's DEL releases")
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" (minutemanOn scene)
                   let f = make (where scene WithIfName true) conf
 
                   let delegateLease () =
                       scene.Allocations L4lbInAgent.network |> List.map _.Owner
 
-                  expectOk "GC, the netns still there" (Gc.gc scene conf [])
+                  expectOk "GC, the netns still there" (L4lb.gc scene conf [])
                   expectFootprint scene f
                   Expect.isTrue (File.Exists scene.CheckpointFile) "the checkpoint after the first GC"
 
@@ -183,7 +183,7 @@ let tests =
                       (Kernel.routes scene.Agent |> List.filter (fun r -> r.Destination = f.Address))
                       "the agent's route to the Spartan address"
 
-                  expectOk "GC, the netns gone" (Gc.gc scene conf [])
+                  expectOk "GC, the netns gone" (L4lb.gc scene conf [])
                   Expect.isFalse (File.Exists scene.CheckpointFile) "the checkpoint after the second GC"
 
                   Expect.equal

@@ -25,9 +25,9 @@ type Case =
         Shape: Shape
         /// What the error must mention besides the step.
         Mentions: string list
-        Conf: Scene -> L4lb.Conf
+        Conf: Scene -> Config.Conf
         /// Before ADD: sets the failure up; returns more containers whose state is watched.
-        Arrange: Scene -> Container -> L4lb.Conf -> Container list
+        Arrange: Scene -> Container -> Config.Conf -> Container list
         Tweak: Scene -> L4lb.Invocation -> L4lb.Invocation
         /// After ADD, before the comparison: checks that what the test put in the plugin's
         /// way during the ADD is still there (the rollback must not take it), and removes it.
@@ -41,7 +41,7 @@ let baseCase name step =
       Step = step
       Shape = shape
       Mentions = []
-      Conf = fun _ -> L4lb.defaults
+      Conf = fun _ -> Config.defaults
       Arrange = fun _ _ _ -> []
       Tweak = fun _ inv -> inv
       Foreign = fun _ _ -> ()
@@ -70,13 +70,13 @@ let run (case: Case) () =
     let watched = case.Arrange scene c conf
     let before = scene.State(c :: watched)
     let log = effectLogOf scene
-    let inv = case.Tweak scene (L4lb.invocation scene "ADD" c (L4lb.config conf))
+    let inv = case.Tweak scene (L4lb.invocation scene "ADD" c (Config.build conf))
 
     let inv =
         { inv with
             Environment = ("DCOS_L4LB_LOG_FILE", log) :: inv.Environment }
 
-    let o = L4lb.exec scene inv
+    let o = L4lb.exec inv
 
     try
         let reply = expectFailedAt case.Shape case.Step case.Mentions o
@@ -111,7 +111,7 @@ let sendtoCounts: Lazy<Map<string, int * int>> =
          let log = Path.Combine(scene.Scratch, "calibration.log")
 
          let inv =
-             { L4lb.invocation scene "ADD" c (L4lb.config L4lb.defaults) with
+             { L4lb.invocation scene "ADD" c (Config.build Config.defaults) with
                  Tracer =
                      [ "strace"
                        "-qq"
@@ -123,7 +123,7 @@ let sendtoCounts: Lazy<Map<string, int * int>> =
                        "trace=sendto,write,pwrite64" ]
                  Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
-         expectOk "the calibration ADD" (L4lb.exec scene inv)
+         expectOk "the calibration ADD" (L4lb.exec inv)
          let mutable sendtos = 0
 
          let counts =
@@ -189,15 +189,15 @@ let private hooked = { shape with Delegate = Fakes.bridge }
 
 let private hookedConf =
     fun (_: Scene) ->
-        { L4lb.defaults with
+        { Config.defaults with
             DelegateType = Fakes.bridge }
 
 let private ipamHooked = { shape with Ipam = Fakes.hostLocal }
 
 let private ipamHookedConf =
     fun (_: Scene) ->
-        { L4lb.defaults with
-            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+        { Config.defaults with
+            Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
 let private routeCase (service: string) =
     { baseCase
@@ -242,7 +242,7 @@ let natural: Case list =
           Mentions = [ "not found in CNI_PATH" ]
           Conf =
               fun _ ->
-                  { L4lb.defaults with
+                  { Config.defaults with
                       DelegateType = "no-such-delegate" } }
 
       { baseCase "delegate ADD: the delegate refuses (code 11)" $"delegate {Fakes.failing} ADD" with
@@ -250,7 +250,7 @@ let natural: Case list =
           Mentions = [ "try again later" ]
           Conf =
               fun _ ->
-                  { L4lb.defaults with
+                  { Config.defaults with
                       DelegateType = Fakes.failing }
           Extra = fun _ _ _ reply -> Expect.equal reply.Code 11 "the delegate's error code is kept" }
 
@@ -284,8 +284,8 @@ let natural: Case list =
           Mentions = [ "not found in CNI_PATH" ]
           Conf =
               fun _ ->
-                  { L4lb.defaults with
-                      Spartan = Some(L4lb.ipamType "no-such-ipam") } }
+                  { Config.defaults with
+                      Spartan = Some(Config.ipamType "no-such-ipam") } }
 
       { baseCase
             "Spartan IPAM ADD: host-local allocates, then two addresses are returned"
@@ -320,15 +320,15 @@ let natural: Case list =
           Mentions = [ "no IP addresses available" ]
           Conf =
               fun _ ->
-                  { L4lb.defaults with
-                      Spartan = Some(L4lb.oneAddressRange "198.51.100.10") }
+                  { Config.defaults with
+                      Spartan = Some(Config.oneAddressRange "198.51.100.10") }
           Arrange =
               fun scene _ conf ->
                   let other = scene.NewContainer()
 
                   expectOk
                       "the other container's ADD"
-                      (L4lb.exec scene (L4lb.invocation scene "ADD" other (L4lb.config conf)))
+                      (L4lb.exec (L4lb.invocation scene "ADD" other (Config.build conf)))
 
                   Expect.equal
                       (expectAttached scene other)
@@ -375,8 +375,8 @@ let natural: Case list =
             Mentions = [ "File exists" ]
             Conf =
                 fun _ ->
-                    { L4lb.defaults with
-                        Spartan = Some(L4lb.oneAddressRange "198.51.100.10") }
+                    { Config.defaults with
+                        Spartan = Some(Config.oneAddressRange "198.51.100.10") }
             Arrange =
                 fun scene _ _ ->
                     Command.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]
@@ -394,15 +394,15 @@ let minuteman: Case list =
               Mentions = [ "dummy" ]
               Conf =
                   fun scene ->
-                      { L4lb.defaults with
-                          Minuteman = L4lb.minutemanOn scene } }
+                      { Config.defaults with
+                          Minuteman = Config.minutemanOn scene } }
       { baseCase "Minuteman link: the container gets a link named minuteman while the IPAM plugin runs" "Minuteman link" with
           Shape = { on with Ipam = Fakes.hostLocal }
           Conf =
               fun scene ->
-                  { L4lb.defaults with
-                      Spartan = Some(L4lb.ipamType Fakes.hostLocal)
-                      Minuteman = L4lb.minutemanOn scene }
+                  { Config.defaults with
+                      Spartan = Some(Config.ipamType Fakes.hostLocal)
+                      Minuteman = Config.minutemanOn scene }
           Arrange =
               fun scene c _ ->
                   Fakes.hook scene Fakes.hostLocal "ADD" $"ip -n {c.Netns} link add minuteman type bridge\n"
@@ -413,8 +413,8 @@ let minuteman: Case list =
               Shape = on
               Conf =
                   fun scene ->
-                      { L4lb.defaults with
-                          Minuteman = L4lb.minutemanOn scene }
+                      { Config.defaults with
+                          Minuteman = Config.minutemanOn scene }
               Arrange =
                   fun scene _ _ ->
                       File.WriteAllText(scene.CheckpointDir, "not a directory")

@@ -52,40 +52,16 @@ let lockNumber (containerId: string) (ifName: string) =
 
     hash % 64UL
 
-/// GC as a runtime speaking CNI 1.1 sends it: only CNI_COMMAND and CNI_PATH, the ADD
-/// config at cniVersion 1.1.0 with `valid` as cni.dev/valid-attachments; the effect log
-/// goes to `log`.
-let private gcArguments (scene: Scene) (config: JsonNode) (valid: Container list) (log: string) =
-    let conf = config.DeepClone().AsObject()
-    conf["cniVersion"] <- JsonValue.Create "1.1.0"
-    let list = JsonArray()
-
-    for c in valid do
-        let attachment = JsonObject()
-        attachment["containerID"] <- JsonValue.Create c.Id
-        attachment["ifname"] <- JsonValue.Create L4lbInAgent.ifName
-        list.Add attachment
-
-    conf["cni.dev/valid-attachments"] <- list
-
-    let env =
-        [ "PATH", L4lbInAgent.searchPath
-          "CNI_COMMAND", "GC"
-          "CNI_PATH", String.Join(":", [ scene.Fakes; L4lbInAgent.referencePlugins ])
-          "DCOS_L4LB_LOG_FILE", log ]
-
-    let program, args =
-        L4lbInAgent.inAgent "" scene.VarLib scene.Agent [ L4lbBinary.path ]
-
-    program, args, env, conf.ToJsonString()
+/// GC as a runtime speaking CNI 1.1 sends it, listing `valid`; the effect log goes to `log`.
+let private gcInvocation (scene: Scene) (config: JsonNode) (valid: Container list) (log: string) =
+    { L4lb.ofNetwork scene "GC" (L4lb.gcConfig config [ for c in valid -> c.Id, L4lbInAgent.ifName ]) with
+        Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
 let private gc (scene: Scene) config valid log : Command.Outcome =
-    let program, args, env, stdin = gcArguments scene config valid log
-    Processes.executeWithin 30_000 program args (Some env) stdin
+    L4lb.exec (gcInvocation scene config valid log)
 
 let private startGc (scene: Scene) config valid log : Processes.Running =
-    let program, args, env, stdin = gcArguments scene config valid log
-    new Processes.Running(program, args, Some env, stdin)
+    L4lb.start (gcInvocation scene config valid log)
 
 /// The container with another ID, one whose lock file is that of `other`.
 let private sharingLockWith (other: Container) (c: Container) =
@@ -97,14 +73,11 @@ let private sharingLockWith (other: Container) (c: Container) =
             |> Seq.find (fun id -> lockNumber id L4lbInAgent.ifName = n) }
 
 let private add (scene: Scene) conf (c: Container) =
-    L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+    L4lb.exec (L4lb.invocation scene "ADD" c conf)
 
-/// DEL as the runtime sends it for a container whose netns may be gone ("" for no netns).
-let private del (scene: Scene) conf (c: Container) (netns: string) =
-    L4lb.exec
-        scene
-        { L4lb.invocation scene "DEL" c conf with
-            Netns = netns }
+/// DEL as the runtime sends it for a container whose netns may be gone (None: no netns).
+let private del (scene: Scene) conf (c: Container) (netns: string option) =
+    L4lb.exec { L4lb.invocation scene "DEL" c conf with Netns = netns }
 
 /// The stale container is released: no Spartan lease, no record, no host veth; a netns
 /// that is still there lost its Spartan veth with the host end.
@@ -184,7 +157,7 @@ let private gcWhileAdding () =
 
     let gone, kept = List.splitAt (stale / 2) lost
     let baseline = scene.State(cs @ kept)
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
 
     // the stale ones: attached, then lost by the runtime (no DEL, no longer listed)
     let staleAdds = lost |> Processes.parallelMap degree (fun c -> c, add scene conf c)
@@ -315,7 +288,7 @@ let private gcWhileAdding () =
         Array.toList adds
         |> List.zip cs
         |> Processes.parallelMap degree (fun (c, o) ->
-            c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
+            c, L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
 
     for c, o in checks do
         expectOk $"CHECK of {c.Id} after the race" o
@@ -332,8 +305,8 @@ let private gcWhileAdding () =
     // the DELs the runtime owes: every container, the lost ones too (only DEL releases
     // their delegate leases: the reference bridge does not speak CNI 1.1)
     let dels =
-        (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, c.Path, o.Stdout))
-        @ [ for c, o in staleAdds -> c, (if List.contains c gone then "" else c.Path), o.Stdout ]
+        (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, Some c.Path, o.Stdout))
+        @ [ for c, o in staleAdds -> c, (if List.contains c gone then None else Some c.Path), o.Stdout ]
         |> Processes.parallelMap degree (fun (c, netns, output) ->
             c, del scene (L4lbInAgent.withPrevResult conf output) c netns)
 
@@ -400,8 +373,8 @@ let private killedWaiting () =
     use scene = new Scene()
 
     let conf =
-        L4lb.config
-            { L4lb.defaults with
+        Config.build
+            { Config.defaults with
                 DelegateType = Fakes.bridge }
 
     Fakes.ensure scene
@@ -421,7 +394,7 @@ let private killedWaiting () =
         "ADD"
         $"touch '{mark}'\ni=0\nwhile [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
 
-    use adding = L4lb.start scene (L4lb.invocation scene "ADD" x conf)
+    use adding = L4lb.start (L4lb.invocation scene "ADD" x conf)
     Processes.waitUntil "X's ADD to reach the delegate's hook" 20_000 (fun () -> File.Exists mark)
 
     let log = Path.Combine(scene.Scratch, "gc-killed.log")
@@ -451,10 +424,10 @@ let private killedWaiting () =
 
     expectOk
         "CHECK of X"
-        (L4lb.exec scene (L4lb.invocation scene "CHECK" x (L4lbInAgent.withPrevResult conf added.Stdout)))
+        (L4lb.exec (L4lb.invocation scene "CHECK" x (L4lbInAgent.withPrevResult conf added.Stdout)))
 
-    expectOk "DEL of X" (del scene (L4lbInAgent.withPrevResult conf added.Stdout) x x.Path)
-    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s "")
+    expectOk "DEL of X" (del scene (L4lbInAgent.withPrevResult conf added.Stdout) x (Some x.Path))
+    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s None)
     expectUnchanged "after both DELs" before (scene.State [ x ])
     expectNoAllocation scene s
     Expect.equal (records scene) [] "the records at the end"
@@ -466,9 +439,9 @@ let private killedRemoving () =
     use scene = new Scene()
 
     let conf =
-        L4lb.config
-            { L4lb.defaults with
-                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+        Config.build
+            { Config.defaults with
+                Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
     Fakes.ensure scene
     let s = scene.NewContainer()
@@ -493,7 +466,7 @@ let private killedRemoving () =
     expectReleased scene s
     Expect.equal (records scene) [] "the records after the second GC"
 
-    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s s.Path)
+    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s (Some s.Path))
     expectUnchanged "after DEL" before (scene.State [ s ])
     expectNoAllocation scene s
 
@@ -505,16 +478,16 @@ let private killedAdd () =
     use scene = new Scene()
 
     let conf =
-        L4lb.config
-            { L4lb.defaults with
+        Config.build
+            { Config.defaults with
                 DelegateType = Fakes.bridge
-                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+                Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
     let c = scene.NewContainer()
     let before = scene.State [ c ]
     let mark = Fakes.marker scene "reached"
     Fakes.delegateFirst scene $"touch '{mark}'\nsleep 30\n"
-    use adding = L4lb.start scene (L4lb.invocation scene "ADD" c conf)
+    use adding = L4lb.start (L4lb.invocation scene "ADD" c conf)
     Processes.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
     let o = killAndReap adding
     Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {L4lb.describe o}"
@@ -527,7 +500,7 @@ let private killedAdd () =
     Expect.equal (records scene) [] "the records after GC"
 
     // the delegate's part stays for the DEL the runtime owes (bridge 1.1.1 has no GC)
-    expectOk "DEL" (del scene conf c c.Path)
+    expectOk "DEL" (del scene conf c (Some c.Path))
     expectUnchanged "after GC and DEL" before (scene.State [ c ])
     expectNoAllocation scene c
 

@@ -48,12 +48,12 @@ let private fill () =
     let all = phase "netns setup" (fun () -> scene.NewContainers(containers + 1))
     let cs, extra = List.truncate containers all, List.last all
     let baseline = phase "baseline" (fun () -> scene.State all)
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
 
     let adds =
         phase "ADD" (fun () ->
             cs
-            |> Processes.parallelMap degree (fun c -> c, L4lb.exec scene (L4lb.invocation scene "ADD" c conf)))
+            |> Processes.parallelMap degree (fun c -> c, L4lb.exec (L4lb.invocation scene "ADD" c conf)))
 
     failures "ADDs" adds
 
@@ -61,7 +61,7 @@ let private fill () =
         phase "CHECK" (fun () ->
             adds
             |> Processes.parallelMap degree (fun (c, o) ->
-                c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout))))
+                c, L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout))))
 
     failures "CHECKs" checks
 
@@ -82,7 +82,7 @@ let private fill () =
 
     // the range is full: one more ADD fails at the Spartan IPAM and undoes the delegate
     let beforeExtra = scene.State [ extra ]
-    let o = L4lb.exec scene (L4lb.invocation scene "ADD" extra conf)
+    let o = L4lb.exec (L4lb.invocation scene "ADD" extra conf)
 
     expectFailedAt shape "Spartan IPAM host-local ADD" [ "no IP addresses available" ] o
     |> ignore
@@ -94,7 +94,7 @@ let private fill () =
         phase "DEL" (fun () ->
             adds
             |> Processes.parallelMap degree (fun (c, o) ->
-                c, L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
+                c, L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
 
     failures "DELs" dels
     phase "final state" (fun () -> expectUnchanged "after DEL of every container" baseline (scene.State all))

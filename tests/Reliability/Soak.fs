@@ -43,7 +43,7 @@ let private openFds () =
 let private soak () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
     let before = scene.State [ c ]
     let namespaces = ourNamespaces scene
     // taken after the first cycle: the first child process sets up the runtime's own
@@ -63,14 +63,14 @@ let private soak () =
 
         let inv command config =
             { L4lb.invocation scene command c config with
-                ContainerId = id }
+                ContainerId = Some id }
 
-        let add = L4lb.exec scene (inv "ADD" conf)
+        let add = L4lb.exec (inv "ADD" conf)
         expectOk $"cycle {cycle}: ADD" add
         let withResult = L4lbInAgent.withPrevResult conf add.Stdout
-        let check = L4lb.exec scene (inv "CHECK" withResult)
+        let check = L4lb.exec (inv "CHECK" withResult)
         expectOk $"cycle {cycle}: CHECK" check
-        let del = L4lb.exec scene (inv "DEL" withResult)
+        let del = L4lb.exec (inv "DEL" withResult)
         expectOk $"cycle {cycle}: DEL" del
         adds.Add add.Elapsed.TotalMilliseconds
         checks.Add check.Elapsed.TotalMilliseconds
