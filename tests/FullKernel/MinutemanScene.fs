@@ -82,8 +82,10 @@ type Scene(withDnsmasq: bool) =
         s.Own("checkpoint watcher", w.Pid, "checkpoint-watcher", w)
         w
 
-    /// An HTTP server in the agent netns on address:port, serving `www` (for at most
-    /// 150 s), stopped at teardown. Returns it once it listens.
+    /// An HTTP server in the agent netns on address:port, serving `www`, stopped at
+    /// teardown (`timeout` ends it after 900 s should teardown never come). Returns it once
+    /// it listens: python3 starts in a second or two in the guest, the wait is a guard
+    /// against a hang.
     member s.Serve(address: string, port: int, files: (string * string) list) : Background =
         let www = Path.Combine(s.Scratch, "www")
 
@@ -93,7 +95,7 @@ type Scene(withDnsmasq: bool) =
         let p =
             new Background(
                 "ip",
-                [ "netns"; "exec"; s.Agent; "timeout"; "150"; Programs.python3; "-m"; "http.server"; string port
+                [ "netns"; "exec"; s.Agent; "timeout"; "900"; Programs.python3; "-m"; "http.server"; string port
                   "--bind"; address; "--directory"; www ]
             )
 
@@ -101,7 +103,7 @@ type Scene(withDnsmasq: bool) =
 
         Programs.waitUntil
             $"the HTTP server on {address}:{port}"
-            20.
+            120.
             (fun () -> if p.HasExited then Some $"it exited: {p.Log}" else None)
             (fun () -> Netns.isListening s.Agent "-tln" address port)
 

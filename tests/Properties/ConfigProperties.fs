@@ -2,15 +2,15 @@ module Dcos.L4lb.Tests.ConfigProperties
 
 open System
 open System.Text
-open System.Text.RegularExpressions
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = Generators.scaled 300 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
+open System.Text.RegularExpressions
 
 let private parseBytes (bytes: byte[]) = NetConf.parse (ReadOnlyMemory bytes)
 let private parseJson json = parseBytes (Json.render json)
@@ -59,6 +59,9 @@ let private neverThrows (bytes: byte[]) =
     match parseBytes bytes with
     | Ok _ -> true
     | Error errors -> not errors.IsEmpty && List.forall wellFormed errors
+
+/// This file's properties get 300 cases each.
+let private property name body = propertyWith 300 name body
 
 let parsing =
     testList

@@ -3,17 +3,17 @@
 /// checkpoints the original plugin left without a record go once nothing can use them.
 module Dcos.L4lb.Tests.GcProperties
 
-open System.Collections.Generic
+open System
+open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
-open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 200 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.PropertyTest
+open System.Collections.Generic
 
 /// One container of a GC scenario: attached by ADD; `Valid`: in the runtime's list;
 /// `Gone`: its netns was deleted before the GC (the usual case for a stale one).
@@ -104,6 +104,9 @@ let private removed (s: GcScenario) (w: World) (m: Member) =
 let private checks (s: GcScenario) w (m: Member) =
     let _, reply, _ = invoke s.Conf { m.Invocation with Command = Check } w
     reply.ExitCode = 0 && (w.Records.ContainsKey(recordKey s.Conf m))
+
+/// This file's properties get 200 cases each.
+let private property name body = propertyWith 200 name body
 
 let gc =
     testList

@@ -14,10 +14,10 @@ let main argv =
           Examples.protocol
           Examples.addresses
           PlanProperties.addDel
-          PlanProperties.rollback
+          RollbackProperties.rollback
           PlanProperties.check
           PlanProperties.concurrency
-          PlanProperties.negotiation
+          NegotiationProperties.negotiation
           PlanProperties.examples
           SpartanDnsProperties.dns
           MesosProperties.mesos

@@ -2,16 +2,15 @@
 module Dcos.L4lb.Tests.MesosProperties
 
 open System
+open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
-let private property name body = testPropertyWithConfig config name body
-
-let private address = Gen.choose (0, Int32.MaxValue) |> Gen.map (uint32 >> Ipv4)
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
 let mesos =
     let lookup pairs name = pairs |> List.tryFind (fst >> (=) name) |> Option.map snd
@@ -19,11 +18,11 @@ let mesos =
     testList
         "Mesos container IP"
         [ property "MESOS_CONTAINER_IP wins over LIBPROCESS_IP"
-          <| Prop.forAll (Arb.fromGen (Gen.zip address address)) (fun (a, b) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip ipv4 ipv4)) (fun (a, b) ->
               Mesos.containerIp (lookup [ "LIBPROCESS_IP", string b; "MESOS_CONTAINER_IP", string a ]) = Ok(MesosAddress a))
 
           property "LIBPROCESS_IP is used when MESOS_CONTAINER_IP is unset or empty"
-          <| Prop.forAll (Arb.fromGen (Gen.zip address (Gen.elements [ []; [ "MESOS_CONTAINER_IP", "" ] ]))) (fun (b, extra) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip ipv4 (Gen.elements [ []; [ "MESOS_CONTAINER_IP", "" ] ]))) (fun (b, extra) ->
               Mesos.containerIp (lookup (("LIBPROCESS_IP", string b) :: extra)) = Ok(MesosAddress b))
 
           property "anything but an IPv4 address is an error naming the variable"

@@ -7,18 +7,16 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
-let private property name body = testPropertyWithConfig config name body
-
-let private address = Gen.choose (0, Int32.MaxValue) |> Gen.map (uint32 >> Ipv4)
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
 let dns =
     testList
         "result DNS"
         [ property "Spartan's addresses come first, once each, and the rest of the result is untouched"
-          <| Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.nonEmptyListOf address |> Gen.map List.distinct) (Gen.listOf address) jsonObject)) (fun (ours, theirs, rest) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.nonEmptyListOf ipv4 |> Gen.map List.distinct) (Gen.listOf ipv4) jsonObject)) (fun (ours, theirs, rest) ->
               let existing = Json.Array(theirs |> List.map (fun ip -> Json.String(ip.ToString())))
               let result = rest |> Json.withField "dns" (Json.Object [ "nameservers", existing; "search", Json.Array [ Json.String "a.b" ] ])
               let updated = PluginOutput.withNameservers ours result

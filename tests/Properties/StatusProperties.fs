@@ -1,15 +1,16 @@
 /// STATUS (CNI 1.1): is the plugin ready to serve ADD?
 module Dcos.L4lb.Tests.StatusProperties
 
+open System
 open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
 let status =
     let statusOf (conf: NetConf) (w: HostModel.World) =
