@@ -206,7 +206,7 @@ module Consumer =
 /// The attachment records ADD writes and DEL and GC remove, by name
 /// ("<containerID>@<ifname>"), dot-files included.
 let records (scene: Scene) =
-    entries (Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", L4lbInAgent.network))
+    scene.AttachmentRecords
 
 /// The Spartan IPAM leases as "<containerID> <ifname>": host-local's lease files hold both,
 /// one a line.

@@ -35,7 +35,7 @@ let private owners (scene: Scene) network =
     scene.Allocations network |> List.map _.Owner |> List.sort
 
 let private records (scene: Scene) =
-    scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
+    scene.AttachmentRecords
 
 let private scenario name body = AgentScenes.scenario<Scene> name body
 

@@ -121,7 +121,7 @@ let tests =
                   Attachment.expectNothingLeft scene
 
                   Expect.equal
-                      (scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network))
+                      (scene.AttachmentRecords)
                       []
                       "attachment records at the end")
 

@@ -82,7 +82,7 @@ let private expectGoneFromAgent (scene: Scene) (f: Footprint) =
 
     Attachment.expectReleased scene
     Expect.isFalse (File.Exists scene.CheckpointFile) "the Minuteman checkpoint"
-    Expect.equal (scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)) [] "attachment records"
+    Expect.equal (scene.AttachmentRecords) [] "attachment records"
 
 let private leaseText lease =
     match lease with

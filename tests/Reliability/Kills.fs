@@ -11,13 +11,6 @@ open Expecto
 open Dcos.L4lb.Tests
 open Expectations
 
-/// SIGKILL to the plugin's process group; waits until every member is gone.
-let private killAndReap (r: Processes.Running) =
-    r.Kill()
-    let o = r.Wait 10_000
-    Processes.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Processes.groupMembers r.Group = [])
-    o
-
 let private del (scene: Scene) (c: Container) (conf: Config.Conf) =
     let o = L4lb.exec (L4lb.invocation scene "DEL" c (Config.build conf))
     expectOk "DEL after the kill" o
@@ -46,7 +39,7 @@ let private killedAdd
     Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark && ready (effectLog log))
     Expect.equal (Processes.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
     Expect.isGreaterThan (Processes.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
     partial scene c
@@ -116,7 +109,7 @@ let private killDuringDel () =
 
     use r = L4lb.start (L4lb.invocation scene "DEL" c (Config.build conf))
     Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
     Expect.isNone (Kernel.link c.Netns "eth0") "the delegate's DEL had detached eth0"
@@ -160,7 +153,7 @@ let private killAnywhere () =
         let delay = duration * float i / float (rounds - 1)
         use r = L4lb.start (invocation c)
         Thread.Sleep(TimeSpan.FromMilliseconds delay)
-        let o = killAndReap r
+        let o = Processes.killAndReap r
         let finished = (effectLog log).Length
 
         // the log has a line as each step completes: the next one in the log's order was
@@ -241,7 +234,7 @@ let private killAtStep (step: string) () =
 
     Processes.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
     Expect.isNonEmpty (Processes.groupMembers r.Group) "the delegate still runs"
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.equal o.Stdout "" "a killed plugin prints no reply"
     Fakes.expectWaited scene

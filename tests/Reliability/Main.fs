@@ -74,12 +74,12 @@ let tests =
 
     testList
         "reliability"
-        [ Faults.tests
+        [ FaultCases.tests
           planShape
           Kills.tests
           Lanes.tests
           Duplicate.tests
-          GcRace.tests
+          GcKilled.tests
           testSequenced (testList "sequential" [ Kills.anywhere; Load.tests; Soak.tests; GcRace.race; leaks ]) ]
 
 [<EntryPoint>]

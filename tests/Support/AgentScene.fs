@@ -299,6 +299,10 @@ type AgentScene(settings: AgentSceneSettings) =
         else
             []
 
+    /// The attachment records of the configs' network (Plans.attachmentDirectory), by
+    /// name ("<containerID>@<ifname>"), dot-files included.
+    member s.AttachmentRecords = s.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
+
     interface IDisposable with
         member _.Dispose() = teardown ()
 

@@ -138,6 +138,14 @@ let processesIn (netnsPath: string) : int list =
 let waitUntil (what: string) (timeoutMs: int) (condition: unit -> bool) =
     Programs.waitUntil what (float timeoutMs / 1000.) (fun () -> None) condition
 
+/// SIGKILL to the program's process group; waits until every member is gone (a guard of
+/// 10 s each against a hang: it takes milliseconds).
+let killAndReap (r: Running) =
+    r.Kill()
+    let o = r.Wait 10_000
+    waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> groupMembers r.Group = [])
+    o
+
 /// Runs `body` over the items with at most `degree` at a time; results in item order.
 let parallelMap (degree: int) (body: 'a -> 'b) (items: 'a list) : 'b list =
     let input = List.toArray items
