@@ -221,6 +221,15 @@ let spartanLeases (scene: Scene) =
     else
         []
 
+/// The scene's container after a GC that kept it (eth0): registered, attached to
+/// Spartan, and its lease and record the only ones left.
+let expectKeptByGc (scene: Scene) (dir: string) =
+    let a, eth0 = scene.ContainerId, L4lbInAgent.ifName
+    expectRegistered scene dir
+    expectSpartan scene
+    Expect.equal (spartanLeases scene) [ $"{a} {eth0}" ] "Spartan leases after GC"
+    Expect.equal (records scene) [ $"{a}@{eth0}" ] "attachment records after GC"
+
 /// Another netns in the scene (a second container, or an earlier sandbox), deleted after
 /// `body` whatever happens, unless the test deleted it already.
 let withNetns (name: string) (body: string -> unit) =

@@ -6,7 +6,6 @@ module Dcos.L4lb.Tests.FullKernel.MinutemanPath
 open System
 open System.IO
 open System.Text
-open System.Text.Json.Nodes
 open Expecto
 open Dcos.L4lb.Tests
 open Dcos.L4lb.Tests.FullKernel.MinutemanChecks

@@ -19,13 +19,6 @@ type Variant =
 
 let private json (text: string) = JsonNode.Parse text
 
-/// {"enable": enable, "path": the scene's checkpoint dir}
-let private minutemanField (enable: bool) (scene: Scene) =
-    let field = JsonObject()
-    field["enable"] <- JsonValue.Create enable
-    field["path"] <- JsonValue.Create scene.CheckpointDir
-    field :> JsonNode
-
 /// This kernel has no dummy links, so the upstream cases run with Minuteman off; the
 /// third upstream case (Spartan off) needs Minuteman and is among the Minuteman cases.
 let variants =
@@ -35,15 +28,13 @@ let variants =
         Features =
           fun scene ->
               [ "spartan", json """{ "enable": true }"""
-                "minuteman", minutemanField false scene ] } ]
-
-let private minutemanOn = minutemanField true
+                scene.MinutemanAt false ] } ]
 
 let minutemanVariants =
     [ { Name = "Minuteman on"
-        Features = fun scene -> [ "minuteman", minutemanOn scene ] }
+        Features = fun scene -> [ scene.MinutemanAt true ] }
       { Name = "Spartan off, Minuteman on"
-        Features = fun scene -> [ "spartan", json """{ "enable": false }"""; "minuteman", minutemanOn scene ] } ]
+        Features = fun scene -> [ "spartan", json """{ "enable": false }"""; scene.MinutemanAt true ] } ]
 
 // ---- helpers -------------------------------------------------------------------------
 

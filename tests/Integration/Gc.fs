@@ -9,7 +9,6 @@ open System.Text.Json.Nodes
 open Expecto
 open Dcos.L4lb.Tests
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
 /// A second container in the scene, with its own netns, deleted after `body` whatever
 /// happens (unless the test deleted it already).
@@ -43,7 +42,7 @@ let tests =
     testList
         "GC and STATUS (CNI 1.1)"
         [ scenario "GC releases a container that is gone and leaves the listed one attached" (fun scene ->
-              let conf = scene.Config "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               let a = scene.ContainerId
 
               withSecond scene (fun bNetns b ->
@@ -75,7 +74,7 @@ let tests =
               Expect.equal (records scene) [] "attachment records at the end")
 
           scenario "GC of a stale container whose netns still exists removes its Spartan veth too" (fun scene ->
-              let conf = scene.Config "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
 
               withSecond scene (fun bNetns b ->
                   expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
@@ -88,7 +87,7 @@ let tests =
                   Expect.equal (owners scene L4lbInAgent.network) [] "delegate leases after DEL"))
 
           scenario "GC with nothing attached, and GC twice, succeed and change nothing" (fun scene ->
-              let conf = scene.Config "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               expectOk "GC on an empty host" (L4lb.gc scene conf [ "nobody", "eth0" ])
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let listed = [ scene.ContainerId, "eth0" ]
@@ -99,7 +98,7 @@ let tests =
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC without cni.dev/valid-attachments is refused with code 7 and removes nothing" (fun scene ->
-              let conf = scene.Config "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let bare = conf.DeepClone().AsObject()
               bare["cniVersion"] <- JsonValue.Create "1.1.0"
@@ -111,13 +110,13 @@ let tests =
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC with a 1.0.0 config is refused with code 1" (fun scene ->
-              let conf = scene.Config "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               conf["cni.dev/valid-attachments"] <- JsonArray()
               let reply = L4lbInAgent.error (L4lb.exec (L4lb.ofNetwork scene "GC" conf))
               Expect.equal reply.Code 1 reply.Text)
 
           scenario "STATUS on a ready agent succeeds; without the IPAM plugin it fails with code 50" (fun scene ->
-              let conf = scene.Config "1.1.0" minutemanOff
+              let conf = scene.Config "1.1.0" Scene.MinutemanOff
               let status = L4lb.ofNetwork scene "STATUS" conf
               expectOk "STATUS" (L4lb.exec status)
               let empty = Path.Combine(scene.VarLib, "empty-bin")

@@ -21,5 +21,15 @@ type Scene() =
 
     /// The README's example shape around a bridge delegate unique to the scene; `features`
     /// adds the "spartan"/"minuteman" fields.
+    /// The "minuteman" feature off (this kernel has no dummy links).
+    static member MinutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
+
+    /// The "minuteman" field naming the scene's checkpoint directory, Minuteman on or off.
+    member s.MinutemanAt(enable: bool) : string * JsonNode =
+        let field = JsonObject()
+        field["enable"] <- JsonValue.Create enable
+        field["path"] <- JsonValue.Create s.CheckpointDir
+        "minuteman", field
+
     member s.Config (cniVersion: string) (features: (string * JsonNode) list) : JsonObject =
         L4lbInAgent.config cniVersion "bridge" s.Bridge false s.Subnet features

@@ -10,7 +10,6 @@ open System.Text.Json.Nodes
 open Expecto
 open Dcos.L4lb.Tests
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
 /// The wrapper's plugin type: `bridge-logged` in <scratch>/bin, which appends
 /// "<CNI_COMMAND> <the config's cniVersion>" to <scratch>/bridge.log and runs the bridge.
@@ -62,7 +61,7 @@ let private expectOk = AgentScenes.expectOk
 
 /// The 1.1.0 config around the logged bridge.
 let private config (scene: Scene) =
-    let conf = scene.Config "1.1.0" minutemanOff
+    let conf = scene.Config "1.1.0" Scene.MinutemanOff
     conf["delegate"]["type"] <- JsonValue.Create loggedType
     conf
 

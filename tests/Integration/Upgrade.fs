@@ -11,10 +11,7 @@ open Expecto
 open Dcos.L4lb.Tests
 open Dcos.L4lb.Tests.OriginalAttachment
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
-let private minutemanOn (scene: Scene) =
-    [ "minuteman", JsonNode.Parse $"""{{ "enable": true, "path": "{scene.CheckpointDir}" }}""" ]
 
 let private where (scene: Scene) (lease: LeaseFormat) (withCheckpoint: bool) : Where =
     inScene scene lease (if withCheckpoint then Some scene.CheckpointDir else None) false
@@ -93,7 +90,7 @@ let private checkAndDel version lease =
     AgentScenes.scenario<Scene>
         $"{leaseText lease}, config raised to {version}: CHECK passes (and sees the host route through the random veth go); DEL removes the links and the lease"
         (fun scene ->
-            let conf = scene.Config version minutemanOff
+            let conf = scene.Config version Scene.MinutemanOff
             let f = make (where scene lease false) conf
             expectFootprint scene f
             let conf = L4lbInAgent.withPrevResult conf (resultAs version f.DelegateResult)
@@ -119,7 +116,7 @@ let tests =
           AgentScenes.scenario<Scene>
               "with its Minuteman checkpoint: CHECK finds only the minuteman link missing (no dummy links here); DEL removes the checkpoint too"
               (fun scene ->
-                  let conf = scene.Config "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" [ scene.MinutemanAt true ]
                   let f = make (where scene WithIfName true) conf
 
                   Expect.equal
@@ -143,7 +140,7 @@ let tests =
           AgentScenes.scenario<Scene>
               "DEL without CNI_NETNS releases the leases; the veth… end, out of reach, stays until the netns goes"
               (fun scene ->
-                  let conf = scene.Config "1.1.0" minutemanOff
+                  let conf = scene.Config "1.1.0" Scene.MinutemanOff
                   let f = make (where scene WithIfName false) conf
                   let conf = L4lbInAgent.withPrevResult conf (resultAs "1.1.0" f.DelegateResult)
                   expectOk "DEL without CNI_NETNS" (L4lb.runIn scene "DEL" (Some "") conf)
@@ -162,7 +159,7 @@ let tests =
               ("GC knows nothing of it while its netns exists; once the netns is gone (the veth and host route with it) "
                + "it removes the orphaned checkpoint, not the lease, which the runtime's DEL releases")
               (fun scene ->
-                  let conf = scene.Config "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" [ scene.MinutemanAt true ]
                   let f = make (where scene WithIfName true) conf
 
                   let delegateLease () =

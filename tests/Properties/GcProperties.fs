@@ -24,7 +24,7 @@ type Member =
 
 type GcScenario = { Conf: NetConf; Members: Member list }
 
-let private gcScenario: Gen<GcScenario> =
+let gcScenario: Gen<GcScenario> =
     gen {
         let! conf = validConfig
         let conf = { conf with CniVersion = "1.1.0" }
@@ -51,13 +51,13 @@ let private gcScenario: Gen<GcScenario> =
         return { Conf = conf; Members = members }
     }
 
-let private invoke (conf: NetConf) (rt: Invocation) w = run w (start conf rt)
+let invoke (conf: NetConf) (rt: Invocation) w = run w (start conf rt)
 
-let private attachment (m: Member) =
+let attachment (m: Member) =
     { ContainerId = m.Invocation.ContainerId
       IfName = m.Invocation.IfName }
 
-let private gcInvocation =
+let gcInvocation =
     { Command = Gc
       ContainerId = ""
       Netns = None
@@ -65,11 +65,11 @@ let private gcInvocation =
       Args = []
       Path = [ "/opt/cni/bin" ] }
 
-let private gcConf (s: GcScenario) =
+let gcConf (s: GcScenario) =
     { s.Conf with ValidAttachments = Some [ for m in s.Members do if m.Valid then attachment m ] }
 
 /// Every member attached, and the stale ones' netns deleted where the scenario says so.
-let private attached (s: GcScenario) =
+let attached (s: GcScenario) =
     let w =
         s.Members
         |> List.fold
@@ -81,17 +81,17 @@ let private attached (s: GcScenario) =
 
     s.Members |> List.filter _.Gone |> List.fold (fun w m -> deleteNetns m.Invocation.Netns.Value w) w
 
-let private gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
+let gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
 
 /// The GC of this scenario, not yet started.
-let private gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
+let gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
 
-let private recordKey (conf: NetConf) (m: Member) =
+let recordKey (conf: NetConf) (m: Member) =
     Plans.attachmentDirectory conf, Plans.attachmentName m.Invocation.ContainerId m.Invocation.IfName
 
 /// Nothing of this member is left: record, Spartan lease, host veth, checkpoint (unless
 /// another listed attachment has the same container), delegate attachment.
-let private removed (s: GcScenario) (w: World) (m: Member) =
+let removed (s: GcScenario) (w: World) (m: Member) =
     let rt = m.Invocation
     let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
@@ -101,7 +101,7 @@ let private removed (s: GcScenario) (w: World) (m: Member) =
     && not (w.Files.ContainsKey(s.Conf.Minuteman.Path, rt.ContainerId))
     && not (w.Attachments.Contains(s.Conf.Name, rt.ContainerId, rt.IfName))
 
-let private checks (s: GcScenario) w (m: Member) =
+let checks (s: GcScenario) w (m: Member) =
     let _, reply, _ = invoke s.Conf { m.Invocation with Command = Check } w
     reply.ExitCode = 0 && (w.Records.ContainsKey(recordKey s.Conf m))
 
@@ -353,78 +353,3 @@ let gc =
               let inject n _ = if n = k then Some(failure "injected") else None
               let w, reply, _ = runWith inject w0 (start s.Conf m.Invocation)
               (reply.ExitCode = 0 || w.Records.IsEmpty) |> Prop.label (replyText reply)) ]
-
-/// A scenario with Minuteman on, and the ID of a container the original plugin attached:
-/// its checkpoint, naming its netns, and no record (the original kept none).
-let private orphanScenario: Gen<GcScenario * string> =
-    Gen.zip (gcScenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled)) (cniName |> Gen.map ((+) "o"))
-
-let private orphanNetns (id: string) = $"/run/netns/{id}"
-
-let private withOrphan (conf: NetConf) (id: string) (w: World) =
-    { w with Files = w.Files.Add((conf.Minuteman.Path, id), orphanNetns id) }
-
-/// GC with these attachments listed besides the scenario's valid ones.
-let private gcListing (s: GcScenario) (extra: Attachment list) w =
-    invoke { (gcConf s) with ValidAttachments = Some((gcConf s).ValidAttachments.Value @ extra) } gcInvocation w
-
-/// Why a checkpoint without a record of its own must stay: each sets up the world (and
-/// the GC's list and faults) so that only that reason holds.
-type private KeptBecause =
-    | NetnsExists
-    | ListNamesContainer
-    | RecordHasContainer
-
-let orphans =
-    testList
-        "GC of orphaned Minuteman checkpoints"
-        [ property "a checkpoint without a record, whose netns is gone and whose container the list does not name, is removed; nothing else changes"
-          <| Prop.forAll (Arb.fromGen orphanScenario) (fun (s, orphan) ->
-              let w0 = attached s
-              let withoutOrphan, _, _ = gcOn s w0
-              let w, reply, _ = gcOn s (withOrphan s.Conf orphan w0)
-              (reply.ExitCode = 0 && w = withoutOrphan) |> Prop.label (replyText reply))
-
-          property "a checkpoint without a record stays while its netns exists, the list names its container, or a record of this network has its container ID"
-          <| Prop.forAll (Arb.fromGen (Gen.zip orphanScenario (Gen.elements [ NetnsExists; ListNamesContainer; RecordHasContainer ]))) (fun ((s, orphan), reason) ->
-              let w0 = withOrphan s.Conf orphan (attached s)
-              let directory = Plans.attachmentDirectory s.Conf
-              let record = Plans.attachmentName orphan "eth0"
-
-              let w, reply, _ =
-                  match reason with
-                  | NetnsExists -> gcOn s (addNetns (orphanNetns orphan) w0)
-                  | ListNamesContainer -> gcListing s [ { ContainerId = orphan; IfName = "eth0" } ] w0
-                  | RecordHasContainer ->
-                      // a record GC cannot act on (its attachment's lock is not to be had):
-                      // the checkpoint is that attachment's, for a later GC or DEL
-                      let w0 = fst (change w0 (WriteRecord(directory, record, orphanNetns orphan)))
-                      let lock = Plans.lockPath orphan "eth0"
-                      let inject _ effect = match effect with Change(TakeLock path) when path = lock -> Some(failure "no locks today") | _ -> None
-                      runWith inject w0 (gcProgram s)
-
-              (w.Files.TryFind(s.Conf.Minuteman.Path, orphan) = Some(orphanNetns orphan)
-               && (reason = RecordHasContainer || reply.ExitCode = 0))
-              |> Prop.label $"{reason}: {replyText reply}")
-
-          property "an orphaned checkpoint rewritten while GC looks at it (a new container with that ID) stays"
-          <| Prop.forAll (Arb.fromGen orphanScenario) (fun (s, orphan) ->
-              let key = s.Conf.Minuteman.Path, orphan
-              let rewritten = orphanNetns (orphan + "-again")
-
-              // the runtime starts a container with that ID between GC's listing of the
-              // checkpoints and its look at this one
-              let rec loop w next =
-                  match next with
-                  | Finished reply -> w, reply
-                  | Pending r ->
-                      let w =
-                          match r.Effect with
-                          | ReadFile(Checkpoint, dir, name) when (dir, name) = key -> { w with Files = w.Files.Add(key, rewritten) }
-                          | _ -> w
-
-                      let w, next = answer None w r
-                      loop w next
-
-              let w, reply = loop (withOrphan s.Conf orphan (attached s)) (gcProgram s)
-              (reply.ExitCode = 0 && w.Files.TryFind key = Some rewritten) |> Prop.label (replyText reply)) ]

@@ -24,7 +24,7 @@ let main argv =
           ChainedProperties.chained
           StatusProperties.status
           GcProperties.gc
-          GcProperties.orphans
+          GcOrphanProperties.orphans
           UpgradeProperties.upgrades
           LaneProperties.lanes ]
     |> Suite.run "properties" argv

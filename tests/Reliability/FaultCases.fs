@@ -35,6 +35,12 @@ let private ipamHookedConf =
         { Config.defaults with
             Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
+/// Spartan's range is one address, 198.51.100.10.
+let private oneAddressConf =
+    fun (_: Scene) ->
+        { Config.defaults with
+            Spartan = Some(Config.oneAddressRange "198.51.100.10") }
+
 /// The wrapper `fake` (Fakes.bridge as the delegate, Fakes.hostLocal as the Spartan IPAM)
 /// lets its real plugin do its work, then `misbehave`s (a hook, or the output replaced):
 /// its step fails, and the wrapper's own DEL undoes the real work.
@@ -54,6 +60,20 @@ let private afterRealWork (fake: string) (name: string) (mention: string) (misbe
                 misbehave scene
                 []
         Extra = fun scene c _ _ -> expectCalled scene $"{fake} DEL" c }
+
+/// While the Spartan IPAM plugin runs, its hook (`intrude`'s shell commands) puts a link
+/// in the way of the Spartan veth; the rollback must leave that link (`foreign` checks and
+/// removes it).
+let private inTheWayOfSpartanVeth name (intrude: Scene -> Container -> string) (foreign: Scene -> Container -> unit) =
+    { baseCase name "Spartan veth" with
+        Shape = ipamHooked
+        Mentions = [ "File exists" ]
+        Conf = ipamHookedConf
+        Arrange =
+            fun scene c _ ->
+                Fakes.hook scene Fakes.hostLocal "ADD" (intrude scene c)
+                []
+        Foreign = foreign }
 
 let private routeCase (service: string) =
     { baseCase
@@ -143,10 +163,7 @@ let natural: Case list =
 
       { baseCase "Spartan IPAM ADD: the one-address range is taken by another container" "Spartan IPAM host-local ADD" with
           Mentions = [ "no IP addresses available" ]
-          Conf =
-              fun _ ->
-                  { Config.defaults with
-                      Spartan = Some(Config.oneAddressRange "198.51.100.10") }
+          Conf = oneAddressConf
           Arrange =
               fun scene _ conf ->
                   let other = scene.NewContainer()
@@ -168,40 +185,22 @@ let natural: Case list =
 
       // after the check that the container is not attached yet, before the veth: the IPAM
       // plugin runs in between, in the Spartan lane (the delegate beside it is a race)
-      { baseCase "Spartan veth: the container gets a link named spartan while the IPAM plugin runs" "Spartan veth" with
-          Shape = ipamHooked
-          Mentions = [ "File exists" ]
-          Conf = ipamHookedConf
-          Arrange =
-              fun scene c _ ->
-                  Fakes.hook scene Fakes.hostLocal "ADD" $"ip -n {c.Netns} link add spartan type bridge\n"
-                  []
-          Foreign = fun _ c -> foreignLink c.Netns "spartan" "bridge" }
+      inTheWayOfSpartanVeth
+          "Spartan veth: the container gets a link named spartan while the IPAM plugin runs"
+          (fun _ c -> $"ip -n {c.Netns} link add spartan type bridge\n")
+          (fun _ c -> foreignLink c.Netns "spartan" "bridge")
 
-      { baseCase "Spartan veth: the agent gets a link of the host veth's name while the IPAM plugin runs" "Spartan veth" with
-          Shape = ipamHooked
-          Mentions = [ "File exists" ]
-          Conf = ipamHookedConf
-          Arrange =
-              fun scene c _ ->
-                  // the IPAM plugin runs in the agent netns, as the plugin does
-                  Fakes.hook
-                      scene
-                      Fakes.hostLocal
-                      "ADD"
-                      $"ip link add {Kernel.hostVethName c.Id L4lbInAgent.ifName} type bridge\n"
-
-                  []
-          Foreign = fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName) "bridge" } ]
+      // the IPAM plugin runs in the agent netns, as the plugin does
+      inTheWayOfSpartanVeth
+          "Spartan veth: the agent gets a link of the host veth's name while the IPAM plugin runs"
+          (fun _ c -> $"ip link add {Kernel.hostVethName c.Id L4lbInAgent.ifName} type bridge\n")
+          (fun scene c -> foreignLink scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName) "bridge") ]
     @ [ for service in Spartan.serviceAddresses -> routeCase service ]
     @ [ { baseCase
               "host route: the agent has a route to the Spartan address already"
               "host route to the Spartan address" with
             Mentions = [ "File exists" ]
-            Conf =
-                fun _ ->
-                    { Config.defaults with
-                        Spartan = Some(Config.oneAddressRange "198.51.100.10") }
+            Conf = oneAddressConf
             Arrange =
                 fun scene _ _ ->
                     Command.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]

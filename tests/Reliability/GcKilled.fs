@@ -1,18 +1,11 @@
 /// GC after a SIGKILL: what a killed ADD or a killed GC leaves, the next GC finishes.
 module Dcos.L4lb.Tests.Reliability.GcKilled
 
-open System
-open System.Collections.Generic
-open System.Diagnostics
 open System.IO
-open System.Text
-open System.Text.Json.Nodes
 open System.Text.RegularExpressions
-open System.Threading
 open Expecto
 open Dcos.L4lb.Tests
 open Expectations
-
 open GcStale
 
 // ---- GC killed -------------------------------------------------------------------------

@@ -8,8 +8,6 @@ open System
 open System.Collections.Generic
 open System.Diagnostics
 open System.IO
-open System.Text
-open System.Text.Json.Nodes
 open System.Text.RegularExpressions
 open System.Threading
 open Expecto

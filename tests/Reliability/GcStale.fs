@@ -2,17 +2,11 @@
 /// a runtime speaking CNI 1.1 sends it, and what a released attachment looks like.
 module Dcos.L4lb.Tests.Reliability.GcStale
 
-open System
-open System.Collections.Generic
-open System.Diagnostics
 open System.IO
 open System.Text
 open System.Text.Json.Nodes
-open System.Text.RegularExpressions
-open System.Threading
 open Expecto
 open Dcos.L4lb.Tests
-open Expectations
 
 
 /// The attachment records (Plans.attachmentDirectory), dot-files included.

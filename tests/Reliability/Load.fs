@@ -57,11 +57,14 @@ let private fill () =
 
     failures "ADDs" adds
 
-    let checks =
-        phase "CHECK" (fun () ->
+    /// CHECK or DEL of every container, with its ADD result, `degree` at a time.
+    let withAddResults command =
+        phase command (fun () ->
             adds
             |> Processes.parallelMap degree (fun (c, o) ->
-                c, L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout))))
+                c, L4lb.exec (L4lb.invocation scene command c (L4lbInAgent.withPrevResult conf o.Stdout))))
+
+    let checks = withAddResults "CHECK"
 
     failures "CHECKs" checks
 
@@ -90,11 +93,7 @@ let private fill () =
     expectUnchanged "after the ADD that found the range full" beforeExtra (scene.State [ extra ])
     expectNoAllocation scene extra
 
-    let dels =
-        phase "DEL" (fun () ->
-            adds
-            |> Processes.parallelMap degree (fun (c, o) ->
-                c, L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
+    let dels = withAddResults "DEL"
 
     failures "DELs" dels
     phase "final state" (fun () -> expectUnchanged "after DEL of every container" baseline (scene.State all))
