@@ -10,7 +10,6 @@ open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
-open System.Text.RegularExpressions
 
 let private parseBytes (bytes: byte[]) = NetConf.parse (ReadOnlyMemory bytes)
 let private parseJson json = parseBytes (Json.render json)
@@ -170,7 +169,8 @@ let merge =
 
 /// The spec's container ID language, written independently of the validator: a regular
 /// expression over ASCII classes (\z, since $ would also match before a final newline).
-let private containerIdLanguage = Regex(@"\A[A-Za-z0-9][A-Za-z0-9_.\-]*\z", RegexOptions.CultureInvariant)
+let private containerIdLanguage =
+    RegularExpressions.Regex(@"\A[A-Za-z0-9][A-Za-z0-9_.\-]*\z", RegularExpressions.RegexOptions.CultureInvariant)
 
 /// The interface-name language from the kernel's dev_valid_name and Go's unicode.IsSpace,
 /// with white space as the explicit list of Unicode's White_Space code points.

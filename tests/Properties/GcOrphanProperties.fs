@@ -12,7 +12,6 @@ open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
-open System.Collections.Generic
 open Dcos.L4lb.Tests.GcProperties
 
 /// A scenario with Minuteman on, and the ID of a container the original plugin attached:
@@ -78,17 +77,10 @@ let orphans =
 
               // the runtime starts a container with that ID between GC's listing of the
               // checkpoints and its look at this one
-              let rec loop w next =
-                  match next with
-                  | Finished reply -> w, reply
-                  | Pending r ->
-                      let w =
-                          match r.Effect with
-                          | ReadFile(Checkpoint, dir, name) when (dir, name) = key -> { w with Files = w.Files.Add(key, rewritten) }
-                          | _ -> w
+              let rewrite effect (w: World) =
+                  match effect with
+                  | ReadFile(Checkpoint, dir, name) when (dir, name) = key -> { w with Files = w.Files.Add(key, rewritten) }
+                  | _ -> w
 
-                      let w, next = answer None w r
-                      loop w next
-
-              let w, reply = loop (withOrphan s.Conf orphan (attached s)) (gcProgram s)
+              let w, reply = runInterleaved rewrite (withOrphan s.Conf orphan (attached s)) (gcProgram s)
               (reply.ExitCode = 0 && w.Files.TryFind key = Some rewritten) |> Prop.label (replyText reply)) ]

@@ -13,7 +13,6 @@ open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
-open System.Collections.Generic
 
 /// One container of a GC scenario: attached by ADD; `Valid`: in the runtime's list;
 /// `Gone`: its netns was deleted before the GC (the usual case for a stale one).
@@ -225,19 +224,12 @@ let gc =
 
                   // the runtime re-adds the container between GC's listing and its look under
                   // the lock: in the model, the record is rewritten just before that look
-                  let rec loop w next =
-                      match next with
-                      | Finished reply -> w, reply
-                      | Pending r ->
-                          let w =
-                              match r.Effect with
-                              | ReadFile(AttachmentRecord, dir, name) when (dir, name) = key -> fst (change w (WriteRecord(dir, name, w.Records[key].Content)))
-                              | _ -> w
+                  let rewrite effect (w: World) =
+                      match effect with
+                      | ReadFile(AttachmentRecord, dir, name) when (dir, name) = key -> fst (change w (WriteRecord(dir, name, w.Records[key].Content)))
+                      | _ -> w
 
-                          let w, next = answer None w r
-                          loop w next
-
-                  let w, reply = loop (attached s) (gcProgram s)
+                  let w, reply = runInterleaved rewrite (attached s) (gcProgram s)
 
                   let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
@@ -255,7 +247,7 @@ let gc =
               // the Spartan IPAM DEL of that attachment fails
               let inject _ effect =
                   match effect with
-                  | AwaitPlugin p when p.Call.Command = "DEL" && p.Call.Environment |> Array.contains (KeyValuePair("CNI_CONTAINERID", target.Invocation.ContainerId)) ->
+                  | AwaitPlugin p when p.Call.Command = "DEL" && p.Call.Environment |> Array.contains (Collections.Generic.KeyValuePair("CNI_CONTAINERID", target.Invocation.ContainerId)) ->
                       Some(exitWith """{"code": 11, "msg": "disk on fire"}""")
                   | _ -> None
 

@@ -30,6 +30,18 @@ let exitWith (json: string) = ExitWith { ExitCode = 1; Stdout = Encoding.UTF8.Ge
 
 let replyText (r: Reply) = Encoding.UTF8.GetString r.Stdout
 
+/// Runs the program to its end; just before each effect, `meanwhile` may change the world
+/// (what another process does at that moment).
+let runInterleaved (meanwhile: Effect -> World -> World) (w: World) (next: Next) : World * Reply =
+    let rec loop w next =
+        match next with
+        | Finished reply -> w, reply
+        | Pending r ->
+            let w, next = answer None (meanwhile r.Effect w) r
+            loop w next
+
+    loop w next
+
 // ---- the plan properties' scenario --------------------------------------------------
 // A config, our container and perhaps a bystander on the same network, ADD and DEL of
 // it, and the steps and effects ADD is expected to run.
@@ -121,3 +133,7 @@ let runOrder (s: Scenario) =
 /// The number ADD's errors give a step: its place in Plans.add.
 let numberOf (s: Scenario) (step: Step) =
     1 + (Plans.add s.Conf s.Ours |> List.findIndex (fun st -> st.Name = step.Name))
+
+/// Spartan on, with an IPAM plugin type of its own.
+let ipamScenario =
+    scenario |> Gen.filter (fun s -> s.Conf.Spartan.Enabled && (s.Conf.Delegate.IsNone || s.Conf.Spartan.Network.IpamType <> Delegate.pluginType s.Conf))

@@ -12,9 +12,11 @@ open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
 
-let mesos =
-    let lookup pairs name = pairs |> List.tryFind (fst >> (=) name) |> Option.map snd
+/// The environment as Mesos.containerIp reads it: a variable's value, if set.
+let private lookup pairs name =
+    pairs |> List.tryFind (fst >> (=) name) |> Option.map snd
 
+let mesos =
     testList
         "Mesos container IP"
         [ property "MESOS_CONTAINER_IP wins over LIBPROCESS_IP"

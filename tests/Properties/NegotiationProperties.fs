@@ -13,10 +13,6 @@ open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
 
-/// Spartan on, with an IPAM plugin type of its own.
-let private ipamScenario =
-    scenario |> Gen.filter (fun s -> s.Conf.Spartan.Enabled && (s.Conf.Delegate.IsNone || s.Conf.Spartan.Network.IpamType <> Delegate.pluginType s.Conf))
-
 let negotiation =
     testList
         "version negotiation"

@@ -13,6 +13,35 @@ open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
 
+/// Ways to break one artefact of an attached container, each with the name CHECK must
+/// give in its error.
+let private breakages (s: Scenario) (w: World) : (string * World) list =
+    let ns = ContainerNs s.Ours.Netns.Value
+    let net = s.Conf.Spartan.Network
+    let hostVeth = Plans.hostVethName s.Ours.ContainerId s.Ours.IfName
+    let onNs target f (w: World) = { w with Namespaces = w.Namespaces.Add(target, f w.Namespaces[target]) }
+    let onLink target name f = onNs target (fun n -> { n with Links = n.Links.Add(name, f n.Links[name]) })
+
+    [ if s.Conf.Spartan.Enabled then
+          "Spartan link", fst (change w (DeleteLink(ns, net.Interface)))
+          "Spartan link", onLink ns net.Interface (fun l -> { l with Up = false }) w
+          "Spartan link", onLink ns net.Interface (fun l -> { l with Addresses = Set.empty }) w
+          "host veth", onLink HostNs hostVeth (fun l -> { l with Up = false }) w
+
+          for service in net.Services do
+              "Spartan routes", onNs ns (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Destination <> service) }) w
+
+          "host route", onNs HostNs (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Device <> hostVeth) }) w
+      if s.Conf.Minuteman.Enabled then
+          "Minuteman link", fst (change w (DeleteLink(ns, Plans.minutemanLink)))
+          "Minuteman link", onLink ns Plans.minutemanLink (fun l -> { l with Up = false }) w
+          "Minuteman checkpoint", fst (change w (RemoveFile(Checkpoint, s.Conf.Minuteman.Path, s.Ours.ContainerId)))
+          "Minuteman checkpoint", { w with Files = w.Files.Add((s.Conf.Minuteman.Path, s.Ours.ContainerId), "/proc/1/ns/net") }
+      if s.Conf.Delegate.IsSome then
+          "delegate", { w with Attachments = w.Attachments.Remove(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName) } ]
+
+let private checkable = scenario |> Gen.filter (fun s -> CniVersion.atLeast "0.4.0" s.Conf.CniVersion)
+
 let addDel =
     testList
         "ADD and DEL on the model"
@@ -111,35 +140,6 @@ let addDel =
               let w1, deleted, _ = del s s.Ours w0
               ok deleted && w1 = w0) ]
 
-
-/// Ways to break one artefact of an attached container, each with the name CHECK must
-/// give in its error.
-let private breakages (s: Scenario) (w: World) : (string * World) list =
-    let ns = ContainerNs s.Ours.Netns.Value
-    let net = s.Conf.Spartan.Network
-    let hostVeth = Plans.hostVethName s.Ours.ContainerId s.Ours.IfName
-    let onNs target f (w: World) = { w with Namespaces = w.Namespaces.Add(target, f w.Namespaces[target]) }
-    let onLink target name f = onNs target (fun n -> { n with Links = n.Links.Add(name, f n.Links[name]) })
-
-    [ if s.Conf.Spartan.Enabled then
-          "Spartan link", fst (change w (DeleteLink(ns, net.Interface)))
-          "Spartan link", onLink ns net.Interface (fun l -> { l with Up = false }) w
-          "Spartan link", onLink ns net.Interface (fun l -> { l with Addresses = Set.empty }) w
-          "host veth", onLink HostNs hostVeth (fun l -> { l with Up = false }) w
-
-          for service in net.Services do
-              "Spartan routes", onNs ns (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Destination <> service) }) w
-
-          "host route", onNs HostNs (fun n -> { n with Routes = n.Routes |> Set.filter (fun r -> r.Device <> hostVeth) }) w
-      if s.Conf.Minuteman.Enabled then
-          "Minuteman link", fst (change w (DeleteLink(ns, Plans.minutemanLink)))
-          "Minuteman link", onLink ns Plans.minutemanLink (fun l -> { l with Up = false }) w
-          "Minuteman checkpoint", fst (change w (RemoveFile(Checkpoint, s.Conf.Minuteman.Path, s.Ours.ContainerId)))
-          "Minuteman checkpoint", { w with Files = w.Files.Add((s.Conf.Minuteman.Path, s.Ours.ContainerId), "/proc/1/ns/net") }
-      if s.Conf.Delegate.IsSome then
-          "delegate", { w with Attachments = w.Attachments.Remove(s.Conf.Name, s.Ours.ContainerId, s.Ours.IfName) } ]
-
-let private checkable = scenario |> Gen.filter (fun s -> CniVersion.atLeast "0.4.0" s.Conf.CniVersion)
 
 let check =
     testList

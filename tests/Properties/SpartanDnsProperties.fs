@@ -12,6 +12,12 @@ open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
 open Dcos.L4lb.Tests.PropertyTest
 
+/// The result's dns.nameservers, as text.
+let private nameservers (result: Json) =
+    match Json.tryField "dns" result |> Option.bind (Json.tryField "nameservers") with
+    | Some(Json.Array items) -> items |> List.map (function Json.String s -> s | _ -> "")
+    | _ -> []
+
 let dns =
     testList
         "result DNS"
@@ -21,10 +27,7 @@ let dns =
               let result = rest |> Json.withField "dns" (Json.Object [ "nameservers", existing; "search", Json.Array [ Json.String "a.b" ] ])
               let updated = PluginOutput.withNameservers ours result
 
-              let servers =
-                  match Json.tryField "dns" updated |> Option.bind (Json.tryField "nameservers") with
-                  | Some(Json.Array items) -> items |> List.map (function Json.String s -> s | _ -> "")
-                  | _ -> []
+              let servers = nameservers updated
 
               let oursText = ours |> List.map string
               let theirsText = theirs |> List.map string
