@@ -149,8 +149,8 @@ let tests =
                   Netns.delete scene.Container
 
                   // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
-                  // veths' peers with it
-                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
+                  // veths' peers with it, some 20 ms later: the wait is a guard against a hang
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 30. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   expectGoneFromAgent scene f)
@@ -172,8 +172,8 @@ let tests =
                   Netns.delete scene.Container
 
                   // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
-                  // veths' peers with it
-                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
+                  // veths' peers with it, some 20 ms later: the wait is a guard against a hang
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 30. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   Expect.isEmpty
