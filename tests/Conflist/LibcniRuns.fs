@@ -150,9 +150,10 @@ let private del version (list: Lists.Working) =
 
 /// `ip netns del` returns before the kernel has destroyed the namespace: its veths, and
 /// so the bridge's ends of them in the agent, go some 20 ms later. The netns is gone
-/// once no veth but this plugin's own host ends (spt…) is left in the agent.
+/// once no veth but this plugin's own host ends (spt…) is left in the agent. The wait
+/// gives up after 30 s (a guard against a hang) and leaves the verdict to the test.
 let private awaitNetnsTeardown (scene: Scene) =
-    let deadline = System.DateTime.UtcNow.AddSeconds 5.
+    let deadline = System.DateTime.UtcNow.AddSeconds 30.
 
     let rec wait () =
         let others = Kernel.links scene.Agent |> List.filter (fun l -> l.Kind = "veth" && not (Kernel.isHostVeth l))

@@ -39,9 +39,10 @@ let private build () =
           "CGO_ENABLED", "0" ]
 
     // A file, not a directory, on the command line: GOPATH mode refuses to build a
-    // package named by an absolute directory outside GOPATH.
+    // package named by an absolute directory outside GOPATH. The limit is a guard against
+    // a hang: the build, from an empty cache, takes under a minute on a quiet machine.
     let o =
-        Command.executeWithin 300_000 "go" [ "build"; "-o"; binary; source ] (Some env) ""
+        Command.executeWithin 600_000 "go" [ "build"; "-o"; binary; source ] (Some env) ""
 
     if o.ExitCode <> 0 then
         failwith $"building cniclient from {source} failed: {Command.describe o}"

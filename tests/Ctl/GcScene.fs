@@ -79,14 +79,10 @@ let private add (s: Scene) (i: int) =
     if code <> 0 then
         failwith $"ADD of {s.Id i} failed: {out} {err}"
 
+/// A guard against a hang: the waits below take milliseconds on a quiet machine (the
+/// kernel destroys a deleted netns a moment later).
 let private waitFor (what: string) (condition: unit -> bool) =
-    let clock = Stopwatch.StartNew()
-
-    while not (condition ()) do
-        if clock.Elapsed > TimeSpan.FromSeconds 10.0 then
-            failwith $"timed out waiting for {what}"
-
-        Threading.Thread.Sleep 20
+    Programs.waitUntil what 30. (fun () -> None) condition
 
 let linkExists (name: string) =
     Directory.Exists $"/sys/class/net/{name}"

@@ -3,7 +3,6 @@
 module Dcos.L4lb.Tests.Host
 
 open System
-open System.Diagnostics
 open System.IO
 
 let repoRoot = L4lbBinary.repoRoot
@@ -13,49 +12,27 @@ let binDir = Path.Combine(repoRoot, "bin")
 /// Where Debian's containernetworking-plugins puts the reference plugins.
 let referencePlugins = "/usr/lib/cni"
 
-/// Runs a program to its end: exit code, stdout, stderr.
-let exec (program: string) (args: string list) (env: (string * string) list) (stdin: string option) =
-    let info =
-        ProcessStartInfo(
-            program,
-            args,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = repoRoot
-        )
+/// Runs a program to its end from the repository root, in the test's own environment:
+/// exit code, stdout, stderr.
+let exec (program: string) (args: string list) =
+    let info = Command.startInfo program args None
+    info.WorkingDirectory <- repoRoot
+    let o = Command.finish Command.timeoutMs info [||]
+    o.ExitCode, o.Stdout, o.Stderr
 
-    for name, value in env do
-        info.Environment[name] <- value
+let ctl (args: string list) = exec (Path.Combine(binDir, "l4lbctl")) args
 
-    use p = Process.Start info
-    p.StandardInput.Write(defaultArg stdin "")
-    p.StandardInput.Close()
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEnd()
-    p.WaitForExit()
-    p.ExitCode, out.Result, err
-
-let ctl (args: string list) =
-    exec (Path.Combine(binDir, "l4lbctl")) args [] None
-
-/// bin/dcos-l4lb, run by hand as a runtime runs it.
+/// The plugin run by hand as a runtime runs it (PATH and these variables), where the test
+/// runs: on the machine's /var/lib, which restoringHost puts back.
 let plugin (env: (string * string) list) (config: string) =
-    exec (Path.Combine(binDir, "dcos-l4lb")) [] env (Some config)
+    let o = L4lb.execRaw L4lb.Here env (Text.Encoding.UTF8.GetBytes config)
+    o.ExitCode, o.Stdout, o.Stderr
 
-let sh (command: string) =
-    use p = Process.Start(ProcessStartInfo("/bin/sh", [| "-c"; command |]))
-    p.WaitForExit()
-
-    if p.ExitCode <> 0 then
-        failwith $"`{command}` failed"
+let sh (command: string) = Command.sh command |> ignore
 
 /// Like sh, for clean-up: a failure is no reason to stop cleaning.
 let shQuiet (command: string) =
-    use p =
-        Process.Start(ProcessStartInfo("/bin/sh", [| "-c"; command + " 2>/dev/null" |]))
-
-    p.WaitForExit()
+    Command.attempt "/bin/sh" [ "-c"; command ] |> ignore
 
 let withTemp (f: string -> unit) =
     let dir = Directory.CreateTempSubdirectory("l4lbctl-test-")

@@ -7,7 +7,7 @@ let main argv =
     testList
         "l4lbctl"
         [ CtlCommands.validate
-          CtlCommands.plan
+          CtlPlan.plan
           CtlCommands.registrations
           GcTests.tests
           LogValidation.tests

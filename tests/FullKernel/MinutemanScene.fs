@@ -2,6 +2,7 @@ namespace Dcos.L4lb.Tests.FullKernel
 
 open System
 open System.IO
+open System.Text.Json.Nodes
 open Dcos.L4lb.Tests
 
 /// Minuteman's checkpoint directory when the config names none.
@@ -31,6 +32,21 @@ type Scene(withDnsmasq: bool) =
         )
 
     new() = new Scene(false)
+
+    /// The test's own PATH goes to the plugins: in the User-mode Linux guest it starts with
+    /// a directory where `iptables` is iptables-legacy (the guest kernel has no IPv4
+    /// nftables), which the bridge plugin needs for ipMasq.
+    override _.SearchPath =
+        match Environment.GetEnvironmentVariable "PATH" with
+        | null
+        | "" -> L4lbInAgent.searchPath
+        | p -> p
+
+    /// The README's example shape around a bridge delegate unique to the scene (its IPAM
+    /// hands out no routes, so the container knows only its own subnet); `features` adds the
+    /// "spartan"/"minuteman" fields, none of them meaning the defaults.
+    member s.Config (ipMasq: bool) (features: (string * JsonNode) list) : JsonObject =
+        L4lbInAgent.config "0.4.0" "bridge" s.Bridge ipMasq s.Subnet features
 
     /// "fka"/"fkc" netns, "fkb" bridges on 10.201.x.0/24.
     static member Names: AgentSceneNames =
@@ -66,8 +82,10 @@ type Scene(withDnsmasq: bool) =
         s.Own("checkpoint watcher", w.Pid, "checkpoint-watcher", w)
         w
 
-    /// An HTTP server in the agent netns on address:port, serving `www` (for at most
-    /// 150 s), stopped at teardown. Returns it once it listens.
+    /// An HTTP server in the agent netns on address:port, serving `www`, stopped at
+    /// teardown (`timeout` ends it after 900 s should teardown never come). Returns it once
+    /// it listens: python3 starts in a second or two in the guest, the wait is a guard
+    /// against a hang.
     member s.Serve(address: string, port: int, files: (string * string) list) : Background =
         let www = Path.Combine(s.Scratch, "www")
 
@@ -77,7 +95,7 @@ type Scene(withDnsmasq: bool) =
         let p =
             new Background(
                 "ip",
-                [ "netns"; "exec"; s.Agent; "timeout"; "150"; Programs.python3; "-m"; "http.server"; string port
+                [ "netns"; "exec"; s.Agent; "timeout"; "900"; Programs.python3; "-m"; "http.server"; string port
                   "--bind"; address; "--directory"; www ]
             )
 
@@ -85,7 +103,7 @@ type Scene(withDnsmasq: bool) =
 
         Programs.waitUntil
             $"the HTTP server on {address}:{port}"
-            20.
+            120.
             (fun () -> if p.HasExited then Some $"it exited: {p.Log}" else None)
             (fun () -> Netns.isListening s.Agent "-tln" address port)
 

@@ -64,7 +64,7 @@ type Watcher(directory: string) =
     let proc =
         new Background(
             Programs.python3,
-            [ script; directory; "180" ],
+            [ script; directory; "900" ],
             stdinOpen = true,
             onLine =
                 fun line ->
@@ -77,12 +77,13 @@ type Watcher(directory: string) =
 
         Programs.waitUntil
             $"the checkpoint watcher on {directory}"
-            20.
+            120.
             (fun () -> if proc.HasExited then Some $"it exited: {proc.Log}" else None)
             (fun () -> lock events (fun () -> ready))
 
     let waitFor (what: string) (predicate: WatchEvent -> bool) =
-        let deadline = DateTime.UtcNow.AddSeconds 20.
+        // a guard against a hang: the watcher reports within milliseconds
+        let deadline = DateTime.UtcNow.AddSeconds 60.
 
         lock events (fun () ->
             let rec loop () =
@@ -92,7 +93,7 @@ type Watcher(directory: string) =
                     let left = deadline - DateTime.UtcNow
 
                     if left <= TimeSpan.Zero then
-                        failwith $"the watcher did not report {what} within 20 s; it saw: {List.ofSeq events}"
+                        failwith $"the watcher did not report {what} within 60 s; it saw: {List.ofSeq events}"
 
                     Monitor.Wait(events, left) |> ignore
                     loop ()

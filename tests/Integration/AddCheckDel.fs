@@ -19,13 +19,6 @@ type Variant =
 
 let private json (text: string) = JsonNode.Parse text
 
-/// {"enable": enable, "path": the scene's checkpoint dir}
-let private minutemanField (enable: bool) (scene: Scene) =
-    let field = JsonObject()
-    field["enable"] <- JsonValue.Create enable
-    field["path"] <- JsonValue.Create scene.CheckpointDir
-    field :> JsonNode
-
 /// This kernel has no dummy links, so the upstream cases run with Minuteman off; the
 /// third upstream case (Spartan off) needs Minuteman and is among the Minuteman cases.
 let variants =
@@ -35,15 +28,13 @@ let variants =
         Features =
           fun scene ->
               [ "spartan", json """{ "enable": true }"""
-                "minuteman", minutemanField false scene ] } ]
-
-let private minutemanOn = minutemanField true
+                scene.MinutemanAt false ] } ]
 
 let minutemanVariants =
     [ { Name = "Minuteman on"
-        Features = fun scene -> [ "minuteman", minutemanOn scene ] }
+        Features = fun scene -> [ scene.MinutemanAt true ] }
       { Name = "Spartan off, Minuteman on"
-        Features = fun scene -> [ "spartan", json """{ "enable": false }"""; "minuteman", minutemanOn scene ] } ]
+        Features = fun scene -> [ "spartan", json """{ "enable": false }"""; scene.MinutemanAt true ] } ]
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -52,7 +43,7 @@ let private expectOk = AgentScenes.expectOk
 
 /// A successful ADD: the config it was given and its output.
 let private add (scene: Scene) version variant =
-    let conf = L4lb.config scene version (variant.Features scene)
+    let conf = scene.Config version (variant.Features scene)
     let o = L4lb.run scene "ADD" conf
     expectOk "ADD" o
     conf, o.Stdout
@@ -129,7 +120,7 @@ let private checkCase version variant title named (breakIt: Scene -> string -> u
         breakIt scene (Attachment.spartanAddress scene)
         let o = L4lb.run scene "CHECK" conf
         Expect.notEqual o.ExitCode 0 $"CHECK after the removal must fail: {Command.describe o}"
-        let _, text = L4lb.error o
+        let text = (L4lbInAgent.error o).Text
         Expect.stringContains text named "the error names the missing artefact")
 
 let private checks version variant =
@@ -143,11 +134,11 @@ let private checks version variant =
               let conf, output = add scene version variant
               let o = L4lb.run scene "CHECK" (L4lbInAgent.withPrevResult conf output)
               Expect.notEqual o.ExitCode 0 "CHECK exit code"
-              Expect.equal (fst (L4lb.error o)) 1 $"CNI error code: {Command.describe o}") ]
+              Expect.equal (L4lbInAgent.error o).Code 1 $"CNI error code: {Command.describe o}") ]
 
 let private dels version variant =
     let del (scene: Scene) netns conf output =
-        L4lb.runIn scene "DEL" netns (delConfig version conf output)
+        L4lb.runIn scene "DEL" (Some netns) (delConfig version conf output)
 
     [ scenario "DEL removes the attachment and releases both addresses" (fun scene ->
           let conf, output = add scene version variant
@@ -185,9 +176,9 @@ let private minuteman version variant =
             expectNothingLeft scene)
     else
         scenario $"{variant.Name}: ADD fails for want of dummy links and leaves nothing behind" (fun scene ->
-            let o = L4lb.run scene "ADD" (L4lb.config scene version (variant.Features scene))
+            let o = L4lb.run scene "ADD" (scene.Config version (variant.Features scene))
             Expect.notEqual o.ExitCode 0 $"ADD must fail on a kernel without dummy links: {Command.describe o}"
-            let _, text = L4lb.error o
+            let text = (L4lbInAgent.error o).Text
             Expect.stringContains text "dummy" "the error says what the kernel lacks"
             expectNothingLeft scene)
 

@@ -9,7 +9,6 @@ open System.Text.Json.Nodes
 open Expecto
 open Dcos.L4lb.Tests
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
 /// A second container in the scene, with its own netns, deleted after `body` whatever
 /// happens (unless the test deleted it already).
@@ -22,24 +21,12 @@ let private withSecond (scene: Scene) (body: string -> string -> unit) =
     finally
         if File.Exists $"/run/netns/{name}" then Netns.delete name
 
+/// One command for this container ID and CNI_NETNS.
 let private run (scene: Scene) command (containerId: string) (netns: string option) (config: JsonNode) =
-    let env =
-        L4lbInAgent.environment L4lbInAgent.searchPath command containerId netns L4lbInAgent.ifName [ L4lbInAgent.referencePlugins ]
-
-    L4lbInAgent.run scene.VarLib scene.Agent env config
-
-/// GC as CNI 1.1 defines it: only CNI_COMMAND and CNI_PATH, the list in the config.
-let gc (scene: Scene) (config: JsonObject) (valid: (string * string) list) =
-    let conf = config.DeepClone().AsObject()
-    conf["cniVersion"] <- JsonValue.Create "1.1.0"
-    let list = JsonArray()
-
-    for id, ifName in valid do
-        list.Add(JsonNode.Parse $"""{{ "containerID": "{id}", "ifname": "{ifName}" }}""")
-
-    conf["cni.dev/valid-attachments"] <- list
-    let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
-    L4lbInAgent.run scene.VarLib scene.Agent env conf
+    L4lb.exec
+        { L4lb.invocation scene command scene.MainContainer config with
+            ContainerId = Some containerId
+            Netns = netns }
 
 let private expectOk = AgentScenes.expectOk
 
@@ -47,7 +34,7 @@ let private owners (scene: Scene) network =
     scene.Allocations network |> List.map _.Owner |> List.sort
 
 let private records (scene: Scene) =
-    scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
+    scene.AttachmentRecords
 
 let private scenario name body = AgentScenes.scenario<Scene> name body
 
@@ -55,7 +42,7 @@ let tests =
     testList
         "GC and STATUS (CNI 1.1)"
         [ scenario "GC releases a container that is gone and leaves the listed one attached" (fun scene ->
-              let conf = L4lb.config scene "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               let a = scene.ContainerId
 
               withSecond scene (fun bNetns b ->
@@ -66,7 +53,7 @@ let tests =
 
                   // the runtime lost container b (its netns is gone) and no longer lists it
                   Netns.delete bNetns
-                  expectOk "GC" (gc scene conf [ a, "eth0" ])
+                  expectOk "GC" (L4lb.gc scene conf [ a, "eth0" ])
 
                   Expect.equal (owners scene Spartan.ipamNetwork) [ a ] "Spartan leases after GC"
                   Expect.equal (records scene) [ $"{a}@eth0" ] "attachment records after GC"
@@ -87,12 +74,12 @@ let tests =
               Expect.equal (records scene) [] "attachment records at the end")
 
           scenario "GC of a stale container whose netns still exists removes its Spartan veth too" (fun scene ->
-              let conf = L4lb.config scene "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
 
               withSecond scene (fun bNetns b ->
                   expectOk "ADD b" (run scene "ADD" b (Some $"/run/netns/{bNetns}") conf)
                   Expect.equal (Kernel.linkNames bNetns) [ "eth0"; "lo"; "spartan" ] "b's links after ADD"
-                  expectOk "GC" (gc scene conf [])
+                  expectOk "GC" (L4lb.gc scene conf [])
                   Expect.equal (Kernel.linkNames bNetns) [ "eth0"; "lo" ] "b's links after GC"
                   Expect.equal (owners scene Spartan.ipamNetwork) [] "Spartan leases after GC"
                   Expect.equal (records scene) [] "attachment records after GC"
@@ -100,42 +87,40 @@ let tests =
                   Expect.equal (owners scene L4lbInAgent.network) [] "delegate leases after DEL"))
 
           scenario "GC with nothing attached, and GC twice, succeed and change nothing" (fun scene ->
-              let conf = L4lb.config scene "1.0.0" minutemanOff
-              expectOk "GC on an empty host" (gc scene conf [ "nobody", "eth0" ])
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
+              expectOk "GC on an empty host" (L4lb.gc scene conf [ "nobody", "eth0" ])
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let listed = [ scene.ContainerId, "eth0" ]
-              expectOk "GC" (gc scene conf listed)
-              expectOk "GC again" (gc scene conf listed)
+              expectOk "GC" (L4lb.gc scene conf listed)
+              expectOk "GC again" (L4lb.gc scene conf listed)
               Expect.equal (owners scene Spartan.ipamNetwork) [ scene.ContainerId ] "Spartan lease kept"
               Expect.equal (Kernel.linkNames scene.Container) [ "eth0"; "lo"; "spartan" ] "links kept"
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC without cni.dev/valid-attachments is refused with code 7 and removes nothing" (fun scene ->
-              let conf = L4lb.config scene "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               expectOk "ADD" (run scene "ADD" scene.ContainerId (Some scene.Netns) conf)
               let bare = conf.DeepClone().AsObject()
               bare["cniVersion"] <- JsonValue.Create "1.1.0"
-              let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
-              let o = L4lbInAgent.run scene.VarLib scene.Agent env bare
-              let code, text = L4lb.error o
-              Expect.equal (o.ExitCode, code) (1, 7) text
-              Expect.stringContains text "cni.dev/valid-attachments" "names the field"
+              let o = L4lb.exec (L4lb.ofNetwork scene "GC" bare)
+              let reply = L4lbInAgent.error o
+              Expect.equal (o.ExitCode, reply.Code) (1, 7) reply.Text
+              Expect.stringContains reply.Text "cni.dev/valid-attachments" "names the field"
               Expect.equal (owners scene Spartan.ipamNetwork) [ scene.ContainerId ] "Spartan lease kept"
               expectOk "DEL" (run scene "DEL" scene.ContainerId (Some scene.Netns) conf))
 
           scenario "GC with a 1.0.0 config is refused with code 1" (fun scene ->
-              let conf = L4lb.config scene "1.0.0" minutemanOff
+              let conf = scene.Config "1.0.0" Scene.MinutemanOff
               conf["cni.dev/valid-attachments"] <- JsonArray()
-              let env = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "GC"; "CNI_PATH", L4lbInAgent.referencePlugins ]
-              let code, text = L4lb.error (L4lbInAgent.run scene.VarLib scene.Agent env conf)
-              Expect.equal code 1 text)
+              let reply = L4lbInAgent.error (L4lb.exec (L4lb.ofNetwork scene "GC" conf))
+              Expect.equal reply.Code 1 reply.Text)
 
           scenario "STATUS on a ready agent succeeds; without the IPAM plugin it fails with code 50" (fun scene ->
-              let conf = L4lb.config scene "1.1.0" minutemanOff
-              let env path = [ "PATH", L4lbInAgent.searchPath; "CNI_COMMAND", "STATUS"; "CNI_PATH", path ]
-              expectOk "STATUS" (L4lbInAgent.run scene.VarLib scene.Agent (env L4lbInAgent.referencePlugins) conf)
+              let conf = scene.Config "1.1.0" Scene.MinutemanOff
+              let status = L4lb.ofNetwork scene "STATUS" conf
+              expectOk "STATUS" (L4lb.exec status)
               let empty = Path.Combine(scene.VarLib, "empty-bin")
               Directory.CreateDirectory empty |> ignore
-              let code, text = L4lb.error (L4lbInAgent.run scene.VarLib scene.Agent (env empty) conf)
-              Expect.equal code 50 text
-              Expect.stringContains text "host-local" "names the missing plugin") ]
+              let reply = L4lbInAgent.error (L4lb.exec { status with CniPath = [ empty ] })
+              Expect.equal reply.Code 50 reply.Text
+              Expect.stringContains reply.Text "host-local" "names the missing plugin") ]

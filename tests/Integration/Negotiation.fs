@@ -10,7 +10,6 @@ open System.Text.Json.Nodes
 open Expecto
 open Dcos.L4lb.Tests
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
 /// The wrapper's plugin type: `bridge-logged` in <scratch>/bin, which appends
 /// "<CNI_COMMAND> <the config's cniVersion>" to <scratch>/bridge.log and runs the bridge.
@@ -52,41 +51,17 @@ let private cniPath (scene: Scene) =
     [ pluginDir scene; L4lbInAgent.referencePlugins ]
 
 let private run (scene: Scene) (command: string) (config: JsonNode) =
-    let env =
-        L4lbInAgent.environment
-            L4lbInAgent.searchPath
-            command
-            scene.ContainerId
-            (Some scene.Netns)
-            L4lbInAgent.ifName
-            (cniPath scene)
-
-    L4lbInAgent.run scene.VarLib scene.Agent env config
+    L4lb.exec { L4lb.invocation scene command scene.MainContainer config with CniPath = cniPath scene }
 
 /// STATUS and GC as CNI 1.1 defines them: only CNI_COMMAND and CNI_PATH.
 let private runNetwork (scene: Scene) (command: string) (config: JsonNode) =
-    let env =
-        [ "PATH", L4lbInAgent.searchPath
-          "CNI_COMMAND", command
-          "CNI_PATH", System.String.Join(":", cniPath scene) ]
-
-    L4lbInAgent.run scene.VarLib scene.Agent env config
-
-let private gcConfig (config: JsonObject) (valid: (string * string) list) =
-    let conf = config.DeepClone().AsObject()
-    let list = JsonArray()
-
-    for id, ifName in valid do
-        list.Add(JsonNode.Parse $"""{{ "containerID": "{id}", "ifname": "{ifName}" }}""")
-
-    conf["cni.dev/valid-attachments"] <- list
-    conf
+    L4lb.exec { L4lb.ofNetwork scene command config with CniPath = cniPath scene }
 
 let private expectOk = AgentScenes.expectOk
 
 /// The 1.1.0 config around the logged bridge.
 let private config (scene: Scene) =
-    let conf = L4lb.config scene "1.1.0" minutemanOff
+    let conf = scene.Config "1.1.0" Scene.MinutemanOff
     conf["delegate"]["type"] <- JsonValue.Create loggedType
     conf
 
@@ -132,7 +107,7 @@ let tests =
                   // the container is listed: GC keeps it
                   expectOk
                       "GC listing the container"
-                      (runNetwork scene "GC" (gcConfig conf [ scene.ContainerId, L4lbInAgent.ifName ]))
+                      (runNetwork scene "GC" (L4lb.gcConfig conf [ scene.ContainerId, L4lbInAgent.ifName ]))
 
                   Expect.equal (calls scene) [ "VERSION 1.1.0" ] "the bridge calls of GC"
                   Attachment.expectAttached scene |> ignore
@@ -141,11 +116,11 @@ let tests =
                   Expect.equal (calls scene) [ "DEL 1.1.0"; "VERSION 1.1.0"; "DEL 1.0.0" ] "the bridge calls of DEL"
                   Attachment.expectNothingLeft scene
 
-                  expectOk "GC with nothing listed" (runNetwork scene "GC" (gcConfig conf []))
+                  expectOk "GC with nothing listed" (runNetwork scene "GC" (L4lb.gcConfig conf []))
                   Attachment.expectNothingLeft scene
 
                   Expect.equal
-                      (scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network))
+                      (scene.AttachmentRecords)
                       []
                       "attachment records at the end")
 
@@ -157,16 +132,12 @@ let tests =
                   expectOk "ADD" (run scene "ADD" conf)
                   calls scene |> ignore
 
-                  let env =
-                      L4lbInAgent.environment
-                          L4lbInAgent.searchPath
-                          "DEL"
-                          scene.ContainerId
-                          None
-                          L4lbInAgent.ifName
-                          (cniPath scene)
+                  let del =
+                      { L4lb.invocation scene "DEL" scene.MainContainer conf with
+                          Netns = None
+                          CniPath = cniPath scene }
 
-                  expectOk "DEL" (L4lbInAgent.run scene.VarLib scene.Agent env conf)
+                  expectOk "DEL" (L4lb.exec del)
                   Expect.equal (calls scene) [ "DEL 1.1.0"; "VERSION 1.1.0"; "DEL 1.0.0" ] "the bridge calls of DEL"
                   Attachment.expectReleased scene
                   Attachment.expectNoHostVeth scene) ]

@@ -11,13 +11,10 @@ open Expecto
 open Dcos.L4lb.Tests
 open Dcos.L4lb.Tests.OriginalAttachment
 
-let private minutemanOff = [ "minuteman", JsonNode.Parse """{ "enable": false }""" ]
 
-let private minutemanOn (scene: Scene) =
-    [ "minuteman", JsonNode.Parse $"""{{ "enable": true, "path": "{scene.CheckpointDir}" }}""" ]
 
 let private where (scene: Scene) (lease: LeaseFormat) (withCheckpoint: bool) : Where =
-    inScene scene L4lbInAgent.searchPath lease (if withCheckpoint then Some scene.CheckpointDir else None) false
+    inScene scene lease (if withCheckpoint then Some scene.CheckpointDir else None) false
 
 let private expectOk = AgentScenes.expectOk
 
@@ -82,7 +79,7 @@ let private expectGoneFromAgent (scene: Scene) (f: Footprint) =
 
     Attachment.expectReleased scene
     Expect.isFalse (File.Exists scene.CheckpointFile) "the Minuteman checkpoint"
-    Expect.equal (scene.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)) [] "attachment records"
+    Expect.equal (scene.AttachmentRecords) [] "attachment records"
 
 let private leaseText lease =
     match lease with
@@ -93,7 +90,7 @@ let private checkAndDel version lease =
     AgentScenes.scenario<Scene>
         $"{leaseText lease}, config raised to {version}: CHECK passes (and sees the host route through the random veth go); DEL removes the links and the lease"
         (fun scene ->
-            let conf = L4lb.config scene version minutemanOff
+            let conf = scene.Config version Scene.MinutemanOff
             let f = make (where scene lease false) conf
             expectFootprint scene f
             let conf = L4lbInAgent.withPrevResult conf (resultAs version f.DelegateResult)
@@ -105,7 +102,7 @@ let private checkAndDel version lease =
 
             let o = L4lb.run scene "CHECK" conf
             Expect.notEqual o.ExitCode 0 $"CHECK without the host route: {Command.describe o}"
-            Expect.stringContains (snd (L4lb.error o)) "host route" "CHECK names the host route"
+            Expect.stringContains (L4lbInAgent.error o).Text "host route" "CHECK names the host route"
             expectOk "DEL" (L4lb.run scene "DEL" conf)
             Expect.equal (Kernel.linkNames scene.Container) [ "lo" ] "the container's links"
             expectGoneFromAgent scene f)
@@ -119,7 +116,7 @@ let tests =
           AgentScenes.scenario<Scene>
               "with its Minuteman checkpoint: CHECK finds only the minuteman link missing (no dummy links here); DEL removes the checkpoint too"
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" [ scene.MinutemanAt true ]
                   let f = make (where scene WithIfName true) conf
 
                   Expect.equal
@@ -130,7 +127,7 @@ let tests =
                   let conf = L4lbInAgent.withPrevResult conf (resultAs "1.1.0" f.DelegateResult)
                   let o = L4lb.run scene "CHECK" conf
                   Expect.notEqual o.ExitCode 0 "CHECK without the minuteman link"
-                  let _, text = L4lb.error o
+                  let text = (L4lbInAgent.error o).Text
                   Expect.stringContains text "Minuteman link" "names the minuteman link"
 
                   for other in [ "Spartan"; "host veth"; "host route"; "checkpoint"; "delegate" ] do
@@ -143,17 +140,17 @@ let tests =
           AgentScenes.scenario<Scene>
               "DEL without CNI_NETNS releases the leases; the veth… end, out of reach, stays until the netns goes"
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" minutemanOff
+                  let conf = scene.Config "1.1.0" Scene.MinutemanOff
                   let f = make (where scene WithIfName false) conf
                   let conf = L4lbInAgent.withPrevResult conf (resultAs "1.1.0" f.DelegateResult)
-                  expectOk "DEL without CNI_NETNS" (L4lb.runIn scene "DEL" "" conf)
+                  expectOk "DEL without CNI_NETNS" (L4lb.runIn scene "DEL" (Some "") conf)
                   Attachment.expectReleased scene
                   Expect.isSome (Kernel.link scene.Agent f.HostVeth) $"{f.HostVeth} after DEL"
                   Netns.delete scene.Container
 
                   // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
-                  // veths' peers with it
-                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
+                  // veths' peers with it, some 20 ms later: the wait is a guard against a hang
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 30. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   expectGoneFromAgent scene f)
@@ -162,28 +159,28 @@ let tests =
               ("GC knows nothing of it while its netns exists; once the netns is gone (the veth and host route with it) "
                + "it removes the orphaned checkpoint, not the lease, which the runtime's DEL releases")
               (fun scene ->
-                  let conf = L4lb.config scene "1.1.0" (minutemanOn scene)
+                  let conf = scene.Config "1.1.0" [ scene.MinutemanAt true ]
                   let f = make (where scene WithIfName true) conf
 
                   let delegateLease () =
                       scene.Allocations L4lbInAgent.network |> List.map _.Owner
 
-                  expectOk "GC, the netns still there" (Gc.gc scene conf [])
+                  expectOk "GC, the netns still there" (L4lb.gc scene conf [])
                   expectFootprint scene f
                   Expect.isTrue (File.Exists scene.CheckpointFile) "the checkpoint after the first GC"
 
                   Netns.delete scene.Container
 
                   // a netns is destroyed asynchronously (the kernel's cleanup_net), and its
-                  // veths' peers with it
-                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 5. (fun () -> None) (fun () ->
+                  // veths' peers with it, some 20 ms later: the wait is a guard against a hang
+                  Programs.waitUntil $"{f.HostVeth} goes with the netns" 30. (fun () -> None) (fun () ->
                       (Kernel.link scene.Agent f.HostVeth).IsNone)
 
                   Expect.isEmpty
                       (Kernel.routes scene.Agent |> List.filter (fun r -> r.Destination = f.Address))
                       "the agent's route to the Spartan address"
 
-                  expectOk "GC, the netns gone" (Gc.gc scene conf [])
+                  expectOk "GC, the netns gone" (L4lb.gc scene conf [])
                   Expect.isFalse (File.Exists scene.CheckpointFile) "the checkpoint after the second GC"
 
                   Expect.equal

@@ -7,27 +7,8 @@ using Dcos.L4lb;
 var checks = new List<(string Name, Func<string?> Run)>();
 void Check(string name, Func<string?> run) => checks.Add((name, run));
 
-// The README's example configuration, verbatim.
-const string readmeExample = """
-    {
-      "cniVersion": "0.2.0",
-      "name": "spartan-net",
-      "type": "dcos-l4lb",
-      "delegate": {
-        "type": "bridge",
-        "bridge": "sprt-cni0",
-        "ipMasq": true,
-        "isGateway": true,
-        "ipam": {
-          "type": "host-local",
-          "subnet": "192.168.30.0/24",
-          "routes": [
-            { "dst": "10.0.0.0/8" }
-          ]
-        }
-      }
-    }
-    """;
+// The README's example configuration, as examples/10-spartan-net.conf ships it.
+var readmeExample = File.ReadAllText(Path.Combine(RepositoryRoot(), "examples", "10-spartan-net.conf"));
 
 // Five mistakes; every one is reported, in this order.
 const string severalMistakes = """
@@ -150,4 +131,15 @@ static string? Single(ValidationResult result, int code, string path)
     return error.Code == code && error.Path == path
         ? null
         : $"expected code {code} at {path}, got {error}";
+}
+
+// The checkout this program was built in: the directory above it that holds paket.dependencies.
+static string RepositoryRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "paket.dependencies")))
+            return dir.FullName;
+    }
+    throw new InvalidOperationException($"no paket.dependencies above {AppContext.BaseDirectory}");
 }

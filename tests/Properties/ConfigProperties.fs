@@ -2,15 +2,14 @@ module Dcos.L4lb.Tests.ConfigProperties
 
 open System
 open System.Text
-open System.Text.RegularExpressions
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = Generators.scaled 300 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
 let private parseBytes (bytes: byte[]) = NetConf.parse (ReadOnlyMemory bytes)
 let private parseJson json = parseBytes (Json.render json)
@@ -59,6 +58,9 @@ let private neverThrows (bytes: byte[]) =
     match parseBytes bytes with
     | Ok _ -> true
     | Error errors -> not errors.IsEmpty && List.forall wellFormed errors
+
+/// This file's properties get 300 cases each.
+let private property name body = propertyWith 300 name body
 
 let parsing =
     testList
@@ -167,7 +169,8 @@ let merge =
 
 /// The spec's container ID language, written independently of the validator: a regular
 /// expression over ASCII classes (\z, since $ would also match before a final newline).
-let private containerIdLanguage = Regex(@"\A[A-Za-z0-9][A-Za-z0-9_.\-]*\z", RegexOptions.CultureInvariant)
+let private containerIdLanguage =
+    RegularExpressions.Regex(@"\A[A-Za-z0-9][A-Za-z0-9_.\-]*\z", RegularExpressions.RegexOptions.CultureInvariant)
 
 /// The interface-name language from the kernel's dev_valid_name and Go's unicode.IsSpace,
 /// with white space as the explicit list of Unicode's White_Space code points.

@@ -13,26 +13,10 @@ let private ok text =
     | Ok c -> c
     | Error errors -> failtestf "expected a valid config, got %A" (errors |> List.map _.Describe())
 
-/// The seed README's example, as a runtime would send it.
+/// The seed README's example, as examples/10-spartan-net.conf ships it and a runtime would
+/// send it.
 let seedExample =
-    """{
- "cniVersion": "0.2.0",
- "name": "spartan-net",
- "type": "dcos-l4lb",
- "delegate" : {
-        "type" : "bridge",
-        "bridge": "sprt-cni0",
-        "ipMasq": true,
-        "isGateway": true,
-        "ipam": {
-          "type": "host-local",
-          "subnet": "192.168.30.0/24",
-          "routes": [
-            { "dst": "10.0.0.0/8" }
-          ]
-        }
- }
-}"""
+    IO.File.ReadAllText(IO.Path.Combine(L4lbBinary.repoRoot, "examples", "10-spartan-net.conf"))
 
 let private upstreamCase (extra: string) =
     """{"cniVersion": "0.3.0", "name": "l4lb-test", "type": "dcos-l4lb",

@@ -3,17 +3,16 @@
 /// checkpoints the original plugin left without a record go once nothing can use them.
 module Dcos.L4lb.Tests.GcProperties
 
-open System.Collections.Generic
+open System
+open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
-open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 200 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.PropertyTest
 
 /// One container of a GC scenario: attached by ADD; `Valid`: in the runtime's list;
 /// `Gone`: its netns was deleted before the GC (the usual case for a stale one).
@@ -24,7 +23,7 @@ type Member =
 
 type GcScenario = { Conf: NetConf; Members: Member list }
 
-let private gcScenario: Gen<GcScenario> =
+let gcScenario: Gen<GcScenario> =
     gen {
         let! conf = validConfig
         let conf = { conf with CniVersion = "1.1.0" }
@@ -45,13 +44,13 @@ let private gcScenario: Gen<GcScenario> =
         return { Conf = conf; Members = members }
     }
 
-let private invoke (conf: NetConf) (rt: Invocation) w = run w (start conf rt)
+let invoke (conf: NetConf) (rt: Invocation) w = run w (start conf rt)
 
-let private attachment (m: Member) =
+let attachment (m: Member) =
     { ContainerId = m.Invocation.ContainerId
       IfName = m.Invocation.IfName }
 
-let private gcInvocation =
+let gcInvocation =
     { Command = Gc
       ContainerId = ""
       Netns = None
@@ -59,11 +58,11 @@ let private gcInvocation =
       Args = []
       Path = [ "/opt/cni/bin" ] }
 
-let private gcConf (s: GcScenario) =
+let gcConf (s: GcScenario) =
     { s.Conf with ValidAttachments = Some [ for m in s.Members do if m.Valid then attachment m ] }
 
 /// Every member attached, and the stale ones' netns deleted where the scenario says so.
-let private attached (s: GcScenario) =
+let attached (s: GcScenario) =
     let w =
         s.Members
         |> List.fold
@@ -75,17 +74,17 @@ let private attached (s: GcScenario) =
 
     s.Members |> List.filter _.Gone |> List.fold (fun w m -> deleteNetns m.Invocation.Netns.Value w) w
 
-let private gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
+let gcOn (s: GcScenario) w = invoke (gcConf s) gcInvocation w
 
 /// The GC of this scenario, not yet started.
-let private gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
+let gcProgram (s: GcScenario) = start (gcConf s) gcInvocation
 
-let private recordKey (conf: NetConf) (m: Member) =
+let recordKey (conf: NetConf) (m: Member) =
     Naming.attachmentDirectory conf, Naming.attachmentName m.Invocation.ContainerId m.Invocation.IfName
 
 /// Nothing of this member is left: record, Spartan lease, host veth, checkpoint (unless
 /// another listed attachment has the same container), delegate attachment.
-let private removed (s: GcScenario) (w: World) (m: Member) =
+let removed (s: GcScenario) (w: World) (m: Member) =
     let rt = m.Invocation
     let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
@@ -95,9 +94,12 @@ let private removed (s: GcScenario) (w: World) (m: Member) =
     && not (w.Files.ContainsKey(s.Conf.Minuteman.Path, rt.ContainerId))
     && not (w.Attachments.Contains(s.Conf.Name, rt.ContainerId, rt.IfName))
 
-let private checks (s: GcScenario) w (m: Member) =
+let checks (s: GcScenario) w (m: Member) =
     let _, reply, _ = invoke s.Conf { m.Invocation with Command = Check } w
     reply.ExitCode = 0 && (w.Records.ContainsKey(recordKey s.Conf m))
+
+/// This file's properties get 200 cases each.
+let private property name body = propertyWith 200 name body
 
 let gc =
     testList
@@ -217,19 +219,12 @@ let gc =
 
                   // the runtime re-adds the container between GC's listing and its look under
                   // the lock: in the model, the record is rewritten just before that look
-                  let rec loop w next =
-                      match next with
-                      | Finished reply -> w, reply
-                      | Pending r ->
-                          let w =
-                              match r.Effect with
-                              | ReadFile(AttachmentRecord, dir, name) when (dir, name) = key -> fst (change w (WriteRecord(dir, name, w.Records[key].Content)))
-                              | _ -> w
+                  let rewrite effect (w: World) =
+                      match effect with
+                      | ReadFile(AttachmentRecord, dir, name) when (dir, name) = key -> fst (change w (WriteRecord(dir, name, w.Records[key].Content)))
+                      | _ -> w
 
-                          let w, next = answer None w r
-                          loop w next
-
-                  let w, reply = loop (attached s) (gcProgram s)
+                  let w, reply = runInterleaved rewrite (attached s) (gcProgram s)
 
                   let leases = w.Ipam.TryFind s.Conf.Spartan.Network.Network |> Option.defaultValue Map.empty
 
@@ -247,7 +242,7 @@ let gc =
               // the Spartan IPAM DEL of that attachment fails
               let inject _ effect =
                   match effect with
-                  | AwaitPlugin p when p.Call.Command = "DEL" && p.Call.Environment |> Array.contains (KeyValuePair("CNI_CONTAINERID", target.Invocation.ContainerId)) ->
+                  | AwaitPlugin p when p.Call.Command = "DEL" && p.Call.Environment |> Array.contains (Collections.Generic.KeyValuePair("CNI_CONTAINERID", target.Invocation.ContainerId)) ->
                       Some(exitWith """{"code": 11, "msg": "disk on fire"}""")
                   | _ -> None
 
@@ -345,78 +340,3 @@ let gc =
               let inject n _ = if n = k then Some(failure "injected") else None
               let w, reply, _ = runWith inject w0 (start s.Conf m.Invocation)
               (reply.ExitCode = 0 || w.Records.IsEmpty) |> Prop.label (replyText reply)) ]
-
-/// A scenario with Minuteman on, and the ID of a container the original plugin attached:
-/// its checkpoint, naming its netns, and no record (the original kept none).
-let private orphanScenario: Gen<GcScenario * string> =
-    Gen.zip (gcScenario |> Gen.filter (fun s -> s.Conf.Minuteman.Enabled)) (cniName |> Gen.map ((+) "o"))
-
-let private orphanNetns (id: string) = $"/run/netns/{id}"
-
-let private withOrphan (conf: NetConf) (id: string) (w: World) =
-    { w with Files = w.Files.Add((conf.Minuteman.Path, id), orphanNetns id) }
-
-/// GC with these attachments listed besides the scenario's valid ones.
-let private gcListing (s: GcScenario) (extra: Attachment list) w =
-    invoke { (gcConf s) with ValidAttachments = Some((gcConf s).ValidAttachments.Value @ extra) } gcInvocation w
-
-/// Why a checkpoint without a record of its own must stay: each sets up the world (and
-/// the GC's list and faults) so that only that reason holds.
-type private KeptBecause =
-    | NetnsExists
-    | ListNamesContainer
-    | RecordHasContainer
-
-let orphans =
-    testList
-        "GC of orphaned Minuteman checkpoints"
-        [ property "a checkpoint without a record, whose netns is gone and whose container the list does not name, is removed; nothing else changes"
-          <| Prop.forAll (Arb.fromGen orphanScenario) (fun (s, orphan) ->
-              let w0 = attached s
-              let withoutOrphan, _, _ = gcOn s w0
-              let w, reply, _ = gcOn s (withOrphan s.Conf orphan w0)
-              (reply.ExitCode = 0 && w = withoutOrphan) |> Prop.label (replyText reply))
-
-          property "a checkpoint without a record stays while its netns exists, the list names its container, or a record of this network has its container ID"
-          <| Prop.forAll (Arb.fromGen (Gen.zip orphanScenario (Gen.elements [ NetnsExists; ListNamesContainer; RecordHasContainer ]))) (fun ((s, orphan), reason) ->
-              let w0 = withOrphan s.Conf orphan (attached s)
-              let directory = Naming.attachmentDirectory s.Conf
-              let record = Naming.attachmentName orphan "eth0"
-
-              let w, reply, _ =
-                  match reason with
-                  | NetnsExists -> gcOn s (addNetns (orphanNetns orphan) w0)
-                  | ListNamesContainer -> gcListing s [ { ContainerId = orphan; IfName = "eth0" } ] w0
-                  | RecordHasContainer ->
-                      // a record GC cannot act on (its attachment's lock is not to be had):
-                      // the checkpoint is that attachment's, for a later GC or DEL
-                      let w0 = fst (change w0 (WriteRecord(directory, record, orphanNetns orphan)))
-                      let lock = Naming.lockPath orphan "eth0"
-                      let inject _ effect = match effect with Change(TakeLock path) when path = lock -> Some(failure "no locks today") | _ -> None
-                      runWith inject w0 (gcProgram s)
-
-              (w.Files.TryFind(s.Conf.Minuteman.Path, orphan) = Some(orphanNetns orphan)
-               && (reason = RecordHasContainer || reply.ExitCode = 0))
-              |> Prop.label $"{reason}: {replyText reply}")
-
-          property "an orphaned checkpoint rewritten while GC looks at it (a new container with that ID) stays"
-          <| Prop.forAll (Arb.fromGen orphanScenario) (fun (s, orphan) ->
-              let key = s.Conf.Minuteman.Path, orphan
-              let rewritten = orphanNetns (orphan + "-again")
-
-              // the runtime starts a container with that ID between GC's listing of the
-              // checkpoints and its look at this one
-              let rec loop w next =
-                  match next with
-                  | Finished reply -> w, reply
-                  | Pending r ->
-                      let w =
-                          match r.Effect with
-                          | ReadFile(Checkpoint, dir, name) when (dir, name) = key -> { w with Files = w.Files.Add(key, rewritten) }
-                          | _ -> w
-
-                      let w, next = answer None w r
-                      loop w next
-
-              let w, reply = loop (withOrphan s.Conf orphan (attached s)) (gcProgram s)
-              (reply.ExitCode = 0 && w.Files.TryFind key = Some rewritten) |> Prop.label (replyText reply)) ]

@@ -271,6 +271,9 @@ let nameCandidate: Gen<string> =
           Gen.listOf (Gen.frequency [ 8, Gen.elements (alnum @ chars "_.-"); 1, Gen.elements tricky ])
           |> Gen.map (fun cs -> String(Array.ofList cs)) ]
 
+/// An IPv4 address (of the lower half of the space).
+let ipv4 = Gen.choose (0, Int32.MaxValue) |> Gen.map (uint32 >> Ipv4)
+
 /// A property's case count, times PROPERTY_SCALE when set (for long hunts).
 let scaled (cases: int) =
     match Int32.TryParse(Environment.GetEnvironmentVariable "PROPERTY_SCALE") with

@@ -8,17 +8,12 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
-open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
-
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 300 }
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.PropertyTest
 
 let private invocation command (id: string) (ifName: string) = { Invocations.addOf id ifName with Command = command }
-
-/// The world as DEL restores it: forwarding stays on by design, the record clock moves.
-let private settled (w: World) = { w with Forwarding = true; Clock = 0L }
 
 type LaneCase =
     { Conf: NetConf
@@ -50,6 +45,9 @@ let private msg (r: Reply) =
     match Json.parse (ReadOnlyMemory r.Stdout) |> Result.map (Json.tryField "msg") with
     | Ok(Some(Json.String m)) -> m
     | _ -> ""
+
+/// This file's properties get 300 cases each.
+let private property name body = propertyWith 300 name body
 
 let lanes =
     testList

@@ -14,16 +14,16 @@ let main argv =
           Examples.protocol
           Examples.addresses
           PlanProperties.addDel
-          PlanProperties.rollback
+          RollbackProperties.rollback
           PlanProperties.check
           PlanProperties.concurrency
-          PlanProperties.negotiation
+          NegotiationProperties.negotiation
           PlanProperties.examples
           SpartanDnsProperties.dns
           ChainedProperties.chained
           StatusProperties.status
           GcProperties.gc
-          GcProperties.orphans
+          GcOrphanProperties.orphans
           UpgradeProperties.upgrades
           LaneProperties.lanes
           MissingPluginProperties.tests

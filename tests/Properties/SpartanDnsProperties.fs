@@ -7,26 +7,27 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
-let private property name body = testPropertyWithConfig config name body
-
-let private address = Gen.choose (0, Int32.MaxValue) |> Gen.map (uint32 >> Ipv4)
+/// The result's dns.nameservers, as text.
+let private nameservers (result: Json) =
+    match Json.tryField "dns" result |> Option.bind (Json.tryField "nameservers") with
+    | Some(Json.Array items) -> items |> List.map (function Json.String s -> s | _ -> "")
+    | _ -> []
 
 let dns =
     testList
         "result DNS"
         [ property "Spartan's addresses come first, once each, and the rest of the result is untouched"
-          <| Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.nonEmptyListOf address |> Gen.map List.distinct) (Gen.listOf address) jsonObject)) (fun (ours, theirs, rest) ->
+          <| Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.nonEmptyListOf ipv4 |> Gen.map List.distinct) (Gen.listOf ipv4) jsonObject)) (fun (ours, theirs, rest) ->
               let existing = Json.Array(theirs |> List.map (fun ip -> Json.String(ip.ToString())))
               let result = rest |> Json.withField "dns" (Json.Object [ "nameservers", existing; "search", Json.Array [ Json.String "a.b" ] ])
               let updated = PluginOutput.withNameservers ours result
 
-              let servers =
-                  match Json.tryField "dns" updated |> Option.bind (Json.tryField "nameservers") with
-                  | Some(Json.Array items) -> items |> List.map (function Json.String s -> s | _ -> "")
-                  | _ -> []
+              let servers = nameservers updated
 
               let oursText = ours |> List.map string
               let theirsText = theirs |> List.map string

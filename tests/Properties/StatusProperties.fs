@@ -1,35 +1,39 @@
 /// STATUS (CNI 1.1): is the plugin ready to serve ADD?
 module Dcos.L4lb.Tests.StatusProperties
 
+open System
 open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
+open Dcos.L4lb.HostModel
 open Dcos.L4lb.Tests.Generators
+open Dcos.L4lb.Tests.Invocations
+open Dcos.L4lb.Tests.PropertyTest
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = scaled 250 }
-let private property name body = testPropertyWithConfig config name body
+/// STATUS of this config (at 1.1.0) on this world: the reply.
+let private statusOf (conf: NetConf) (w: HostModel.World) =
+    let rt = { Command = Status; ContainerId = ""; Netns = None; IfName = ""; Args = []; Path = [ "/opt/cni/bin" ] }
+
+    let _, reply, _ = HostModel.run w (Invocations.start { conf with CniVersion = "1.1.0" } rt)
+    reply
+
+/// What this config needs to be ready, each with a world that lacks it.
+let private reasons (conf: NetConf) =
+    [ if conf.Spartan.Enabled then
+          "Spartan IPAM plugin", (fun (w: HostModel.World) -> { w with MissingPlugins = w.MissingPlugins.Add conf.Spartan.Network.IpamType })
+          "IPv4 forwarding", (fun w -> { w with ReadOnly = w.ReadOnly.Add "/proc/sys/net/ipv4/ip_forward" })
+      if conf.Minuteman.Enabled then
+          "Minuteman checkpoint directory", (fun w -> { w with ReadOnly = w.ReadOnly.Add conf.Minuteman.Path })
+      if conf.Delegate.IsSome then
+          "delegate plugin", (fun w -> { w with MissingPlugins = w.MissingPlugins.Add(Delegate.pluginType conf) }) ]
+
+/// The delegate and the Spartan IPAM are different plugins.
+let private distinctTypes (c: NetConf) =
+    c.Delegate.IsNone || Delegate.pluginType c <> c.Spartan.Network.IpamType
 
 let status =
-    let statusOf (conf: NetConf) (w: HostModel.World) =
-        let rt = { Command = Status; ContainerId = ""; Netns = None; IfName = ""; Args = []; Path = [ "/opt/cni/bin" ] }
-
-        let _, reply, _ = HostModel.run w (Invocations.start { conf with CniVersion = "1.1.0" } rt)
-        reply
-
-    let reasons (conf: NetConf) =
-        [ if conf.Spartan.Enabled then
-              "Spartan IPAM plugin", (fun (w: HostModel.World) -> { w with MissingPlugins = w.MissingPlugins.Add conf.Spartan.Network.IpamType })
-              "IPv4 forwarding", (fun w -> { w with ReadOnly = w.ReadOnly.Add "/proc/sys/net/ipv4/ip_forward" })
-          if conf.Minuteman.Enabled then
-              "Minuteman checkpoint directory", (fun w -> { w with ReadOnly = w.ReadOnly.Add conf.Minuteman.Path })
-          if conf.Delegate.IsSome then
-              "delegate plugin", (fun w -> { w with MissingPlugins = w.MissingPlugins.Add(Delegate.pluginType conf) }) ]
-
-    let distinctTypes (c: NetConf) =
-        c.Delegate.IsNone || Delegate.pluginType c <> c.Spartan.Network.IpamType
-
     testList
         "STATUS"
         [ property "a ready host: STATUS succeeds, with or without a delegate that knows STATUS"

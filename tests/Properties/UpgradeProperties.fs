@@ -5,19 +5,15 @@
 module Dcos.L4lb.Tests.UpgradeProperties
 
 open System
+open System.Text
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Dcos.L4lb
-open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.HostModel
+open Dcos.L4lb.Tests.Generators
 open Dcos.L4lb.Tests.Invocations
-
-let private config =
-    { FsCheckConfig.defaultConfig with
-        maxTest = scaled 200 }
-
-let private property name body = testPropertyWithConfig config name body
+open Dcos.L4lb.Tests.PropertyTest
 
 type private Upgrade =
     {
@@ -82,6 +78,9 @@ let private attachedByOriginal (u: Upgrade) (w0: World) =
 
 let private settled (w: World) =
     { w with Forwarding = true; Clock = 0L }
+
+/// This file's properties get 200 cases each.
+let private property name body = propertyWith 200 name body
 
 let upgrades =
     testList

@@ -107,7 +107,7 @@ let private errorCode (stdout: string) =
 let private runCase (c: Case) =
     use scene = new Scene()
     let before = scene.Snapshot()
-    let outcome = Binary.runBytes (apply c.Env (baseEnv scene)) (c.Stdin scene.CheckpointDir)
+    let outcome = L4lb.execRaw L4lb.Here (apply c.Env (baseEnv scene)) (c.Stdin scene.CheckpointDir)
     let after = scene.Snapshot()
     Expect.notEqual outcome.ExitCode 0 "a non-zero exit"
     Expect.equal (errorCode outcome.Stdout) c.Code $"the CNI code; reply was {outcome.Stdout}"
@@ -129,7 +129,7 @@ let missingDelegate =
         try
             let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, emptyPath.FullName else k, v)
             let stdin = Text.Encoding.UTF8.GetBytes(good.Replace("@PATH@", scene.CheckpointDir))
-            let outcome = Binary.runBytesIn (Some scene.NetnsName) env stdin
+            let outcome = L4lb.execRaw scene.Place env stdin
             Expect.equal outcome.ExitCode 1 "exit 1"
             Expect.equal (errorCode outcome.Stdout) 100 "code"
             Expect.stringContains outcome.Stdout "(delegate plugin)" "names the step"
@@ -149,7 +149,7 @@ let garbage =
             random.NextBytes bytes
             // half the inputs start like JSON, to get past the first byte
             if i % 2 = 0 && bytes.Length > 0 then bytes[0] <- byte '{'
-            let outcome = Binary.runBytes (baseEnv scene) bytes
+            let outcome = L4lb.execRaw L4lb.Here (baseEnv scene) bytes
             Expect.equal outcome.ExitCode 1 "exit 1"
             Expect.contains [ 1; 6; 7 ] (errorCode outcome.Stdout) "a decode or config code"
 
@@ -181,7 +181,7 @@ let misbehavingPlugins =
                       + $"\"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"{delegateType}\"}}}}"
 
                   let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory + ":/usr/lib/cni" else k, v)
-                  let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
+                  let outcome = L4lb.execRaw scene.Place env (Text.Encoding.UTF8.GetBytes config)
                   Expect.equal outcome.ExitCode 1 "exit 1"
                   Expect.equal (errorCode outcome.Stdout) code $"code; reply {outcome.Stdout}"
                   Expect.stringContains outcome.Stdout says "the message names the problem"
@@ -207,7 +207,7 @@ let deafDelegate =
             + $"\"spartan\": {{\"ipam\": {{\"type\": \"host-local\"}}}}, \"delegate\": {{\"type\": \"{FakePlugins.deaf}\", \"pad\": \"{pad}\"}}}}"
 
         let env = baseEnv scene |> List.map (fun (k, v) -> if k = "CNI_PATH" then k, fakes.Directory + ":/usr/lib/cni" else k, v)
-        let outcome = Binary.runBytesIn (Some scene.NetnsName) env (Text.Encoding.UTF8.GetBytes config)
+        let outcome = L4lb.execRaw scene.Place env (Text.Encoding.UTF8.GetBytes config)
         Expect.equal outcome.ExitCode 1 $"exit 1; stderr {outcome.Stderr}"
         Expect.equal (errorCode outcome.Stdout) 100 $"code; reply {outcome.Stdout}"
         Expect.stringContains outcome.Stdout "exited with status 2" "the delegate's exit status"
@@ -221,7 +221,7 @@ let status =
             """{"cniVersion": "1.1.0", "name": "proto-net", "type": "dcos-l4lb","""
             + $"\"minuteman\": {{\"path\": \"{scene.CheckpointDir}\"}}, \"spartan\": {{\"ipam\": {{\"type\": \"{ipamType}\"}}}}, \"delegate\": {{\"type\": \"{delegateType}\"}}}}"
 
-        Binary.runBytes [ "CNI_COMMAND", "STATUS"; "CNI_PATH", fakes.Directory ] (Text.Encoding.UTF8.GetBytes config)
+        L4lb.execRaw L4lb.Here [ "CNI_COMMAND", "STATUS"; "CNI_PATH", fakes.Directory ] (Text.Encoding.UTF8.GetBytes config)
 
     let run = runWith "fake-ok"
 

@@ -35,7 +35,7 @@ let private invoke (scene: Scene) (varLib: string) (command: string) (path: stri
           "CNI_IFNAME", "eth0"
           "CNI_PATH", path ]
 
-    Binary.runBytesWithVarLib (Some varLib) (Some scene.NetnsName) env (Encoding.UTF8.GetBytes stdin)
+    L4lb.execRaw (L4lb.InNetns(scene.NetnsName, varLib)) env (Encoding.UTF8.GetBytes stdin)
 
 /// A refused command: its error names the step that looked for the plugin; no plugin ran,
 /// nothing was locked or written, nothing changed in the netns or on the host.
@@ -74,14 +74,14 @@ let private delRemovesWhatItCan =
             let record = "cni/dcos-l4lb/attachments/proto-net/proto1@eth0"
             let added = invoke scene varLib.FullName "ADD" everything conf
             Expect.equal added.ExitCode 0 $"ADD: {added.Stdout} {added.Stderr}"
-            Expect.stringContains (Binary.sh $"ip -n {scene.NetnsName} -o link show") "spartan" "ADD made the Spartan link"
+            Expect.stringContains (Command.sh $"ip -n {scene.NetnsName} -o link show") "spartan" "ADD made the Spartan link"
 
             let o = invoke scene varLib.FullName "DEL" spies.Directory conf
             Expect.equal o.ExitCode 1 $"DEL fails: {o.Stdout}"
             Expect.stringContains (msg o.Stdout) "(Spartan IPAM host-local DEL)" "names the step"
             Expect.stringContains o.Stdout "plugin \\\"host-local\\\" not found in CNI_PATH" "names the plugin"
             Expect.equal spies.Calls [ "fake-ok ADD"; "fake-ok DEL" ] "the delegate's DEL ran"
-            Expect.isFalse ((Binary.sh $"ip -n {scene.NetnsName} -o link show").Contains "spartan") "the Spartan veth went"
+            Expect.isFalse ((Command.sh $"ip -n {scene.NetnsName} -o link show").Contains "spartan") "the Spartan veth went"
             Expect.contains (filesUnder varLib.FullName) record "the record stays for a later DEL"
 
             let again = invoke scene varLib.FullName "DEL" everything conf

@@ -5,11 +5,15 @@ open System
 open System.Text.Json
 open Expecto
 
+/// The plugin where the test runs (these commands change nothing), this input as UTF-8.
+let private run env (stdin: string) =
+    L4lb.execRaw L4lb.Here env (Text.Encoding.UTF8.GetBytes stdin)
+
 let tests =
     testList
         "replies"
         [ testCase "VERSION prints the seven supported versions and exits 0" <| fun () ->
-              let o = Binary.run [ "CNI_COMMAND", "VERSION" ] """{"cniVersion": "1.0.0"}"""
+              let o = run [ "CNI_COMMAND", "VERSION" ] """{"cniVersion": "1.0.0"}"""
               Expect.equal o.ExitCode 0 "exit"
               use doc = JsonDocument.Parse o.Stdout
 
@@ -20,7 +24,7 @@ let tests =
               Expect.equal o.Stderr "" "nothing on stderr"
 
           testCase "VERSION with empty stdin still answers" <| fun () ->
-              let o = Binary.run [ "CNI_COMMAND", "VERSION" ] ""
+              let o = run [ "CNI_COMMAND", "VERSION" ] ""
               Expect.equal o.ExitCode 0 "exit"
               Expect.stringContains o.Stdout "supportedVersions" "reply"
 
@@ -29,7 +33,7 @@ let tests =
               let file = IO.Path.GetTempFileName()
 
               try
-                  Binary.sh $"(echo before; echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path}; echo; echo after) > {file}"
+                  Command.sh $"(echo before; echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path}; echo; echo after) > {file}"
                   |> ignore
 
                   let lines = IO.File.ReadAllLines file
@@ -45,7 +49,7 @@ let tests =
 
               try
                   // `true` exits at once: the reply is written to a pipe nobody reads (EPIPE)
-                  Binary.sh $"echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path} 2> {errors} | true"
+                  Command.sh $"echo '{{\"cniVersion\":\"1.0.0\"}}' | CNI_COMMAND=VERSION {L4lbBinary.path} 2> {errors} | true"
                   |> ignore
 
                   Expect.equal (IO.File.ReadAllText errors) "" "nothing on stderr"
@@ -53,13 +57,13 @@ let tests =
                   IO.File.Delete errors
 
           testCase "run by hand: the about text on stderr, stdout empty, exit 0" <| fun () ->
-              let o = Binary.run [] ""
+              let o = run [] ""
               Expect.equal o.ExitCode 0 "exit"
               Expect.equal o.Stdout "" "stdout"
               Expect.stringStarts o.Stderr "CNI dcos-l4lb plugin v" "about"
               Expect.stringContains o.Stderr "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" "versions"
 
           testCase "the error's cniVersion is the config's" <| fun () ->
-              let o = Binary.run [ "CNI_COMMAND", "ADD" ] """{"cniVersion": "0.3.1", "name": "x"}"""
+              let o = run [ "CNI_COMMAND", "ADD" ] """{"cniVersion": "0.3.1", "name": "x"}"""
               use doc = JsonDocument.Parse o.Stdout
               Expect.equal (doc.RootElement.GetProperty("cniVersion").GetString()) "0.3.1" "version" ]

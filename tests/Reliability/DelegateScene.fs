@@ -101,6 +101,9 @@ type Scene() =
     /// A CNI_PATH directory for this scene's fake plugins.
     member s.Fakes = Path.Combine(s.Scratch, "fakes")
 
+    /// The fake plugins first, then the reference plugins.
+    override s.CniPath = [ s.Fakes; L4lbInAgent.referencePlugins ]
+
     member s.NewContainers(count: int) : Container list =
         Processes.parallelMap 8 (fun _ -> s.NewContainer()) [ 1..count ]
 

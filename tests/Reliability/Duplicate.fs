@@ -21,7 +21,7 @@ let private expectIntact
     expectAttached scene c |> ignore
 
     let check =
-        L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf output))
+        L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf output))
 
     expectOk "CHECK of the first attachment" check
 
@@ -31,24 +31,24 @@ let private sequential (delegateType: string) () =
     let c = scene.NewContainer()
 
     let conf =
-        L4lb.config
-            { L4lb.defaults with
+        Config.build
+            { Config.defaults with
                 DelegateType = delegateType }
 
     let empty = scene.State [ c ]
-    let first = L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+    let first = L4lb.exec (L4lb.invocation scene "ADD" c conf)
     expectOk "the first ADD" first
     expectAttached scene c |> ignore
     let made = scene.State [ c ]
     let calls = Fakes.calls scene
-    let second = L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+    let second = L4lb.exec (L4lb.invocation scene "ADD" c conf)
 
     expectFailedAt shape "not yet attached (Spartan link)" [ "attached already" ] second
     |> ignore
 
     Expect.equal (Fakes.calls scene) calls "the second ADD ran no plugin"
     expectIntact scene c conf first.Stdout made
-    expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf first.Stdout)))
+    expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf first.Stdout)))
     expectUnchanged "after DEL" empty (scene.State [ c ])
 
 /// Two ADDs for one container at the same moment (a runtime retrying too early): both may
@@ -58,8 +58,8 @@ let private concurrent (delegateType: string) (rounds: int) () =
     Fakes.ensure scene
 
     let conf =
-        L4lb.config
-            { L4lb.defaults with
+        Config.build
+            { Config.defaults with
                 DelegateType = delegateType }
 
     let losers = ResizeArray<string>()
@@ -69,7 +69,7 @@ let private concurrent (delegateType: string) (rounds: int) () =
         let empty = scene.State [ c ]
 
         let add () =
-            L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+            L4lb.exec (L4lb.invocation scene "ADD" c conf)
 
         let outcomes = Processes.together [ add; add ]
         let winners = outcomes |> List.filter (fun o -> o.ExitCode = 0)
@@ -99,10 +99,10 @@ let private concurrent (delegateType: string) (rounds: int) () =
         expectAttached scene c |> ignore
 
         let check =
-            L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf winner.Stdout))
+            L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf winner.Stdout))
 
         expectOk $"round {round}: CHECK of the successful attachment" check
-        expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf winner.Stdout)))
+        expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf winner.Stdout)))
         expectUnchanged "after DEL" empty (scene.State [ c ])
 
     printfn

@@ -79,9 +79,7 @@ let stepNumber (s: Shape) (name: string) =
     | Some i -> i + 1
     | None -> failwith $"no step \"{name}\" in the expected plan {addSteps s}"
 
-let expectOk what (o: Command.Outcome) =
-    if o.ExitCode <> 0 then
-        failtest $"{what} failed: {L4lb.describe o}"
+let expectOk = AgentScenes.expectOk
 
 /// The ADD failed, and its error reply's msg begins "ADD step k (<name>): failed" and
 /// says that the steps before it were undone; `mentions` appear in msg or details.

@@ -1,21 +1,19 @@
-/// GC (CNI 1.1) racing ADD, and GC after a SIGKILL. A runtime may run GC while it attaches
-/// containers; it lists every attachment it knows of, those in flight included. GC must
-/// then release exactly the attachments that are not listed, waiting for an ADD that holds
-/// the lock of one of them, and never touch a listed one. What a killed ADD or a killed GC
-/// leaves, the next GC finishes.
+/// GC (CNI 1.1) racing ADD. A runtime may run GC while it attaches containers; it lists
+/// every attachment it knows of, those in flight included. GC must then release exactly
+/// the attachments that are not listed, waiting for an ADD that holds the lock of one of
+/// them, and never touch a listed one.
 module Dcos.L4lb.Tests.Reliability.GcRace
 
 open System
 open System.Collections.Generic
 open System.Diagnostics
 open System.IO
-open System.Text
-open System.Text.Json.Nodes
 open System.Text.RegularExpressions
 open System.Threading
 open Expecto
 open Dcos.L4lb.Tests
 open Expectations
+open GcStale
 
 let containers = 24
 let degree = 8
@@ -25,103 +23,6 @@ let degree = 8
 let stale = 8
 /// GC loops running beside the ADDs (they serialise on the GC lock).
 let gcLoops = 2
-
-/// The attachment records (Naming.attachmentDirectory), dot-files included.
-let records (scene: Scene) : string list =
-    let dir =
-        Path.Combine(scene.VarLib, "cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
-
-    if Directory.Exists dir then
-        Directory.GetFileSystemEntries dir
-        |> Array.map Path.GetFileName
-        |> Array.sort
-        |> List.ofArray
-    else
-        []
-
-let private record (c: Container) = $"{c.Id}@{L4lbInAgent.ifName}"
-
-/// The lock file ADD and DEL (and GC, for a stale attachment) take for this attachment:
-/// /var/lib/cni/dcos-l4lb/lock.<n>, n = FNV-1a-64(containerId NUL ifname) mod 64
-/// (Naming.lockPath).
-let lockNumber (containerId: string) (ifName: string) =
-    let mutable hash = 0xcbf29ce484222325UL
-
-    for b in Encoding.UTF8.GetBytes(containerId + "\000" + ifName) do
-        hash <- (hash ^^^ uint64 b) * 0x100000001b3UL
-
-    hash % 64UL
-
-/// GC as a runtime speaking CNI 1.1 sends it: only CNI_COMMAND and CNI_PATH, the ADD
-/// config at cniVersion 1.1.0 with `valid` as cni.dev/valid-attachments; the effect log
-/// goes to `log`.
-let private gcArguments (scene: Scene) (config: JsonNode) (valid: Container list) (log: string) =
-    let conf = config.DeepClone().AsObject()
-    conf["cniVersion"] <- JsonValue.Create "1.1.0"
-    let list = JsonArray()
-
-    for c in valid do
-        let attachment = JsonObject()
-        attachment["containerID"] <- JsonValue.Create c.Id
-        attachment["ifname"] <- JsonValue.Create L4lbInAgent.ifName
-        list.Add attachment
-
-    conf["cni.dev/valid-attachments"] <- list
-
-    let env =
-        [ "PATH", L4lbInAgent.searchPath
-          "CNI_COMMAND", "GC"
-          "CNI_PATH", String.Join(":", [ scene.Fakes; L4lbInAgent.referencePlugins ])
-          "DCOS_L4LB_LOG_FILE", log ]
-
-    let program, args =
-        L4lbInAgent.inAgent "" scene.VarLib scene.Agent [ L4lbBinary.path ]
-
-    program, args, env, conf.ToJsonString()
-
-let private gc (scene: Scene) config valid log : Command.Outcome =
-    let program, args, env, stdin = gcArguments scene config valid log
-    Processes.executeWithin 30_000 program args (Some env) stdin
-
-let private startGc (scene: Scene) config valid log : Processes.Running =
-    let program, args, env, stdin = gcArguments scene config valid log
-    new Processes.Running(program, args, Some env, stdin)
-
-/// The container with another ID, one whose lock file is that of `other`.
-let private sharingLockWith (other: Container) (c: Container) =
-    let n = lockNumber other.Id L4lbInAgent.ifName
-
-    { c with
-        Id =
-            Seq.initInfinite (fun j -> $"{c.Id}-x{j}")
-            |> Seq.find (fun id -> lockNumber id L4lbInAgent.ifName = n) }
-
-let private add (scene: Scene) conf (c: Container) =
-    L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
-
-/// DEL as the runtime sends it for a container whose netns may be gone ("" for no netns).
-let private del (scene: Scene) conf (c: Container) (netns: string) =
-    L4lb.exec
-        scene
-        { L4lb.invocation scene "DEL" c conf with
-            Netns = netns }
-
-/// The stale container is released: no Spartan lease, no record, no host veth; a netns
-/// that is still there lost its Spartan veth with the host end.
-let private expectReleased (scene: Scene) (c: Container) =
-    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id) [] $"{c.Id}: Spartan IPAM allocations"
-    Expect.isFalse (List.contains (record c) (records scene)) $"{c.Id}: its attachment record is left"
-
-    Expect.isNone
-        (Kernel.link scene.Agent (Kernel.hostVethName c.Id L4lbInAgent.ifName))
-        $"{c.Id}: its host veth is left"
-
-    if File.Exists c.Path then
-        Expect.equal
-            (Kernel.linkNames c.Netns)
-            [ "eth0"; "lo" ]
-            $"{c.Id}: the links of its netns (the delegate's stay until DEL)"
-
 // ---- GC while ADDs happen --------------------------------------------------------------
 
 /// The runtime's bookkeeping: ADDs start in order (container 0, 1, ...); a GC lists every
@@ -184,7 +85,7 @@ let private gcWhileAdding () =
 
     let gone, kept = List.splitAt (stale / 2) lost
     let baseline = scene.State(cs @ kept)
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
 
     // the stale ones: attached, then lost by the runtime (no DEL, no longer listed)
     let staleAdds = lost |> Processes.parallelMap degree (fun c -> c, add scene conf c)
@@ -315,7 +216,7 @@ let private gcWhileAdding () =
         Array.toList adds
         |> List.zip cs
         |> Processes.parallelMap degree (fun (c, o) ->
-            c, L4lb.exec scene (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
+            c, L4lb.exec (L4lb.invocation scene "CHECK" c (L4lbInAgent.withPrevResult conf o.Stdout)))
 
     for c, o in checks do
         expectOk $"CHECK of {c.Id} after the race" o
@@ -332,8 +233,8 @@ let private gcWhileAdding () =
     // the DELs the runtime owes: every container, the lost ones too (only DEL releases
     // their delegate leases: the reference bridge does not speak CNI 1.1)
     let dels =
-        (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, c.Path, o.Stdout))
-        @ [ for c, o in staleAdds -> c, (if List.contains c gone then "" else c.Path), o.Stdout ]
+        (List.zip cs (Array.toList adds) |> List.map (fun (c, o) -> c, Some c.Path, o.Stdout))
+        @ [ for c, o in staleAdds -> c, (if List.contains c gone then None else Some c.Path), o.Stdout ]
         |> Processes.parallelMap degree (fun (c, netns, output) ->
             c, del scene (L4lbInAgent.withPrevResult conf output) c netns)
 
@@ -378,167 +279,6 @@ let private gcWhileAdding () =
          |> List.map (fun ms -> ms.ToString "F0")
          |> String.concat ", ")
         clock.Elapsed.TotalSeconds
-
-// ---- GC killed -------------------------------------------------------------------------
-
-/// SIGKILL to the GC's process group; waits until every member is gone.
-let private killAndReap (r: Processes.Running) =
-    r.Kill()
-    let o = r.Wait 10_000
-    Processes.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Processes.groupMembers r.Group = [])
-    o
-
-/// Whether /proc/locks shows this process waiting for an flock (a "->" line).
-let private waitsForFlock (pid: int) =
-    File.ReadAllLines "/proc/locks"
-    |> Array.exists (fun line -> Regex.IsMatch(line, $@"->\s+FLOCK\s+\S+\s+WRITE\s+{pid}\s"))
-
-/// A stale container S (netns deleted) shares its lock file with X, whose ADD is held in
-/// the delegate. A GC that does not list S waits for that lock; it is killed there. Once
-/// X's ADD is done, a second GC releases S, and X is whole.
-let private killedWaiting () =
-    use scene = new Scene()
-
-    let conf =
-        L4lb.config
-            { L4lb.defaults with
-                DelegateType = Fakes.bridge }
-
-    Fakes.ensure scene
-    let s = scene.NewContainer()
-    let x = sharingLockWith s (scene.NewContainer())
-
-    let before = scene.State [ x ]
-    let staleAdd = add scene conf s
-    expectOk "ADD of the container that goes stale" staleAdd
-    Netns.delete s.Netns
-
-    let mark, release = Fakes.marker scene "reached", Fakes.marker scene "release"
-
-    Fakes.hook
-        scene
-        Fakes.bridge
-        "ADD"
-        $"touch '{mark}'\ni=0\nwhile [ ! -e '{release}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
-
-    use adding = L4lb.start scene (L4lb.invocation scene "ADD" x conf)
-    Processes.waitUntil "X's ADD to reach the delegate's hook" 20_000 (fun () -> File.Exists mark)
-
-    let log = Path.Combine(scene.Scratch, "gc-killed.log")
-    use collecting = startGc scene conf [ x ] log
-    Processes.waitUntil "the GC to wait for S's lock" 20_000 (fun () -> waitsForFlock collecting.Group)
-    let o = killAndReap collecting
-    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
-
-    Expect.equal
-        (effectLog log |> List.map (fun l -> l.Split(" -> ")[0]))
-        [ "lock /var/lib/cni/dcos-l4lb/lock.gc"
-          $"list attachment records in /var/lib/cni/dcos-l4lb/attachments/{L4lbInAgent.network}" ]
-        "what the killed GC had done: it was waiting for the next lock"
-
-    Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id).Length 1 "S's Spartan lease is held still"
-    Expect.contains (records scene) (record s) "S's record is there still"
-
-    File.WriteAllText(release, "")
-    let added = adding.Wait 30_000
-    expectOk "X's ADD, held while the GC waited and was killed" added
-    File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.bridge}-ADD.sh"))
-
-    expectOk "the second GC" (gc scene conf [ x ] (Path.Combine(scene.Scratch, "gc-second.log")))
-    expectReleased scene s
-    Expect.equal (records scene) [ record x ] "the records after the second GC"
-    expectAttached scene x |> ignore
-
-    expectOk
-        "CHECK of X"
-        (L4lb.exec scene (L4lb.invocation scene "CHECK" x (L4lbInAgent.withPrevResult conf added.Stdout)))
-
-    expectOk "DEL of X" (del scene (L4lbInAgent.withPrevResult conf added.Stdout) x x.Path)
-    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s "")
-    expectUnchanged "after both DELs" before (scene.State [ x ])
-    expectNoAllocation scene s
-    Expect.equal (records scene) [] "the records at the end"
-
-/// A stale container whose netns is kept: the GC is killed inside its Spartan IPAM DEL
-/// (its veth went before, the lease is released, the record is not); a second GC removes
-/// the rest.
-let private killedRemoving () =
-    use scene = new Scene()
-
-    let conf =
-        L4lb.config
-            { L4lb.defaults with
-                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
-
-    Fakes.ensure scene
-    let s = scene.NewContainer()
-    let before = scene.State [ s ]
-    let staleAdd = add scene conf s
-    expectOk "ADD of the container that goes stale" staleAdd
-    let mark = Fakes.marker scene "reached"
-    Fakes.hook scene Fakes.hostLocal "DEL" $"touch '{mark}'\nsleep 30\n"
-
-    use collecting =
-        startGc scene conf [] (Path.Combine(scene.Scratch, "gc-killed.log"))
-
-    Processes.waitUntil "the GC's Spartan IPAM DEL to reach the hook" 20_000 (fun () -> File.Exists mark)
-    let o = killAndReap collecting
-    Expect.equal o.ExitCode 137 $"the GC died of SIGKILL: {L4lb.describe o}"
-    Expect.equal (scene.AllocationOf Spartan.ipamNetwork s.Id) [] "S's Spartan lease was released before the kill"
-    Expect.isNone (Kernel.link scene.Agent (Kernel.hostVethName s.Id L4lbInAgent.ifName)) "S's host veth went before its lease"
-    Expect.contains (records scene) (record s) "S's record is there still"
-
-    File.Delete(Path.Combine(scene.Fakes, $"hook-{Fakes.hostLocal}-DEL.sh"))
-    expectOk "the second GC" (gc scene conf [] (Path.Combine(scene.Scratch, "gc-second.log")))
-    expectReleased scene s
-    Expect.equal (records scene) [] "the records after the second GC"
-
-    expectOk "DEL of S" (del scene (L4lbInAgent.withPrevResult conf staleAdd.Stdout) s s.Path)
-    expectUnchanged "after DEL" before (scene.State [ s ])
-    expectNoAllocation scene s
-
-/// ADD is killed after the Spartan IPAM ADD, and the runtime loses the container (no DEL):
-/// ADD's first step, the attachment record, lets GC find it and release the lease. The
-/// delegate, which runs beside the Spartan lane, has finished by then (the IPAM hook waits
-/// for it), so that the kill does not cut it short at a point of its own.
-let private killedAdd () =
-    use scene = new Scene()
-
-    let conf =
-        L4lb.config
-            { L4lb.defaults with
-                DelegateType = Fakes.bridge
-                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
-
-    let c = scene.NewContainer()
-    let before = scene.State [ c ]
-    let mark = Fakes.marker scene "reached"
-    Fakes.delegateFirst scene $"touch '{mark}'\nsleep 30\n"
-    use adding = L4lb.start scene (L4lb.invocation scene "ADD" c conf)
-    Processes.waitUntil "the Spartan IPAM ADD to reach the hook" 20_000 (fun () -> File.Exists mark)
-    let o = killAndReap adding
-    Expect.equal o.ExitCode 137 $"the ADD died of SIGKILL: {L4lb.describe o}"
-    Fakes.expectWaited scene
-    Expect.equal (scene.AllocationOf Spartan.ipamNetwork c.Id).Length 1 "the Spartan lease is held"
-    Expect.equal (records scene) [ record c ] "the killed ADD's record"
-
-    expectOk "GC" (gc scene conf [] (Path.Combine(scene.Scratch, "gc.log")))
-    expectReleased scene c
-    Expect.equal (records scene) [] "the records after GC"
-
-    // the delegate's part stays for the DEL the runtime owes (bridge 1.1.1 has no GC)
-    expectOk "DEL" (del scene conf c c.Path)
-    expectUnchanged "after GC and DEL" before (scene.State [ c ])
-    expectNoAllocation scene c
-
-let tests =
-    testList
-        "SIGKILL, then GC completes what the killed process left"
-        [ testCase "an ADD killed after the Spartan IPAM ADD: GC finds its record and releases the lease" killedAdd
-          testCase
-              "a GC killed while it waits for a stale attachment's lock, which an ADD holds: a second GC"
-              killedWaiting
-          testCase "a GC killed in the Spartan IPAM DEL of a stale attachment: a second GC" killedRemoving ]
 
 /// Many processes at once, so it runs in the sequential part of the suite.
 let race =

@@ -11,21 +11,14 @@ open Expecto
 open Dcos.L4lb.Tests
 open Expectations
 
-/// SIGKILL to the plugin's process group; waits until every member is gone.
-let private killAndReap (r: Processes.Running) =
-    r.Kill()
-    let o = r.Wait 10_000
-    Processes.waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> Processes.groupMembers r.Group = [])
-    o
-
-let private del (scene: Scene) (c: Container) (conf: L4lb.Conf) =
-    let o = L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
+let private del (scene: Scene) (c: Container) (conf: Config.Conf) =
+    let o = L4lb.exec (L4lb.invocation scene "DEL" c (Config.build conf))
     expectOk "DEL after the kill" o
 
 /// ADD with `arrange`'s hooks, of which one marks "reached" and then sleeps; SIGKILL once
 /// `ready` holds too (given the effect log); checks the partial state; DEL; nothing left.
 let private killedAdd
-    (conf: L4lb.Conf)
+    (conf: Config.Conf)
     (arrange: Scene -> unit)
     (ready: string list -> bool)
     (partial: Scene -> Container -> unit)
@@ -40,14 +33,13 @@ let private killedAdd
 
     use r =
         L4lb.start
-            scene
-            { L4lb.invocation scene "ADD" c (L4lb.config conf) with
+            { L4lb.invocation scene "ADD" c (Config.build conf) with
                 Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
     Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark && ready (effectLog log))
     Expect.equal (Processes.processGroup r.Group) (Some r.Group) "the plugin leads its own process group"
     Expect.isGreaterThan (Processes.groupMembers r.Group).Length 2 "the group holds the plugin and the plugins it runs"
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
     partial scene c
@@ -69,7 +61,7 @@ let private isLogged (step: string) (lines: string list) =
 /// and awaits the delegate: killed there.
 let private killDuringDelegate =
     killedAdd
-        { L4lb.defaults with
+        { Config.defaults with
             DelegateType = Fakes.bridge }
         (fun scene -> Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "reached" + "sleep 30\n"))
         (isLogged "host route to the Spartan address")
@@ -85,9 +77,9 @@ let private killDuringDelegate =
 /// The delegate attaches and exits; the Spartan IPAM allocates, then sleeps: killed there.
 let private killBetweenSteps =
     killedAdd
-        { L4lb.defaults with
+        { Config.defaults with
             DelegateType = Fakes.bridge
-            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+            Spartan = Some(Config.ipamType Fakes.hostLocal) }
         (fun scene -> Fakes.delegateFirst scene (Fakes.signal scene "reached" + "sleep 30\n"))
         (fun _ -> true)
         (fun scene c ->
@@ -103,21 +95,21 @@ let private killDuringDel () =
     let c = scene.NewContainer()
 
     let conf =
-        { L4lb.defaults with
+        { Config.defaults with
             DelegateType = Fakes.bridge
-            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+            Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
     Fakes.ensure scene
     let before = scene.State [ c ]
-    expectOk "ADD" (L4lb.exec scene (L4lb.invocation scene "ADD" c (L4lb.config conf)))
+    expectOk "ADD" (L4lb.exec (L4lb.invocation scene "ADD" c (Config.build conf)))
     let mark = Fakes.marker scene "reached"
     Fakes.hook scene Fakes.bridge "DEL" (Fakes.signalExit scene "delegate-deleted")
 
     Fakes.hook scene Fakes.hostLocal "DEL" (Fakes.waitForExit scene "delegate-deleted" + $"touch '{mark}'\nsleep 30\n")
 
-    use r = L4lb.start scene (L4lb.invocation scene "DEL" c (L4lb.config conf))
+    use r = L4lb.start (L4lb.invocation scene "DEL" c (Config.build conf))
     Processes.waitUntil "the hook to be reached" 20_000 (fun () -> File.Exists mark)
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Fakes.expectWaited scene
     Expect.isNone (Kernel.link c.Netns "eth0") "the delegate's DEL had detached eth0"
@@ -131,7 +123,7 @@ let private killDuringDel () =
 /// is done); then DEL; nothing left each time. The effect log shows where each kill hit.
 let private killAnywhere () =
     use scene = new Scene()
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
     let log = Path.Combine(scene.Scratch, "effects.log")
 
     let invocation c =
@@ -143,9 +135,9 @@ let private killAnywhere () =
         [ for _ in 1..5 do
               let probe = scene.NewContainer()
               let clock = Stopwatch.StartNew()
-              expectOk "a probe ADD" (L4lb.exec scene (invocation probe))
+              expectOk "a probe ADD" (L4lb.exec (invocation probe))
               yield clock.Elapsed.TotalMilliseconds
-              expectOk "a probe DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" probe conf)) ]
+              expectOk "a probe DEL" (L4lb.exec (L4lb.invocation scene "DEL" probe conf)) ]
         |> List.sort
         |> List.item 2
 
@@ -159,9 +151,9 @@ let private killAnywhere () =
         let before = scene.State [ c ]
         File.Delete log
         let delay = duration * float i / float (rounds - 1)
-        use r = L4lb.start scene (invocation c)
+        use r = L4lb.start (invocation c)
         Thread.Sleep(TimeSpan.FromMilliseconds delay)
-        let o = killAndReap r
+        let o = Processes.killAndReap r
         let finished = (effectLog log).Length
 
         // the log has a line as each step completes: the next one in the log's order was
@@ -189,7 +181,7 @@ let private killAnywhere () =
         )
 
         Expect.isTrue (o.ExitCode = 0 || o.ExitCode = 137) $"ADD either finished or was killed: {L4lb.describe o}"
-        expectOk $"DEL after a kill at {delay:F0} ms" (L4lb.exec scene (L4lb.invocation scene "DEL" c conf))
+        expectOk $"DEL after a kill at {delay:F0} ms" (L4lb.exec (L4lb.invocation scene "DEL" c conf))
 
         // host-local creates a lease file and only then writes the owner into it; killed in
         // between, it leaves a file with no owner, which no DEL can release (a known
@@ -227,9 +219,9 @@ let private killAtStep (step: string) () =
     let c = scene.NewContainer()
 
     let conf =
-        { L4lb.defaults with
+        { Config.defaults with
             DelegateType = Fakes.bridge
-            Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+            Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
     Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "delegate-attached" + "sleep 30\n")
     Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "delegate-attached")
@@ -237,13 +229,12 @@ let private killAtStep (step: string) () =
 
     use r =
         L4lb.start
-            scene
-            { L4lb.invocation scene "ADD" c (L4lb.config conf) with
+            { L4lb.invocation scene "ADD" c (Config.build conf) with
                 Tracer = Faults.atSendtoOf step "signal=SIGKILL" }
 
     Processes.waitUntil "the plugin to be killed" 20_000 (fun () -> r.HasExited)
     Expect.isNonEmpty (Processes.groupMembers r.Group) "the delegate still runs"
-    let o = killAndReap r
+    let o = Processes.killAndReap r
     Expect.equal o.ExitCode 137 $"the plugin died of SIGKILL: {L4lb.describe o}"
     Expect.equal o.Stdout "" "a killed plugin prints no reply"
     Fakes.expectWaited scene

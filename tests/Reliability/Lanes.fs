@@ -16,7 +16,7 @@ open Expectations
 let private delegated = { shape with Delegate = Fakes.bridge }
 
 let private delegatedConf =
-    { L4lb.defaults with
+    { Config.defaults with
         DelegateType = Fakes.bridge }
 
 let private withLog (scene: Scene) (inv: L4lb.Invocation) =
@@ -68,14 +68,14 @@ let private expectWithinDelegateRun (command: string) (after: string) (log: stri
 let private addOverlaps () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = L4lb.config delegatedConf
+    let conf = Config.build delegatedConf
     let hostVeth = Kernel.hostVethName c.Id L4lbInAgent.ifName
 
     Fakes.hook scene Fakes.bridge "ADD" (Fakes.waitUntil scene "host-route" $"ip route show dev {hostVeth} | grep -q .")
 
     let before = scene.State [ c ]
     let inv, log = withLog scene (L4lb.invocation scene "ADD" c conf)
-    let o = L4lb.exec scene inv
+    let o = L4lb.exec inv
     expectOk "ADD" o
     Fakes.expectWaited scene
     let lane = expectWithinDelegateRun "ADD" "enable IPv4 forwarding" log
@@ -88,8 +88,8 @@ let private addOverlaps () =
 
     expectAttached scene c |> ignore
     let withResult = L4lbInAgent.withPrevResult conf o.Stdout
-    expectOk "CHECK" (L4lb.exec scene (L4lb.invocation scene "CHECK" c withResult))
-    expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c withResult))
+    expectOk "CHECK" (L4lb.exec (L4lb.invocation scene "CHECK" c withResult))
+    expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c withResult))
     expectUnchanged "after ADD and DEL" before (scene.State [ c ])
     expectNoAllocation scene c
 
@@ -98,11 +98,11 @@ let private addOverlaps () =
 let private delOverlaps () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = L4lb.config delegatedConf
+    let conf = Config.build delegatedConf
     let hostVeth = Kernel.hostVethName c.Id L4lbInAgent.ifName
     Fakes.ensure scene
     let before = scene.State [ c ]
-    let o = L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+    let o = L4lb.exec (L4lb.invocation scene "ADD" c conf)
     expectOk "ADD" o
 
     Fakes.hook
@@ -114,7 +114,7 @@ let private delOverlaps () =
     let inv, log =
         withLog scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))
 
-    expectOk "DEL" (L4lb.exec scene inv)
+    expectOk "DEL" (L4lb.exec inv)
     Fakes.expectWaited scene
     let lane = expectWithinDelegateRun "DEL" "lock " log
 
@@ -171,7 +171,7 @@ let private failures: Faults.Case list =
           Conf =
               fun _ ->
                   { delegatedConf with
-                      Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+                      Spartan = Some(Config.ipamType Fakes.hostLocal) }
           Arrange =
               fun scene _ _ ->
                   Fakes.replaceOutput scene Fakes.bridge "ADD" "this is not json\n"
@@ -191,7 +191,7 @@ let private failures: Faults.Case list =
           Conf =
               fun _ ->
                   { delegatedConf with
-                      Spartan = Some(L4lb.oneAddressRange "198.51.100.10") }
+                      Spartan = Some(Config.oneAddressRange "198.51.100.10") }
           Arrange =
               fun scene _ _ ->
                   Command.ip scene.Agent [ "route"; "add"; "198.51.100.10/32"; "dev"; "spartan" ]

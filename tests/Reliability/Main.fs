@@ -14,13 +14,13 @@ let private planShape =
         use scene = new Scene()
         let c = scene.NewContainer()
         let log = Path.Combine(scene.Scratch, "effects.log")
-        let conf = L4lb.config L4lb.defaults
+        let conf = Config.build Config.defaults
 
         let inv =
             { L4lb.invocation scene "ADD" c conf with
                 Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
-        let o = L4lb.exec scene inv
+        let o = L4lb.exec inv
         expectOk "ADD" o
         let lines = effectLog log |> List.filter (fun l -> l <> "done")
         let logged = logOrder shape
@@ -35,7 +35,7 @@ let private planShape =
                 (Text.RegularExpressions.Regex.IsMatch(line, "^" + pattern + " -> "))
                 $"step \"{name}\" is \"{pattern}\"; the binary ran \"{line}\""
 
-        expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
+        expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout))))
 
 /// What a leak of ours would change on the machine itself: links of our names in the root
 /// netns, the machine's own IPAM state for our network names.
@@ -74,12 +74,12 @@ let tests =
 
     testList
         "reliability"
-        [ Faults.tests
+        [ FaultCases.tests
           planShape
           Kills.tests
           Lanes.tests
           Duplicate.tests
-          GcRace.tests
+          GcKilled.tests
           Unexpected.tests
           Bounded.tests
           Durable.tests

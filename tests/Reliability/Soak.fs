@@ -1,5 +1,5 @@
-/// A soak: ADD, CHECK and DEL over and over (100 cycles or 60 s, whichever comes first),
-/// each cycle with a new container ID in the same netns. After every cycle the state must
+/// A soak: ADD, CHECK and DEL over and over (100 cycles, however long they take: the time
+/// is printed, never judged), each cycle with a new container ID in the same netns. After every cycle the state must
 /// be exactly as before the first (links, addresses, routes of agent and container, IPAM
 /// files of both networks), no process may be left in either netns, the scene's netns
 /// count must not grow, and neither may this process's open file descriptors.
@@ -12,8 +12,7 @@ open Expecto
 open Dcos.L4lb.Tests
 open Expectations
 
-let maxCycles = 100
-let maxSeconds = 60.
+let cycles = 100
 
 let private ourNamespaces (scene: Scene) =
     (Command.run "ip" [ "netns"; "list" ]).Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -43,7 +42,7 @@ let private openFds () =
 let private soak () =
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
     let before = scene.State [ c ]
     let namespaces = ourNamespaces scene
     // taken after the first cycle: the first child process sets up the runtime's own
@@ -55,22 +54,19 @@ let private soak () =
         ResizeArray<float>(), ResizeArray<float>(), ResizeArray<float>()
 
     let leftovers = ResizeArray<int>()
-    let mutable cycle = 0
-
-    while cycle < maxCycles && clock.Elapsed.TotalSeconds < maxSeconds do
-        cycle <- cycle + 1
+    for cycle in 1..cycles do
         let id = $"{c.Id}-cycle{cycle}"
 
         let inv command config =
             { L4lb.invocation scene command c config with
-                ContainerId = id }
+                ContainerId = Some id }
 
-        let add = L4lb.exec scene (inv "ADD" conf)
+        let add = L4lb.exec (inv "ADD" conf)
         expectOk $"cycle {cycle}: ADD" add
         let withResult = L4lbInAgent.withPrevResult conf add.Stdout
-        let check = L4lb.exec scene (inv "CHECK" withResult)
+        let check = L4lb.exec (inv "CHECK" withResult)
         expectOk $"cycle {cycle}: CHECK" check
-        let del = L4lb.exec scene (inv "DEL" withResult)
+        let del = L4lb.exec (inv "DEL" withResult)
         expectOk $"cycle {cycle}: DEL" del
         adds.Add add.Elapsed.TotalMilliseconds
         checks.Add check.Elapsed.TotalMilliseconds
@@ -94,7 +90,7 @@ let private soak () =
 
     printfn
         "reliability: soak, %d cycles of ADD+CHECK+DEL in %.1f s; mean ADD %.0f ms, CHECK %.0f ms, DEL %.0f ms; leftovers after each cycle: max %d; open fds of the test process %d -> %d; scene netns %d -> %d"
-        cycle
+        cycles
         clock.Elapsed.TotalSeconds
         (mean adds)
         (mean checks)
@@ -112,7 +108,5 @@ let private soak () =
         (count fds + 8)
         $"the test process's open file descriptors do not grow with the cycles: {fds} -> {fdsAfter}"
 
-    Expect.isGreaterThanOrEqual cycle 20 "at least 20 cycles ran"
-
 let tests =
-    testCase $"ADD, CHECK, DEL cycles ({maxCycles} or {maxSeconds:F0} s) leave no growth" soak
+    testCase $"ADD, CHECK, DEL cycles ({cycles}) leave no growth" soak

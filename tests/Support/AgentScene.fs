@@ -226,6 +226,20 @@ type AgentScene(settings: AgentSceneSettings) =
     /// CNI_NETNS for the container.
     member _.Netns = $"/run/netns/{container}"
     member _.ContainerId = containerId
+
+    /// The container the scene made with itself (AgentSceneSettings.Container).
+    member _.MainContainer: Container =
+        { Netns = container
+          Path = $"/run/netns/{container}"
+          Id = containerId }
+
+    /// The plugin directories the scene's runtime passes as CNI_PATH.
+    abstract CniPath: string list
+    default _.CniPath = [ L4lbInAgent.referencePlugins ]
+
+    /// The PATH the scene's runtime gives the plugin.
+    abstract SearchPath: string
+    default _.SearchPath = L4lbInAgent.searchPath
     /// The bridge plugin's bridge (in the agent netns) and subnet, unique per scene.
     member _.Bridge = names.Bridge + tag
     member _.Subnet = $"10.{names.SubnetOctet}.{subnetOctet}.0/24"
@@ -284,6 +298,10 @@ type AgentScene(settings: AgentSceneSettings) =
             |> List.ofArray
         else
             []
+
+    /// The attachment records of the configs' network (Naming.attachmentDirectory), by
+    /// name ("<containerID>@<ifname>"), dot-files included.
+    member s.AttachmentRecords = s.FilesIn("cni", "dcos-l4lb", "attachments", L4lbInAgent.network)
 
     interface IDisposable with
         member _.Dispose() = teardown ()

@@ -100,10 +100,7 @@ let expectSpartanOf (view: AgentView) (c: Container) : string =
 let expectAttached (scene: AgentScene) : string =
     let view = agentView scene
 
-    let c =
-        { Netns = scene.Container
-          Path = scene.Netns
-          Id = scene.ContainerId }
+    let c = scene.MainContainer
 
     let hostVeth () =
         match view.Links |> List.filter Kernel.isHostVeth with

@@ -1,5 +1,5 @@
 /// Runs programs directly (no shell, so no quoting), bounded in time: the commands of a
-/// test's own setup and inspection, and the plugin where a suite needs nothing more.
+/// test's own setup and inspection (the plugin itself runs through L4lb).
 module Dcos.L4lb.Tests.Command
 
 open System
@@ -43,18 +43,18 @@ let startInfo (program: string) (args: string list) (env: (string * string) list
     info
 
 /// Writes the input and closes it.
-let feed (p: Process) (stdin: string) =
+let feed (p: Process) (stdin: byte[]) =
     try
-        p.StandardInput.Write stdin
+        p.StandardInput.BaseStream.Write(stdin, 0, stdin.Length)
         p.StandardInput.Close()
     with :? IOException ->
         () // the program may exit before reading its input
 
-/// Runs the program with this environment (or the test's own when None) and input; kills
-/// it if it outlives the time limit.
-let executeWithin (timeoutMs: int) (program: string) (args: string list) env (stdin: string) : Outcome =
+/// Runs a program to its end: starts it, writes its input, and kills it (with everything
+/// it started) if it outlives the time limit, a guard against a hang.
+let finish (timeoutMs: int) (info: ProcessStartInfo) (stdin: byte[]) : Outcome =
     let clock = Stopwatch.StartNew()
-    use p = Process.Start(startInfo program args env)
+    use p = Process.Start info
     let stdout = p.StandardOutput.ReadToEndAsync()
     let stderr = p.StandardError.ReadToEndAsync()
     feed p stdin
@@ -62,7 +62,7 @@ let executeWithin (timeoutMs: int) (program: string) (args: string list) env (st
     if not (p.WaitForExit timeoutMs) then
         p.Kill true
         p.WaitForExit()
-        failwith $"`{show program args}` did not finish within {timeoutMs / 1000} s"
+        failwith $"`{show info.FileName (List.ofSeq info.ArgumentList)}` did not finish within {timeoutMs / 1000} s"
 
     p.WaitForExit()
 
@@ -70,6 +70,11 @@ let executeWithin (timeoutMs: int) (program: string) (args: string list) env (st
       Stdout = stdout.Result
       Stderr = stderr.Result
       Elapsed = clock.Elapsed }
+
+/// Runs the program with this environment (or the test's own when None) and input; kills
+/// it if it outlives the time limit.
+let executeWithin (timeoutMs: int) (program: string) (args: string list) env (stdin: string) : Outcome =
+    finish timeoutMs (startInfo program args env) (Text.Encoding.UTF8.GetBytes stdin)
 
 let execute program args env stdin = executeWithin timeoutMs program args env stdin
 
@@ -84,6 +89,10 @@ let run program args =
 
     o.Stdout
 
+/// Runs a shell command line of the test's own setup or inspection, for what needs a
+/// shell (redirections, pipes); fails the test if it fails.
+let sh (command: string) = run "/bin/sh" [ "-c"; command ]
+
 /// `ip -n <netns> ...`
 let ip netns args = run "ip" ([ "-n"; netns ] @ args)
 
@@ -97,4 +106,4 @@ let runInNetns (path: string) program args =
 
 /// The exit code and both outputs, for failure messages.
 let describe (o: Outcome) =
-    $"exit {o.ExitCode}\nstdout: {o.Stdout.Trim()}\nstderr: {o.Stderr.Trim()}"
+    $"exit {o.ExitCode} after {o.Elapsed.TotalMilliseconds:F0} ms\nstdout: {o.Stdout.Trim()}\nstderr: {o.Stderr.Trim()}"

@@ -1,6 +1,6 @@
-/// Runs the real dcos-l4lb binary as a container runtime would (a clean environment of
-/// CNI_* variables, the config on stdin), but inside a scene's agent netns and with the
-/// scene's own /var/lib, so the machine's root netns and /var/lib/cni are never touched.
+/// A runtime's side of a plugin run in a scene: its environment, the command line that
+/// runs a plugin (ours, a reference plugin, a runtime) inside a scene's agent netns with
+/// the scene's own /var/lib, the configs, and the error replies.
 module Dcos.L4lb.Tests.L4lbInAgent
 
 open System
@@ -19,23 +19,22 @@ let searchPath = "/usr/sbin:/usr/bin:/sbin:/bin"
 /// The configs' network name; host-local names the delegate's IPAM network after it.
 let network = "spartan-net"
 
-/// What a runtime puts in the plugin's environment: PATH and the CNI_* variables.
-/// CNI_NETNS only when `netns` is Some (Some "" passes it empty).
+/// What a runtime puts in the plugin's environment: PATH and the CNI_* variables; each of
+/// CNI_CONTAINERID, CNI_NETNS and CNI_IFNAME only when Some (Some "" passes it empty).
 let environment
     (searchPath: string)
     (command: string)
-    (containerId: string)
+    (containerId: string option)
     (netns: string option)
-    (ifName: string)
+    (ifName: string option)
     (cniPath: string list)
     : (string * string) list =
     [ "PATH", searchPath
       "CNI_COMMAND", command
-      "CNI_CONTAINERID", containerId
-      match netns with
-      | Some n -> "CNI_NETNS", n
-      | None -> ()
-      "CNI_IFNAME", ifName
+      for name, value in [ "CNI_CONTAINERID", containerId; "CNI_NETNS", netns; "CNI_IFNAME", ifName ] do
+          match value with
+          | Some v -> name, v
+          | None -> ()
       "CNI_PATH", String.Join(":", cniPath) ]
 
 /// The command line that runs `program` (the plugin, or a tracer and the plugin) in the
@@ -56,11 +55,6 @@ let inAgent (prelude: string) (varLib: string) (agent: string) (program: string 
       varLib
       agent ]
     @ program
-
-/// Runs the plugin to its end in the agent netns, with varLib as /var/lib.
-let run (varLib: string) (agent: string) (env: (string * string) list) (config: JsonNode) : Command.Outcome =
-    let program, args = inAgent "" varLib agent [ L4lbBinary.path ]
-    Command.execute program args (Some env) (config.ToJsonString())
 
 /// The README's example shape: the plugin around a delegate of `delegateType` (the
 /// bridge plugin, or a fake wrapped around it) on `bridge`, whose host-local IPAM hands
@@ -100,6 +94,9 @@ type ErrorReply =
     { Code: int
       Msg: string
       Details: string }
+
+    /// msg and details, for a test that looks for words in either.
+    member r.Text = r.Msg + " " + r.Details
 
 let error (o: Command.Outcome) : ErrorReply =
     let reply =

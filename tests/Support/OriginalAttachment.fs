@@ -48,11 +48,10 @@ type Where =
         MinutemanLink: bool
     }
 
-/// Where in an AgentScene: its agent, container and /var/lib, with the ifname every case
-/// uses.
+/// Where in an AgentScene: its agent, container, /var/lib and PATH, with the ifname every
+/// case uses.
 let inScene
     (scene: AgentScene)
-    (searchPath: string)
     (lease: LeaseFormat)
     (checkpoints: string option)
     (minutemanLink: bool)
@@ -63,7 +62,7 @@ let inScene
       VarLib = scene.VarLib
       ContainerId = scene.ContainerId
       IfName = L4lbInAgent.ifName
-      SearchPath = searchPath
+      SearchPath = scene.SearchPath
       Lease = lease
       Checkpoints = checkpoints
       MinutemanLink = minutemanLink }
@@ -124,9 +123,9 @@ let private runDelegate (where: Where) (config: JsonObject) =
         L4lbInAgent.environment
             where.SearchPath
             "ADD"
-            where.ContainerId
+            (Some where.ContainerId)
             (Some where.Netns)
-            where.IfName
+            (Some where.IfName)
             [ L4lbInAgent.referencePlugins ]
 
     let o = Command.execute program args (Some env) (config.ToJsonString())

@@ -1,7 +1,7 @@
 /// Runs programs directly (no shell, so no quoting), bounded in time, each in a process
 /// group of its own so that a test can kill a program together with everything it started;
 /// and finds the processes of a group or of a network namespace.
-module Dcos.L4lb.Tests.Reliability.Processes
+module Dcos.L4lb.Tests.Processes
 
 open System
 open System.Collections.Concurrent
@@ -10,7 +10,6 @@ open System.IO
 open System.Runtime.InteropServices
 open System.Threading
 open System.Threading.Tasks
-open Dcos.L4lb.Tests
 
 module private Native =
     [<DllImport("libc", SetLastError = true)>]
@@ -46,7 +45,7 @@ let killGroup (pgid: int) =
 
 /// A program started in the background, in a new session and process group (setsid):
 /// its pid is its process group's id.
-type Running(program: string, args: string list, env: (string * string) list option, stdin: string) =
+type Running(program: string, args: string list, env: (string * string) list option, stdin: byte[]) =
     let info = Command.startInfo "setsid" (program :: args) env
     let clock = Stopwatch.StartNew()
     let p = Process.Start info
@@ -98,7 +97,7 @@ type Running(program: string, args: string list, env: (string * string) list opt
 
 /// Runs the program in its own process group with this environment (or the test's own
 /// when None) and input; kills the group if it outlives the time limit.
-let executeWithin (timeoutMs: int) program args env stdin : Command.Outcome =
+let executeWithin (timeoutMs: int) program args env (stdin: byte[]) : Command.Outcome =
     use r = new Running(program, args, env, stdin)
     r.Wait timeoutMs
 
@@ -134,20 +133,18 @@ let processesIn (netnsPath: string) : int list =
                       ()
               | _ -> () ]
 
-/// Waits until the condition holds, polling; fails after the time limit.
+/// Waits until the condition holds, polling; fails after the time limit (a guard against
+/// a hang: give it several times what the wait takes on a quiet machine).
 let waitUntil (what: string) (timeoutMs: int) (condition: unit -> bool) =
-    let deadline = DateTime.UtcNow.AddMilliseconds(float timeoutMs)
+    Programs.waitUntil what (float timeoutMs / 1000.) (fun () -> None) condition
 
-    let rec loop () =
-        if condition () then
-            ()
-        elif DateTime.UtcNow > deadline then
-            failwith $"timed out after {timeoutMs} ms waiting for {what}"
-        else
-            Thread.Sleep 5
-            loop ()
-
-    loop ()
+/// SIGKILL to the program's process group; waits until every member is gone (a guard of
+/// 10 s each against a hang: it takes milliseconds).
+let killAndReap (r: Running) =
+    r.Kill()
+    let o = r.Wait 10_000
+    waitUntil $"process group {r.Group} to be gone" 10_000 (fun () -> groupMembers r.Group = [])
+    o
 
 /// Runs `body` over the items with at most `degree` at a time; results in item order.
 let parallelMap (degree: int) (body: 'a -> 'b) (items: 'a list) : 'b list =
