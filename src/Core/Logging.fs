@@ -260,6 +260,8 @@ module Logging =
 type LoggedEffect =
     {
         Step: string option
+        /// The step's number in its plan (ADD's, DEL's), when the effect is one of its steps.
+        StepNumber: int option
         Effect: string
         Kind: string
         /// For a plugin run: its type and CNI command.
@@ -273,7 +275,7 @@ type LoggedEffect =
 
 module LoggedEffect =
     let private failureKinds =
-        [ NotFound; AlreadyExists; Unsupported; Io; TimedOut; OtherFailure ]
+        [ NotFound; AlreadyExists; Unsupported; Io; TimedOut; Interrupted; OtherFailure ]
 
     /// The effect a JSON log line tells of; None for a reply's line or what is not one.
     let read (line: string) : LoggedEffect option =
@@ -315,6 +317,7 @@ module LoggedEffect =
             | Some effect, Some kind, Some outcome ->
                 Some
                     { Step = text "stepName" json
+                      StepNumber = integer "step" json
                       Effect = effect
                       Kind = kind
                       Plugin = Option.map2 (fun t c -> t, c) (text "plugin" json) (text "pluginCommand" json)

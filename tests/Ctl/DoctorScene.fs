@@ -51,16 +51,7 @@ let writeConfig (s: Scene) (name: string) (conf: JsonObject) =
 let attach (s: Scene) : Container =
     let c = s.NewContainer()
 
-    let env =
-        L4lbInAgent.environment
-            L4lbInAgent.searchPath
-            "ADD"
-            c.Id
-            (Some c.Path)
-            L4lbInAgent.ifName
-            [ L4lbInAgent.referencePlugins ]
-
-    L4lbInAgent.run s.VarLib s.Agent env (config s None)
+    L4lb.exec { L4lb.invocation s "ADD" c (config s None) with CniPath = [ L4lbInAgent.referencePlugins ] }
     |> AgentScenes.expectOk $"ADD of {c.Id}"
 
     c

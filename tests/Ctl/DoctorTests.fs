@@ -75,7 +75,7 @@ let tests =
               let file = writeConfig s "net.conf" conf
 
               let where =
-                  OriginalAttachment.inScene s L4lbInAgent.searchPath OriginalAttachment.ContainerIdOnly None false
+                  OriginalAttachment.inScene s OriginalAttachment.ContainerIdOnly None false
 
               OriginalAttachment.make where conf |> ignore
               let live = attach s

@@ -177,13 +177,14 @@ let lines =
                       Container = "c\"1" }
 
               for effect, outcome in effects do
-                  let label = Some { Step = "step one"; Undo = "nothing" }
+                  let label = Some { Step = "step one"; Undo = "nothing"; Number = Nullable 3 }
                   let line = Logging.effectLine settings 42 DateTime.UtcNow effect label (effect.Describe()) outcome 1.25
                   let text = Encoding.UTF8.GetString line
                   Expect.equal (text.IndexOf '\n') (text.Length - 1) "one line"
 
                   let expected =
                       { Step = Some "step one"
+                        StepNumber = Some 3
                         Effect = effect.Describe()
                         Kind = Logging.effectKind effect
                         Plugin =

@@ -20,6 +20,7 @@ type Scene() =
     do Command.sh $"ip netns add {id}" |> ignore
 
     member _.Netns = $"/run/netns/{id}"
+    member _.NetnsName = id
 
     /// Where the plugin runs: in the scene's netns, with a private, empty /var/lib (IPAM
     /// state and the plugin's lock files land there, not on the machine).

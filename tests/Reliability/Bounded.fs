@@ -34,10 +34,10 @@ exit 0
     write ipam (result "198.51.100.50/32")
 
 let private conf (delegateType: string) =
-    L4lb.config
-        { L4lb.defaults with
+    Config.build
+        { Config.defaults with
             DelegateType = delegateType
-            Spartan = Some(L4lb.ipamType ipam) }
+            Spartan = Some(Config.ipamType ipam) }
 
 /// The ADD under /usr/bin/time: its outcome and the peak RSS (KiB) of the plugin and the
 /// plugins it ran.
@@ -46,7 +46,6 @@ let private measured (scene: Scene) (c: Container) (delegateType: string) =
 
     let o =
         L4lb.exec
-            scene
             { L4lb.invocation scene "ADD" c (conf delegateType) with
                 Tracer = [ "/usr/bin/time"; "-f"; "%M"; "-o"; report ]
                 TimeoutMs = 120_000 }
@@ -62,7 +61,7 @@ let private loudDelegate () =
     let normal = scene.NewContainer()
     let o, normalKiB = measured scene normal quiet
     expectOk "the normal ADD" o
-    expectOk "its DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" normal (conf quiet)))
+    expectOk "its DEL" (L4lb.exec (L4lb.invocation scene "DEL" normal (conf quiet)))
 
     let c = scene.NewContainer()
     let before = scene.State [ c ]

@@ -91,10 +91,10 @@ let private recordsAndCheckpoints () =
     Faults.requireStrace ()
     use scene = new Scene()
     let c = scene.NewContainer()
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
     let records = $"/var/lib/cni/dcos-l4lb/attachments/{L4lbInAgent.network}"
     let addTrace = Path.Combine(scene.Scratch, "add.trace")
-    let o = L4lb.exec scene (traced scene (L4lb.invocation scene "ADD" c conf) addTrace)
+    let o = L4lb.exec (traced scene (L4lb.invocation scene "ADD" c conf) addTrace)
     expectOk "ADD" o
 
     let record =
@@ -110,15 +110,15 @@ let private recordsAndCheckpoints () =
     File.WriteAllText(Path.Combine(scene.CheckpointDir, c.Id), c.Path)
 
     let withMinuteman =
-        L4lb.config
-            { L4lb.defaults with
-                Minuteman = L4lb.minutemanOn scene }
+        Config.build
+            { Config.defaults with
+                Minuteman = Config.minutemanOn scene }
 
     let delTrace = Path.Combine(scene.Scratch, "del.trace")
 
     expectOk
         "DEL"
-        (L4lb.exec scene (traced scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult withMinuteman o.Stdout)) delTrace))
+        (L4lb.exec (traced scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult withMinuteman o.Stdout)) delTrace))
 
     let calls = parse delTrace
     expectRemovedDurably calls records record

@@ -38,8 +38,8 @@ let private cycleWith (log: Scene -> L4lb.Invocation -> L4lb.Invocation) (mentio
     use scene = new Scene()
     let c = scene.NewContainer()
     let before = scene.State [ c ]
-    let conf = L4lb.config L4lb.defaults
-    let run command conf = L4lb.exec scene (log scene (L4lb.invocation scene command c conf))
+    let conf = Config.build Config.defaults
+    let run command conf = L4lb.exec (log scene (L4lb.invocation scene command c conf))
 
     let add = run "ADD" conf
     expectOk "ADD" add
@@ -82,16 +82,16 @@ let private dels (scene: Scene) (count: int) (conf: JsonObject) (env: (string * 
     let invocations =
         [ for i in 1..count ->
               { L4lb.invocation scene "DEL" { Id = $"logged{i}"; Netns = ""; Path = "" } conf with
-                  Netns = ""
+                  Netns = None
                   Environment = env
                   TimeoutMs = 300_000 } ]
 
-    let running = invocations |> List.map (L4lb.start scene)
+    let running = invocations |> List.map (L4lb.start)
 
     for inv, r in List.zip invocations running do
-        expectOk $"DEL of {inv.ContainerId}" (r.Wait inv.TimeoutMs)
+        expectOk $"DEL of {inv.ContainerId.Value}" (r.Wait inv.TimeoutMs)
 
-    [ for inv in invocations -> inv.ContainerId ]
+    [ for inv in invocations -> inv.ContainerId.Value ]
 
 /// Lines per invocation: the same for every one, and that of a DEL run alone.
 let private expectEveryInvocationWhole (alone: int) (ids: string list) (containerOf: string list) =
@@ -105,7 +105,7 @@ let private expectEveryInvocationWhole (alone: int) (ids: string list) (containe
 let private concurrentOnOneLog () =
     use scene = new Scene()
     let log = Path.Combine(scene.Scratch, "shared.log")
-    let conf = L4lb.config L4lb.defaults
+    let conf = Config.build Config.defaults
     let solo = Path.Combine(scene.Scratch, "solo.log")
     dels scene 1 conf [ variable, solo ] |> ignore
     let alone = File.ReadAllLines(solo).Length
@@ -128,7 +128,7 @@ let private rotationUnderLoad () =
     let maxBytes = 5243L
 
     let conf =
-        L4lb.config L4lb.defaults
+        Config.build Config.defaults
         |> withLog
             [ "logFile", JsonValue.Create log
               "logFormat", JsonValue.Create "json"
@@ -169,7 +169,7 @@ let private precedence () =
     use scene = new Scene()
     let fromConfig = Path.Combine(scene.Scratch, "config.log")
     let fromVariable = Path.Combine(scene.Scratch, "variable.log")
-    let conf = L4lb.config L4lb.defaults |> withLog [ "logFile", JsonValue.Create fromConfig ]
+    let conf = Config.build Config.defaults |> withLog [ "logFile", JsonValue.Create fromConfig ]
     dels scene 1 conf [ variable, fromVariable ] |> ignore
     Expect.isFalse (File.Exists fromConfig) "nothing in the config's logFile"
     let lines = File.ReadAllLines fromVariable
@@ -180,12 +180,12 @@ let private configOnly () =
     use scene = new Scene()
     let c = scene.NewContainer()
     let log = Path.Combine(scene.Scratch, "from-config.log")
-    let conf = L4lb.config L4lb.defaults |> withLog [ "logFile", JsonValue.Create log ]
-    let add = L4lb.exec scene (L4lb.invocation scene "ADD" c conf)
+    let conf = Config.build Config.defaults |> withLog [ "logFile", JsonValue.Create log ]
+    let add = L4lb.exec (L4lb.invocation scene "ADD" c conf)
     expectOk "ADD" add
     Expect.equal add.Stderr "" "nothing on stderr"
 
-    expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf add.Stdout)))
+    expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf add.Stdout)))
 
     let lines = File.ReadAllLines log
     Expect.equal lines.Length 2 $"verbose, the default: one line a command:\n{String.Join('\n', lines)}"

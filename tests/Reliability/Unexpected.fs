@@ -22,14 +22,14 @@ let private records (scene: Scene) =
 /// Runs the plugin to its end; fails if a process it started outlives it (a plugin it
 /// ran and did not kill), before any output is awaited.
 let private execAlone (scene: Scene) (inv: L4lb.Invocation) : Command.Outcome =
-    use r = L4lb.start scene inv
+    use r = L4lb.start inv
     Processes.waitUntil "the plugin to exit" 120_000 (fun () -> r.HasExited)
     let left = Processes.groupMembers r.Group
     let o = r.Wait 10_000
     Expect.isEmpty left $"the processes the plugin started are gone when it exits: {L4lb.describe o}"
     o
 
-let private conf = L4lb.config L4lb.defaults
+let private conf = Config.build Config.defaults
 
 let private add (scene: Scene) (c: Container) (setting: string) (log: string) =
     { L4lb.invocation scene "ADD" c conf with
@@ -38,9 +38,9 @@ let private add (scene: Scene) (c: Container) (setting: string) (log: string) =
 /// ADD and DEL of a new container succeed: the lock the failed ADD took is free.
 let private expectLockFree (scene: Scene) =
     let other = scene.NewContainer()
-    let o = L4lb.exec scene (L4lb.invocation scene "ADD" other conf)
+    let o = L4lb.exec (L4lb.invocation scene "ADD" other conf)
     expectOk "an ADD after it" o
-    expectOk "a DEL after it" (L4lb.exec scene (L4lb.invocation scene "DEL" other (L4lbInAgent.withPrevResult conf o.Stdout)))
+    expectOk "a DEL after it" (L4lb.exec (L4lb.invocation scene "DEL" other (L4lbInAgent.withPrevResult conf o.Stdout)))
 
 /// The step an ADD error names ("ADD step k (...)"), checked against the plan.
 let private stepNamed (o: Command.Outcome) =
@@ -68,7 +68,7 @@ let private once (scene: Scene) (setting: string) : Outcome =
     try
         if o.ExitCode = 0 then
             Expect.isFalse (o.Stdout.Contains injected) "a successful ADD met no fault"
-            expectOk "DEL" (L4lb.exec scene (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout)))
+            expectOk "DEL" (L4lb.exec (L4lb.invocation scene "DEL" c (L4lbInAgent.withPrevResult conf o.Stdout)))
             Passed
         else
             let step = stepNamed o
@@ -148,7 +148,7 @@ let private lastResort () =
             Expect.stringContains reply.Msg injected $"request {n}: the error says what was thrown"
             replied <- replied + 1
 
-        expectOk $"request {n}: DEL after it" (L4lb.exec scene (L4lb.invocation scene "DEL" c conf))
+        expectOk $"request {n}: DEL after it" (L4lb.exec (L4lb.invocation scene "DEL" c conf))
         expectUnchanged $"request {n}: after the last resort and DEL" before (scene.State [ c ])
         expectNoAllocation scene c
         Expect.equal (records scene) recordsBefore $"request {n}: the attachment records"
@@ -168,10 +168,10 @@ let private hangingDelegate () =
 
     let c = scene.NewContainer()
     let conf =
-        L4lb.config
-            { L4lb.defaults with
+        Config.build
+            { Config.defaults with
                 DelegateType = Fakes.bridge
-                Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
+                Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
     Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "attached" + "sleep 3600\n")
     Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "attached")
