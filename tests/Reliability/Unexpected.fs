@@ -40,7 +40,10 @@ let private expectLockFree (scene: Scene) =
     let other = scene.NewContainer()
     let o = L4lb.exec scene (L4lb.invocation scene "ADD" other conf)
     expectOk "an ADD after it" o
-    expectOk "a DEL after it" (L4lb.exec scene (L4lb.invocation scene "DEL" other (L4lbInAgent.withPrevResult conf o.Stdout)))
+
+    expectOk
+        "a DEL after it"
+        (L4lb.exec scene (L4lb.invocation scene "DEL" other (L4lbInAgent.withPrevResult conf o.Stdout)))
 
 /// The step an ADD error names ("ADD step k (...)"), checked against the plan.
 let private stepNamed (o: Command.Outcome) =
@@ -112,7 +115,13 @@ let private requests: Lazy<(int * Outcome) list> =
 let private beforeEachEffect () =
     let outcomes = requests.Force()
     printfn "reliability: an exception before each request of ADD failed the step: %s" (show outcomes)
-    let named = outcomes |> List.choose (function _, Failed s -> Some s | _ -> None) |> List.distinct
+
+    let named =
+        outcomes
+        |> List.choose (function
+            | _, Failed s -> Some s
+            | _ -> None)
+        |> List.distinct
     // every step of the plan has at least one request, and each was hit
     Expect.equal (List.sort named) (List.sort (addSteps shape)) "each step of ADD failed once its request met the fault"
 
@@ -140,7 +149,9 @@ let private lastResort () =
         let c = scene.NewContainer()
         let before = scene.State [ c ]
         let recordsBefore = records scene
-        let o = execAlone scene (add scene c $"{n}:twice" (Path.Combine(scene.Scratch, "effects.log")))
+
+        let o =
+            execAlone scene (add scene c $"{n}:twice" (Path.Combine(scene.Scratch, "effects.log")))
 
         if o.ExitCode <> 0 then
             let reply = L4lbInAgent.error o
@@ -160,6 +171,7 @@ let private lastResort () =
 /// possibly done: its DEL runs, and nothing is left.
 let private hangingDelegate () =
     use scene = new Scene()
+
     let awaitAt =
         requests.Force()
         |> List.filter (fun (_, o) -> o = Failed $"delegate {shape.Delegate} ADD")
@@ -167,14 +179,14 @@ let private hangingDelegate () =
         |> fst
 
     let c = scene.NewContainer()
+
     let conf =
         L4lb.config
             { L4lb.defaults with
                 DelegateType = Fakes.bridge
                 Spartan = Some(L4lb.ipamType Fakes.hostLocal) }
 
-    Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "attached" + "sleep 3600\n")
-    Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "attached")
+    Fakes.delegateAttachedThenHangs scene
     let before = scene.State [ c ]
 
     let o =
