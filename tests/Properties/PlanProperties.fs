@@ -256,6 +256,17 @@ let rollback =
                && text.Contains "injected")
               |> Prop.label text)
 
+          property "an effect of ADD carried out and then answered Interrupted (the host's answer when the core throws on an outcome) is undone too: the host as before"
+          <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, trace, k, _) ->
+              let w0 = before s
+              let interrupted = DoneThenFail { Kind = Interrupted; Message = "injected after the effect" }
+              let w1, reply, _ = runWith (fun n _ -> if n = k then Some interrupted else None) w0 (invocation s.Conf s.Ours)
+
+              match List.item (k - 1) trace with
+              // a "not yet attached" probe finds nothing: its outcome is a failure already
+              | InspectLink _ -> true |> Prop.label "a probe"
+              | _ -> (reply.ExitCode <> 0 && settled w1 = settled w0) |> Prop.label (replyText reply))
+
           property "the compensations run newest first, every one, even when one of them fails"
           <| Prop.forAll (Arb.fromGen faultScenario) (fun (s, _, k, j) ->
               let undo = expectedUndo s k
