@@ -404,24 +404,29 @@ type Fault =
     | FailWith of failure: Failure
     /// A plugin run exits with this.
     | ExitWith of exit: PluginExit
+    /// The request is carried out, then answered as failed: what the host does when the
+    /// core throws on an outcome.
+    | DoneThenFail of failure: Failure
 
 /// Carries out one request on the model: the changed world and what to do next. A fault
 /// stands in for the request's own outcome and leaves the world untouched.
 let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
     let reply (w: World, outcome: Result<'a, Failure>) (found: 'a -> Next) =
         match fault, outcome with
-        | Some(FailWith f), _ -> w, request.Fail f
+        | Some(FailWith f), _
+        | Some(DoneThenFail f), Ok _ -> w, request.Fail f
         | _, Ok value -> w, found value
         | _, Error f -> w, request.Fail f
 
     request.Handle
         { new IRequestHandler<World * Next> with
             member _.Change r =
-                reply (match fault with Some _ -> w, Ok() | None -> change w r.Change) r.Completed
+                reply (match fault with Some(FailWith _ | ExitWith _) -> w, Ok() | _ -> change w r.Change) r.Completed
 
             member _.Start r =
                 match fault with
-                | Some(FailWith f) -> w, r.Fail f
+                | Some(FailWith f)
+                | Some(DoneThenFail f) -> w, r.Fail f
                 | _ when w.MissingPlugins.Contains r.Call.Type -> w, r.Fail(missingPlugin r.Call.Type)
                 | _ ->
                     let id = (if w.Running.IsEmpty then 0 else Seq.max w.Running.Keys) + 1
@@ -433,6 +438,7 @@ let answer (fault: Fault option) (w: World) (request: Request) : World * Next =
                 match fault with
                 | Some(ExitWith e) -> w, r.Exited(e.ExitCode, e.Stdout)
                 | Some(FailWith f) -> w, r.Fail f
+                | Some(DoneThenFail f) -> fst (runPlugin w r.Plugin.Call), r.Fail f
                 | None ->
                     match runPlugin w r.Plugin.Call with
                     | w, Ok exit -> w, r.Exited(exit.ExitCode, exit.Stdout)

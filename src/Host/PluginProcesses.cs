@@ -33,6 +33,7 @@ sealed unsafe class PluginProcesses : IDisposable
 
     readonly Dictionary<int, Running> _running = new();
     int _lastId;
+    bool _childrenWaitable;
 
     public static string? Find(string type, string[] path)
     {
@@ -53,6 +54,8 @@ sealed unsafe class PluginProcesses : IDisposable
             ?? throw new EffectFailedException(FailureKind.NotFound, $"plugin \"{call.Type}\" not found in CNI_PATH ({string.Join(":", call.Path)})");
         var input = call.Stdin();
         var environment = EnvironmentOf(call);
+        if (!_childrenWaitable)
+            _childrenWaitable = MakeChildrenWaitable();
 
         // Both pipes are close-on-exec: the plugin gets only its ends of them, as its fds 0
         // and 1 (dup2 clears the flag on the copies). Every other fd of ours is
@@ -137,6 +140,21 @@ sealed unsafe class PluginProcesses : IDisposable
         if (!call.Environment.Any(v => v.Key == "CNI_NETNS"))
             environment.Remove("CNI_NETNS");
         return environment.Select(e => $"{e.Key}={e.Value}").ToList();
+    }
+
+    // A runtime that starts us with SIGCHLD ignored makes the kernel reap our children
+    // itself: waitpid would find no exit status (ECHILD), and the plugins we run would
+    // inherit the setting. The default is put back, once, before the first plugin starts.
+    static bool MakeChildrenWaitable()
+    {
+        byte* old = stackalloc byte[Interop.Libc.SigactionSize];
+        if (Interop.Libc.sigaction(Interop.Libc.Signal.SIGCHLD, null, old) == 0 && *(nint*)old == Interop.Libc.SIG_IGN)
+        {
+            byte* byDefault = stackalloc byte[Interop.Libc.SigactionSize];
+            new Span<byte>(byDefault, Interop.Libc.SigactionSize).Clear();
+            Interop.Libc.sigaction(Interop.Libc.Signal.SIGCHLD, byDefault, null);
+        }
+        return true;
     }
 
     // Both ends close-on-exec, each owned from the moment pipe2 returns it.

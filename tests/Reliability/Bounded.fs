@@ -21,7 +21,12 @@ let private printed = 300_000_000
 let private install (scene: Scene) =
     let write name (body: string) =
         let file = Path.Combine(scene.Fakes, name)
-        File.WriteAllText(file, $"#!/bin/sh\ncat >/dev/null\necho \"{name} $CNI_COMMAND $CNI_CONTAINERID\" >> '{scene.Fakes}/calls.log'\n{body}")
+
+        File.WriteAllText(
+            file,
+            $"#!/bin/sh\ncat >/dev/null\necho \"{name} $CNI_COMMAND $CNI_CONTAINERID\" >> '{scene.Fakes}/calls.log'\n{body}"
+        )
+
         File.SetUnixFileMode(file, enum<UnixFileMode> 0o755)
 
     let result address =
@@ -66,14 +71,21 @@ let private loudDelegate () =
     let c = scene.NewContainer()
     let before = scene.State [ c ]
     let o, loudKiB = measured scene c loud
-    printfn "reliability: the plugin's peak RSS: %d KiB for a normal ADD, %d KiB when the delegate prints %d bytes" normalKiB loudKiB printed
+
+    printfn
+        "reliability: the plugin's peak RSS: %d KiB for a normal ADD, %d KiB when the delegate prints %d bytes"
+        normalKiB
+        loudKiB
+        printed
 
     let shape =
         { shape with
             Delegate = loud
             Ipam = ipam }
 
-    expectFailedAt shape $"delegate {loud} ADD" [ "more than 1048576 bytes" ] o |> ignore
+    expectFailedAt shape $"delegate {loud} ADD" [ "more than 1048576 bytes" ] o
+    |> ignore
+
     Expect.contains (Fakes.calls scene) $"{loud} DEL {c.Id}" "the delegate's DEL ran (its ADD may have acted)"
     expectUnchanged "after the ADD was undone" before (scene.State [ c ])
     // the buffer's MiB, and what killing the delegate's tree costs (about 3 MiB in all);
@@ -81,4 +93,6 @@ let private loudDelegate () =
     Expect.isLessThanOrEqual loudKiB (normalKiB + 6 * 1024) "the peak RSS within 6 MiB of a normal ADD's"
 
 let tests =
-    testCase "a delegate that prints 300 MB: killed past 1 MiB, the ADD undone, the peak RSS as for a normal ADD" loudDelegate
+    testCase
+        "a delegate that prints 300 MB: killed past 1 MiB, the ADD undone, the peak RSS as for a normal ADD"
+        loudDelegate

@@ -42,10 +42,14 @@ let private isFsyncOf (thread: string) (fd: string) (c: Call) =
 let private directorySynced (calls: Call list) (from: int) (directory: string) =
     let opened =
         find calls from $"open of {directory}" (fun c ->
-            c.Name = "openat" && c.Args.Contains(quoted directory) && c.Args.Contains "O_DIRECTORY")
+            c.Name = "openat"
+            && c.Args.Contains(quoted directory)
+            && c.Args.Contains "O_DIRECTORY")
 
     let d = calls[opened]
-    find calls opened $"fsync of {directory}" (isFsyncOf d.Thread d.Result) |> ignore
+
+    find calls opened $"fsync of {directory}" (isFsyncOf d.Thread d.Result)
+    |> ignore
 
 /// `final` written the durable way: its dot-file opened, fsync'ed, renamed to it, and the
 /// directory fsync'ed, in that order.
@@ -54,14 +58,21 @@ let private expectWrittenDurably (calls: Call list) (directory: string) (name: s
     let final = Path.Combine(directory, name)
 
     let opened =
-        find calls -1 $"open of {temporary}" (fun c -> c.Name = "openat" && c.Args.Contains(quoted temporary) && c.Args.Contains "O_CREAT")
+        find calls -1 $"open of {temporary}" (fun c ->
+            c.Name = "openat"
+            && c.Args.Contains(quoted temporary)
+            && c.Args.Contains "O_CREAT")
 
     let file = calls[opened]
-    let synced = find calls opened $"fsync of {temporary}" (isFsyncOf file.Thread file.Result)
+
+    let synced =
+        find calls opened $"fsync of {temporary}" (isFsyncOf file.Thread file.Result)
 
     let renamed =
         find calls synced $"rename of {temporary} to {final}" (fun c ->
-            c.Name.StartsWith "rename" && c.Args.Contains(quoted temporary) && c.Args.Contains(quoted final))
+            c.Name.StartsWith "rename"
+            && c.Args.Contains(quoted temporary)
+            && c.Args.Contains(quoted final))
 
     directorySynced calls renamed directory
 
@@ -77,15 +88,7 @@ let private expectRemovedDurably (calls: Call list) (directory: string) (name: s
 let private traced (scene: Scene) (inv: L4lb.Invocation) (trace: string) =
     { inv with
         // the plugin's own thread, which carries out every effect (not the plugins it runs)
-        Tracer =
-            [ "strace"
-              "-qq"
-              "-o"
-              trace
-              "-s"
-              "300"
-              "-e"
-              "trace=openat,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat" ] }
+        Tracer = Faults.tracing trace "openat,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat" }
 
 let private recordsAndCheckpoints () =
     Faults.requireStrace ()

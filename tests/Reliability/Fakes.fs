@@ -141,6 +141,13 @@ let delegateFirst (scene: Scene) (andThen: string) =
     hook scene bridge "ADD" (signalExit scene "delegate-added")
     hook scene hostLocal "ADD" (waitForExit scene "delegate-added" + andThen)
 
+/// Hooks that make the delegate (the bridge wrapper) attach and then hang, and the Spartan
+/// IPAM wrapper's ADD, having allocated, wait until the delegate has attached: the lane is
+/// done while the delegate still runs.
+let delegateAttachedThenHangs (scene: Scene) =
+    hook scene bridge "ADD" (signal scene "delegate-attached" + "sleep 3600\n")
+    hook scene hostLocal "ADD" (waitFor scene "delegate-attached")
+
 /// Every wait of the hooks came to its end.
 let expectWaited (scene: Scene) =
     let never =

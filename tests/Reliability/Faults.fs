@@ -90,6 +90,10 @@ let run (case: Case) () =
 
 // ---- strace: the plugin's n-th sendto fails ------------------------------------------
 
+/// strace writing to `output` the calls named (`sendto,write`), strings up to 300 bytes.
+let tracing (output: string) (calls: string) =
+    [ "strace"; "-qq"; "-o"; output; "-s"; "300"; "-e"; $"trace={calls}" ]
+
 let straceInstalled = File.Exists "/usr/bin/strace" || File.Exists "/bin/strace"
 
 let requireStrace () =
@@ -112,15 +116,7 @@ let sendtoCounts: Lazy<Map<string, int * int>> =
 
          let inv =
              { L4lb.invocation scene "ADD" c (Config.build Config.defaults) with
-                 Tracer =
-                     [ "strace"
-                       "-qq"
-                       "-o"
-                       trace
-                       "-s"
-                       "200"
-                       "-e"
-                       "trace=sendto,write,pwrite64" ]
+                 Tracer = tracing trace "sendto,write,pwrite64"
                  Environment = [ "DCOS_L4LB_LOG_FILE", log ] }
 
          expectOk "the calibration ADD" (L4lb.exec inv)

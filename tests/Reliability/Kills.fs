@@ -223,8 +223,7 @@ let private killAtStep (step: string) () =
             DelegateType = Fakes.bridge
             Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
-    Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "delegate-attached" + "sleep 30\n")
-    Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "delegate-attached")
+    Fakes.delegateAttachedThenHangs scene
     let before = scene.State [ c ]
 
     use r =

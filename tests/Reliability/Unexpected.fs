@@ -112,7 +112,13 @@ let private requests: Lazy<(int * Outcome) list> =
 let private beforeEachEffect () =
     let outcomes = requests.Force()
     printfn "reliability: an exception before each request of ADD failed the step: %s" (show outcomes)
-    let named = outcomes |> List.choose (function _, Failed s -> Some s | _ -> None) |> List.distinct
+
+    let named =
+        outcomes
+        |> List.choose (function
+            | _, Failed s -> Some s
+            | _ -> None)
+        |> List.distinct
     // every step of the plan has at least one request, and each was hit
     Expect.equal (List.sort named) (List.sort (addSteps shape)) "each step of ADD failed once its request met the fault"
 
@@ -140,7 +146,9 @@ let private lastResort () =
         let c = scene.NewContainer()
         let before = scene.State [ c ]
         let recordsBefore = records scene
-        let o = execAlone scene (add scene c $"{n}:twice" (Path.Combine(scene.Scratch, "effects.log")))
+
+        let o =
+            execAlone scene (add scene c $"{n}:twice" (Path.Combine(scene.Scratch, "effects.log")))
 
         if o.ExitCode <> 0 then
             let reply = L4lbInAgent.error o
@@ -160,6 +168,7 @@ let private lastResort () =
 /// possibly done: its DEL runs, and nothing is left.
 let private hangingDelegate () =
     use scene = new Scene()
+
     let awaitAt =
         requests.Force()
         |> List.filter (fun (_, o) -> o = Failed $"delegate {shape.Delegate} ADD")
@@ -167,14 +176,14 @@ let private hangingDelegate () =
         |> fst
 
     let c = scene.NewContainer()
+
     let conf =
         Config.build
             { Config.defaults with
                 DelegateType = Fakes.bridge
                 Spartan = Some(Config.ipamType Fakes.hostLocal) }
 
-    Fakes.hook scene Fakes.bridge "ADD" (Fakes.signal scene "attached" + "sleep 3600\n")
-    Fakes.hook scene Fakes.hostLocal "ADD" (Fakes.waitFor scene "attached")
+    Fakes.delegateAttachedThenHangs scene
     let before = scene.State [ c ]
 
     let o =

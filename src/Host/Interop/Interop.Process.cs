@@ -13,8 +13,16 @@ static partial class Interop
         public enum Signal
         {
             SIGKILL = 9,
+            SIGCHLD = 17,
             SIGSTOP = 19,
         }
+
+        // glibc's struct sigaction on x86-64: the handler (SIG_DFL 0, SIG_IGN 1) first
+        public const int SigactionSize = 152;
+        public const nint SIG_IGN = 1;
+
+        [LibraryImport("libc", SetLastError = true)]
+        public static unsafe partial int sigaction(Signal signal, byte* action, byte* old);
 
         [System.Flags]
         public enum WaitOptions

@@ -105,10 +105,12 @@ sealed class NetlinkSocket : IDisposable
         var bytes = message.Complete();
         fixed (byte* p = bytes)
         {
-            if (Interop.Libc.send(_fd, p, bytes.Length, 0) < 0)
+            // a signal (EINTR) interrupts the call, not the request: it is made again
+            while (Interop.Libc.send(_fd, p, bytes.Length, 0) < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new NetlinkException(errno, $"netlink send failed: {Interop.Libc.StrError(errno)}");
+                if (errno != Interop.Libc.EINTR)
+                    throw new NetlinkException(errno, $"netlink send failed: {Interop.Libc.StrError(errno)}");
             }
         }
     }
@@ -117,11 +119,12 @@ sealed class NetlinkSocket : IDisposable
     {
         fixed (byte* p = buffer)
         {
-            var n = Interop.Libc.recv(_fd, p, buffer.Length, 0);
-            if (n < 0)
+            nint n;
+            while ((n = Interop.Libc.recv(_fd, p, buffer.Length, 0)) < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
-                throw new NetlinkException(errno, $"netlink receive failed: {Interop.Libc.StrError(errno)}");
+                if (errno != Interop.Libc.EINTR)
+                    throw new NetlinkException(errno, $"netlink receive failed: {Interop.Libc.StrError(errno)}");
             }
             return (int)n;
         }
