@@ -79,13 +79,14 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IDisposable
         {
             return Fail(FailureKind.Io, $"{effect}: {e.Message}");
         }
-        if (outcome is not null)
+        if (outcome is not null && log.LogsEffects)
             log.Answered(request.Effect, request.Label, effect, outcome(found), since);
         return answer(found);
 
         Next Fail(FailureKind kind, string message)
         {
-            log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
+            if (log.LogsEffects)
+                log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
             return request.Fail(kind, message);
         }
     }
