@@ -66,28 +66,25 @@ module LogConfig =
                  + "\" is not an absolute file path; expected a path such as \"/var/log/dcos-l4lb.log\"")
         | Some other -> Field.wrongType "$.logFile" "an absolute file path string" other
 
-    let private level root =
-        match Field.tryGet "logLevel" root with
+    /// One of a few words, each standing for a value; None when absent.
+    let private oneOf key (what: string) (choices: (string * 'a) list) root =
+        let path = "$." + key
+        let expected = String.Join(" or ", choices |> List.map (fun (word, _) -> "\"" + word + "\""))
+
+        match Field.tryGet key root with
         | None -> Ok None
-        | Some(Json.String "error") -> Ok(Some LogLevel.Error)
-        | Some(Json.String "verbose") -> Ok(Some LogLevel.Verbose)
-        | Some(Json.String "debug") -> Ok(Some LogLevel.Debug)
-        | Some(Json.String other) ->
-            Field.error
-                "$.logLevel"
-                ("\""
-                 + other
-                 + "\" is not a log level; expected \"error\", \"verbose\" or \"debug\"")
-        | Some other -> Field.wrongType "$.logLevel" "\"error\", \"verbose\" or \"debug\"" other
+        | Some(Json.String word) ->
+            match choices |> List.tryFind (fun (w, _) -> w = word) with
+            | Some(_, value) -> Ok(Some value)
+            | None -> Field.error path ("\"" + word + "\" is not " + what + "; expected " + expected)
+        | Some other -> Field.wrongType path expected other
+
+    let private level root =
+        oneOf "logLevel" "a log level" [ "error", LogLevel.Error; "verbose", LogLevel.Verbose; "debug", LogLevel.Debug ] root
 
     let private format root =
-        match Field.tryGet "logFormat" root with
-        | None
-        | Some(Json.String "text") -> Ok LogFormat.Text
-        | Some(Json.String "json") -> Ok LogFormat.Json
-        | Some(Json.String other) ->
-            Field.error "$.logFormat" ("\"" + other + "\" is not a log format; expected \"text\" or \"json\"")
-        | Some other -> Field.wrongType "$.logFormat" "\"text\" or \"json\"" other
+        oneOf "logFormat" "a log format" [ "text", LogFormat.Text; "json", LogFormat.Json ] root
+        |> Result.map (Option.defaultValue LogFormat.Text)
 
     let private maxSize (options: Json) =
         let path = "$.logOptions.maxSize"

@@ -42,11 +42,14 @@ sealed class EffectLog : IDisposable
 
     bool Writing => _file is not null || _toStderr;
 
+    /// Whether effects are logged: when not, the runner makes no outcome for the log.
+    public bool LogsEffects => Writing && _settings.LogsEffects;
+
     /// One effect carried out: what it was (`described` as the host names it), the plan
     /// step it belongs to, its outcome, and the time since `began` (a Stopwatch timestamp).
     public void Answered(Effect effect, FSharpOption<Label>? label, string described, EffectOutcome outcome, long began)
     {
-        if (!Writing || !_settings.LogsEffects)
+        if (!LogsEffects)
             return;
         Write(() => Logging.effectLine(_settings, Environment.ProcessId, DateTime.UtcNow, effect, label, described, outcome,
             Stopwatch.GetElapsedTime(began).TotalMilliseconds));

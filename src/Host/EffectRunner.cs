@@ -92,7 +92,7 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
         {
             return Fail(unexpected?.Invoke() ?? FailureKind.OtherFailure, $"{effect}: unexpected {e.GetType().Name}: {e.Message}");
         }
-        if (outcome is not null)
+        if (outcome is not null && log.LogsEffects)
             log.Answered(request.Effect, request.Label, effect, outcome(found), since);
         try
         {
@@ -112,7 +112,8 @@ sealed class EffectRunner(EffectLog log) : IRequestHandler<Next>, IChangeHandler
 
         Next Fail(FailureKind kind, string message)
         {
-            log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
+            if (log.LogsEffects)
+                log.Answered(request.Effect, request.Label, effect, EffectOutcome.NewFailed(new Failure(kind, message)), since);
             return request.Fail(kind, message);
         }
     }
