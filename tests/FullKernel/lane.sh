@@ -10,9 +10,10 @@
 # the host's root filesystem, with tests/FullKernel/guest-init.sh as PID 1, and reads the
 # guest's results from a temporary directory. Either way it ends with the suite's line
 # "fullkernel: N passed, N failed", or "fullkernel: 0 passed, 1 failed" when the suite
-# did not report (no guest result within FULLKERNEL_TIMEOUT seconds, 900 by default, a
-# guard against a hang: the suite takes about 2 minutes on a quiet machine; the suite
-# itself gets a minute less, for the guest's boot and set-up),
+# did not report (no guest result within FULLKERNEL_TIMEOUT seconds, 1200 by default, a
+# guard against a hang: the suite takes about 2 minutes on a quiet machine and near 4
+# with the two cores busy; the suite itself gets a minute less, for the guest's boot and
+# set-up),
 # and exits non-zero unless every test passed.
 #
 # Needs root, bin/dcos-l4lb (make build; or DCOS_L4LB_BIN) and the Debian packages
@@ -22,7 +23,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-timeout_s=${FULLKERNEL_TIMEOUT:-900}
+timeout_s=${FULLKERNEL_TIMEOUT:-1200}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 give_up() {
