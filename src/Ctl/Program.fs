@@ -43,7 +43,12 @@ let private run (args: ParseResults<CtlArgs>) =
             | Some dirs -> dirs.Split(':', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
             | None -> PluginGc.defaultCniPath
 
-        Ctl.Commands.gc (g.GetResult Config) cniPath (g.Contains Dry_Run)
+        let timeLimit =
+            g.TryGetResult Timeout
+            |> Option.map (float >> TimeSpan.FromSeconds)
+            |> Option.defaultValue PluginGc.timeLimit
+
+        Ctl.Commands.gc (g.GetResult Config) cniPath (g.Contains Dry_Run) timeLimit
     | Version ->
         printfn
             "l4lbctl %s (the %s plugin's core; CNI %s)"

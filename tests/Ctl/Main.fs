@@ -11,6 +11,7 @@ let main argv =
           CtlCommands.registrations
           GcTests.tests
           LogValidation.tests
+          GcTimeLimit.tests
           CtlCommands.usage
           CtlCommands.docs ]
     |> testSequenced
