@@ -56,6 +56,7 @@ type GcArgs =
     | [<MainCommand; ExactlyOnce>] Config of file: string
     | [<Unique>] Cni_Path of directories: string
     | Dry_Run
+    | [<Unique>] Timeout of seconds: int
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -66,6 +67,8 @@ type GcArgs =
                 "where dcos-l4lb is found, and CNI_PATH for the plugins it runs: directories separated by ':'; default /opt/cni/bin:/usr/lib/cni"
             | Dry_Run ->
                 "print what the plugin's GC would do (as plan gc), run nothing. Example: l4lbctl gc /etc/cni/net.d/10-spartan.conf --dry-run"
+            | Timeout _ ->
+                "kill the plugin's GC, and the plugins it runs, if it has not finished after this many seconds (a guard against a hang); default 600"
 
 type DoctorArgs =
     | [<MainCommand; ExactlyOnce>] Config of file: string

@@ -236,7 +236,7 @@ let list (directory: string) (asJson: bool) : int =
 
 /// gc: the plugin's GC with this host's live attachments as the valid list; what it
 /// removed, from its JSON log. --dry-run: the plan of that GC.
-let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
+let gc (file: string) (cniPath: string list) (dryRun: bool) (timeLimit: TimeSpan) : int =
     let readHost () =
         match ConfigFile.first file with
         | Error errors -> Error errors
@@ -269,7 +269,7 @@ let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
                     String.Join(", ", valid |> List.map (fun a -> $"{a.ContainerId}/{a.IfName}"))
 
             printfn "valid attachments (recorded, netns exists): %s" shown
-            let result = PluginGc.run binary input
+            let result = PluginGc.run timeLimit binary input
             let removals = result.Effects |> List.filter (PluginGc.isRemoval conf)
 
             for effect in removals do
@@ -282,7 +282,7 @@ let gc (file: string) (cniPath: string list) (dryRun: bool) : int =
                 eprintfn
                     "%s GC did not finish within %.0f s and was killed with the plugins it ran; run it again: GC takes up what a GC left"
                     Core.name
-                    PluginGc.timeLimit.TotalSeconds
+                    timeLimit.TotalSeconds
 
                 1
             elif result.ExitCode = 0 then

@@ -115,7 +115,7 @@ let private pluginGc (s: Snapshot) (entry: ConfigFile.Entry) =
     | None -> $"""failed: no {Core.name} in {String.Join(":", s.CniPath)}"""
     | Some binary ->
         let input, _ = PluginGc.input s.CniPath entry
-        let result = PluginGc.run binary input
+        let result = PluginGc.run PluginGc.timeLimit binary input
 
         if result.ExitCode = 0 then
             "ok"

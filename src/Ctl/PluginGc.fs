@@ -43,7 +43,8 @@ let find (cniPath: string list) =
     |> List.map (fun dir -> Path.Combine(dir, Core.name))
     |> List.tryFind File.Exists
 
-/// How long the plugin's GC may take before l4lbctl kills it: a guard against a hang,
+/// How long the plugin's GC may take before l4lbctl kills it (unless --timeout says
+/// otherwise): a guard against a hang,
 /// not a deadline. The plugin gives each plugin it runs 60 s; a GC may first wait for
 /// an ADD that holds an attachment's lock (its delegate and Spartan IPAM runs, each
 /// possibly run again after a version negotiation: 4 x 60 s), then run a Spartan IPAM
@@ -77,7 +78,7 @@ type Run =
 
 /// Runs the plugin with this input; its stderr (and that of the plugins it runs) goes to
 /// ours. Its log goes to a file of its own for this run, as JSON lines.
-let run (binary: string) (input: CniInput.CniInput) : Run =
+let run (timeLimit: TimeSpan) (binary: string) (input: CniInput.CniInput) : Run =
     let log = Path.GetTempFileName()
 
     try
@@ -110,8 +111,12 @@ let run (binary: string) (input: CniInput.CniInput) : Run =
             plugin.Kill true
             plugin.WaitForExit()
 
+        // a process that left the tree may hold stdout open: rather than wait for it, what
+        // the plugin printed is then lost
+        let replied = stdout.Wait(TimeSpan.FromSeconds 10.0)
+
         { ExitCode = plugin.ExitCode
-          Stdout = stdout.Result
+          Stdout = if replied then stdout.Result else ""
           Effects =
             File.ReadAllLines(log, Encoding.UTF8)
             |> Array.toList

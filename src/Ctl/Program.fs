@@ -44,10 +44,16 @@ let private run (args: ParseResults<CtlArgs>) =
             (l.GetResult(ListArgs.Path, defaultValue = Ctl.Commands.defaultPath))
             (l.Contains ListArgs.Json)
     | Gc g ->
+        let timeLimit =
+            g.TryGetResult Timeout
+            |> Option.map (float >> TimeSpan.FromSeconds)
+            |> Option.defaultValue PluginGc.timeLimit
+
         Ctl.Commands.gc
             (g.GetResult GcArgs.Config)
             (cniPath (g.TryGetResult GcArgs.Cni_Path))
             (g.Contains GcArgs.Dry_Run)
+            timeLimit
     | Doctor d ->
         Ctl.DoctorCommand.run
             (d.GetResult DoctorArgs.Config)

@@ -13,6 +13,7 @@ let main argv =
           LogValidation.tests
           DoctorJudgement.tests
           DoctorTests.tests
+          GcTimeLimit.tests
           CtlCommands.usage
           CtlCommands.docs ]
     |> testSequenced
