@@ -6,6 +6,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Dcos.L4lb;
 
@@ -85,7 +86,8 @@ public static class Program
     static byte[] InternalError(byte[] input, Exception e)
     {
         var json = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(json))
+        // quotes and the like as they are: the message is read by people
+        using (var writer = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteString("cniVersion", CniVersionOf(input));
