@@ -8,7 +8,7 @@
 // end-of-file on its stdout pipe, and its exit (a pidfd, readable once it has exited).
 // System.Diagnostics.Process did the same with a SIGCHLD thread, thread-pool workers and
 // an epoll thread, and handed the exit between them: about 7 ms of an ADD+DEL cycle,
-// which runs four plugins (docs/performance.md).
+// which runs four plugins (measured when it was replaced).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
