@@ -4,7 +4,6 @@
 module Dcos.L4lb.Ctl.Preview
 
 open System
-open System.Text.RegularExpressions
 open Dcos.L4lb
 
 /// The netns a DEL without CNI_NETNS is attached in first: DEL never names it.
@@ -65,11 +64,21 @@ let effects (rt: Invocation) (conf: NetConf) (program: Program<Reply>) : (string
         world.Ipam.TryFind conf.Spartan.Network.Network
         |> Option.bind (Map.tryFind (rt.ContainerId, rt.IfName))
 
+    // From the effects as data, not their words: the lease becomes the placeholder again
+    // wherever a step named it (the Spartan address, the routes from and to it).
     let describe (effect: Effect) =
         match rt.Command, lease with
-        | Add, Some address ->
-            let exactly = $@"(?<![0-9.]){Regex.Escape(address.ToString())}(?![0-9])"
-            Regex.Replace(effect.Describe(), exactly, SpartanAddress.Describe())
+        | Add, Some leased ->
+            let back (a: Address) =
+                match a with
+                | Fixed ip when ip = leased -> SpartanAddress
+                | other -> other
+
+            match effect with
+            | Change(AddAddress(ns, link, a, length)) -> (Change(AddAddress(ns, link, back a, length))).Describe()
+            | Change(AddRoute(ns, r)) ->
+                (Change(AddRoute(ns, { r with Destination = back r.Destination; Source = Option.map back r.Source }))).Describe()
+            | other -> other.Describe()
         | _ -> effect.Describe()
 
     [ for effect, label in trace -> describe effect, label ]
