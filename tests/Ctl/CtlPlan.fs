@@ -34,6 +34,11 @@ let plan =
               Expect.stringContains out "undo: delegate bridge DEL: run bridge DEL" "its undo"
               Expect.stringContains out "undo: none needed: removed with \"Spartan veth\"" "covered"
 
+              // the model's lease is shown as what it stands for, wherever a step names it
+              Expect.stringContains out "add address <spartan address>/32 to spartan" "the Spartan address"
+              Expect.stringContains out "scope link src <spartan address> in /run/netns/web1" "the routes from it"
+              Expect.stringContains out "add route <spartan address>/32 dev spte72e02531e91" "the host's route to it"
+
           testCase "--json lists the same steps"
           <| fun () ->
               let code, out, _ = planWeb1 "del" [ "--json" ]
